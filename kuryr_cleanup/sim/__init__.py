@@ -1,0 +1,1 @@
+"""The simulated OpenStack cloud and OpenShift cluster (see docs/simulator.md)."""

@@ -1,0 +1,152 @@
+"""Latency, injected failures and the request log.
+
+Fault rules let tests and admins rehearse what production does to a long cleanup: a 503 from a busy
+Neutron, a 429 with Retry-After from a rate limiter, a connection dropped by a load balancer.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import random
+import threading
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+DROP = 0  # status meaning: close the connection without answering
+
+
+@dataclass
+class FaultRule:
+    """Answer matching requests with `status` (0: drop the connection) instead of serving them.
+
+    `service` is one of identity, network, load-balancer, compute, kube (or *); `path` is an
+    fnmatch pattern on the path below the service prefix (e.g. `/v2.0/ports/*`); `count` bounds how
+    many times the rule fires (None: forever); `probability` makes it fire at random.
+    """
+
+    service: str = "*"
+    method: str = "*"
+    path: str = "*"
+    status: int = 503
+    probability: float = 1.0
+    count: int | None = None
+    retry_after: float | None = None
+    fired: int = field(default=0)
+
+    def matches(self, service: str, method: str, path: str) -> bool:
+        if self.count is not None and self.fired >= self.count:
+            return False
+        return (
+            fnmatch.fnmatchcase(service, self.service)
+            and fnmatch.fnmatchcase(method.upper(), self.method.upper())
+            and fnmatch.fnmatchcase(path, self.path)
+        )
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FaultRule:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k != "fired"}
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown fault rule keys: {', '.join(sorted(unknown))}")
+        return cls(**known)
+
+
+def parse_faults(text: str) -> list[FaultRule]:
+    """Rules from JSON (a list of objects) or from the short form
+    `service:METHOD:path=status[xCOUNT][@PROBABILITY][,retry-after=S]`, rules separated by `;`.
+
+    Example: `network:DELETE:/v2.0/ports/*=503x3;load-balancer:*:*=429,retry-after=1`.
+    """
+    text = text.strip()
+    if not text:
+        return []
+    if text.startswith("[") or text.startswith("{"):
+        data = json.loads(text)
+        if isinstance(data, dict):
+            data = [data]
+        return [FaultRule.from_dict(d) for d in data]
+    rules = []
+    for part in text.split(";"):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            where, what = part.rsplit("=", 1) if ",retry-after=" not in part else (
+                part.split(",retry-after=")[0].rsplit("=", 1)
+            )
+            retry_after = None
+            if ",retry-after=" in part:
+                retry_after = float(part.split(",retry-after=")[1])
+            service, method, path = where.split(":", 2)
+            count = None
+            probability = 1.0
+            if "@" in what:
+                what, prob = what.split("@", 1)
+                probability = float(prob)
+            if "x" in what:
+                what, cnt = what.split("x", 1)
+                count = int(cnt)
+            status = DROP if what == "drop" else int(what)
+        except ValueError as exc:
+            raise ValueError(f"bad fault rule {part!r}: expected service:METHOD:path=status") from exc
+        rules.append(FaultRule(service, method, path, status, probability, count, retry_after))
+    return rules
+
+
+@dataclass
+class LoggedRequest:
+    t: float
+    service: str
+    method: str
+    path: str
+    query: str
+    status: int
+
+    @property
+    def is_write(self) -> bool:
+        return self.method.upper() not in ("GET", "HEAD", "OPTIONS")
+
+
+class Faults:
+    """The simulator's fault rules, latency and request log (thread-safe)."""
+
+    def __init__(self, rng: random.Random | None = None) -> None:
+        self._lock = threading.Lock()
+        self.rules: list[FaultRule] = []
+        self.latency = 0.0  # seconds added to every API call
+        self.log: list[LoggedRequest] = []
+        self._rng = rng or random.Random(0)
+
+    def set_rules(self, rules: list[FaultRule]) -> None:
+        with self._lock:
+            self.rules = list(rules)
+
+    def add_rules(self, rules: list[FaultRule]) -> None:
+        with self._lock:
+            self.rules.extend(rules)
+
+    def pick(self, service: str, method: str, path: str) -> FaultRule | None:
+        """The rule that fires for this request, if any (counts it as fired)."""
+        with self._lock:
+            for rule in self.rules:
+                if rule.matches(service, method, path) and self._rng.random() < rule.probability:
+                    rule.fired += 1
+                    return rule
+        return None
+
+    def record(self, entry: LoggedRequest) -> None:
+        with self._lock:
+            self.log.append(entry)
+
+    def requests(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [asdict(e) for e in self.log]
+
+    def clear_log(self) -> None:
+        with self._lock:
+            self.log.clear()
+
+    def describe(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [asdict(r) for r in self.rules]
