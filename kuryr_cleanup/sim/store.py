@@ -117,6 +117,9 @@ class Store:
         self.behaviour_faults: dict[str, Any] = {}
         # Listeners called after a Kubernetes object changes: (event type, object). Used by watches.
         self.kube_listeners: list[Callable[[str, dict[str, Any]], None]] = []
+        # Cross-API events, e.g. Nova emits "server_reboot" (server_id=..., hard=...) and the
+        # OpenShift behaviours react by taking the node down and up again.
+        self.hooks: dict[str, list[Callable[..., None]]] = {}
 
     # -- time -------------------------------------------------------------------------------
     def schedule(self, delay: str | float, callback: Callable[[], None]) -> _Timer:
@@ -143,6 +146,13 @@ class Store:
     def advance(self, seconds: float) -> None:
         self.clock.advance(seconds)
         self.tick()
+
+    def on(self, event: str, callback: Callable[..., None]) -> None:
+        self.hooks.setdefault(event, []).append(callback)
+
+    def emit(self, event: str, **kwargs: Any) -> None:
+        for callback in list(self.hooks.get(event, [])):
+            callback(**kwargs)
 
     # -- OpenStack records ----------------------------------------------------------------------
     def add(self, collection: str, record: dict[str, Any]) -> dict[str, Any]:
