@@ -1,0 +1,151 @@
+"""The OpenShift cluster, through the kubernetes client's dynamic client.
+
+Objects are handled as plain dicts (raw JSON): the dynamic client's ResourceInstance wrapping costs
+more than the API call itself on lists of tens of thousands of pods. Lists are paged.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes import client as k8s_client
+from kubernetes.dynamic import DynamicClient
+from kubernetes.dynamic.exceptions import DynamicApiError, NotFoundError, ResourceNotFoundError
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A Kubernetes kind the tool reads or changes."""
+
+    api_version: str
+    kind: str
+    namespaced: bool = True
+
+    @property
+    def label(self) -> str:
+        return self.kind
+
+
+SERVICE = Kind("v1", "Service")
+POD = Kind("v1", "Pod")
+NAMESPACE = Kind("v1", "Namespace", namespaced=False)
+NODE = Kind("v1", "Node", namespaced=False)
+NETWORK_POLICY = Kind("networking.k8s.io/v1", "NetworkPolicy")
+DAEMON_SET = Kind("apps/v1", "DaemonSet")
+KURYR_NETWORK = Kind("openstack.org/v1", "KuryrNetwork")
+KURYR_PORT = Kind("openstack.org/v1", "KuryrPort")
+KURYR_LOAD_BALANCER = Kind("openstack.org/v1", "KuryrLoadBalancer")
+KURYR_NETWORK_POLICY = Kind("openstack.org/v1", "KuryrNetworkPolicy")
+INFRASTRUCTURE = Kind("config.openshift.io/v1", "Infrastructure", namespaced=False)
+NETWORK_CONFIG = Kind("config.openshift.io/v1", "Network", namespaced=False)
+CLUSTER_OPERATOR = Kind("config.openshift.io/v1", "ClusterOperator", namespaced=False)
+NETWORK_OPERATOR = Kind("operator.openshift.io/v1", "Network", namespaced=False)
+MACHINE_CONFIG_POOL = Kind("machineconfiguration.openshift.io/v1", "MachineConfigPool", namespaced=False)
+MACHINE_CONFIG = Kind("machineconfiguration.openshift.io/v1", "MachineConfig", namespaced=False)
+
+MERGE_PATCH = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+
+LIST_PAGE_SIZE = 500
+
+
+class KindMissing(Exception):
+    """The cluster does not serve this kind (e.g. Kuryr's CRDs are already gone)."""
+
+
+class Cluster:
+    """Raw-JSON access to the cluster's objects."""
+
+    def __init__(self, api_client: k8s_client.ApiClient) -> None:
+        self.api_client = api_client
+        self._dynamic: DynamicClient | None = None
+        self._resources: dict[Kind, Any] = {}
+
+    @property
+    def dynamic(self) -> DynamicClient:
+        if self._dynamic is None:
+            self._dynamic = DynamicClient(self.api_client)
+        return self._dynamic
+
+    def resource(self, kind: Kind) -> Any:
+        if kind not in self._resources:
+            try:
+                self._resources[kind] = self.dynamic.resources.get(api_version=kind.api_version, kind=kind.kind)
+            except ResourceNotFoundError as exc:
+                raise KindMissing(f"{kind.kind}.{kind.api_version} is not served by this cluster") from exc
+        return self._resources[kind]
+
+    def serves(self, kind: Kind) -> bool:
+        try:
+            self.resource(kind)
+        except KindMissing:
+            return False
+        return True
+
+    def _request(self, method: str, path: str, **params: Any) -> dict[str, Any]:
+        resp = self.dynamic.request(method, path, serialize=False, **params)
+        data = resp.data
+        return json.loads(data) if data else {}
+
+    def list(self, kind: Kind, namespace: str | None = None, label_selector: str | None = None,
+             field_selector: str | None = None, limit: int = LIST_PAGE_SIZE) -> Iterator[dict[str, Any]]:
+        """Every object of `kind` (all namespaces unless one is given), page by page."""
+        try:
+            res = self.resource(kind)
+        except KindMissing:
+            return
+        path = res.path(namespace=namespace)
+        token: str | None = None
+        while True:
+            page = self._request(
+                "get", path, limit=limit, _continue=token, label_selector=label_selector,
+                field_selector=field_selector,
+            )
+            yield from page.get("items") or []
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return
+
+    def get(self, kind: Kind, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        """The object, or None when it (or its kind) does not exist."""
+        try:
+            res = self.resource(kind)
+        except KindMissing:
+            return None
+        try:
+            return self._request("get", res.path(name=name, namespace=namespace))
+        except NotFoundError:
+            return None
+
+    def patch(self, kind: Kind, name: str, namespace: str | None, patch: Any,
+              content_type: str = MERGE_PATCH) -> dict[str, Any]:
+        res = self.resource(kind)
+        return self._request(
+            "patch", res.path(name=name, namespace=namespace), body=patch, content_type=content_type
+        )
+
+    def delete(self, kind: Kind, name: str, namespace: str | None = None) -> bool:
+        """Delete; False when it was already gone."""
+        res = self.resource(kind)
+        try:
+            self._request("delete", res.path(name=name, namespace=namespace))
+        except NotFoundError:
+            return False
+        return True
+
+
+def api_status(exc: BaseException) -> int | None:
+    """The HTTP status of a kubernetes client error, if it has one."""
+    if isinstance(exc, DynamicApiError):
+        return int(exc.status) if exc.status else None
+    status = getattr(exc, "status", None)
+    return int(status) if isinstance(status, int) else None
+
+
+def object_ref(obj: dict[str, Any]) -> str:
+    meta = obj.get("metadata") or {}
+    ns = meta.get("namespace")
+    return f"{ns}/{meta.get('name')}" if ns else str(meta.get("name"))

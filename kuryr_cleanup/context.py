@@ -1,0 +1,175 @@
+"""Connections (openstacksdk, kubernetes), the infraID, the cluster tag, the run directory, options.
+
+Connecting works like the ecosystem's own tools: `--os-cloud` / OS_CLOUD / clouds.yaml / OS_* through
+openstacksdk, `--kubeconfig` / KUBECONFIG / `--context` through the kubernetes client. Every way this
+can go wrong becomes a one-line UsageError before anything is changed.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kuryr_cleanup.cluster import INFRASTRUCTURE, Cluster
+from kuryr_cleanup.errors import UsageError
+from kuryr_cleanup.journal import JOURNAL_FILE, STATE_FILE, Journal, RunState
+from kuryr_cleanup.retrying import RetryPolicy, describe, http_status
+
+CLUSTER_TAG_KEY = "openshiftClusterID"
+
+
+def cluster_tag(infra_id: str) -> str:
+    return f"{CLUSTER_TAG_KEY}={infra_id}"
+
+
+@dataclass
+class Options:
+    os_cloud: str | None = None
+    kubeconfig: str | None = None
+    kube_context: str | None = None
+    infra_id: str | None = None
+    run_dir: str | None = None
+    concurrency: int = 20
+    yes: bool = False
+    force: bool = False
+    output: str = "table"
+    poll_interval: float = 2.0
+    lb_timeout: float = 1800.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+class Context:
+    """Everything a command needs to talk to the cloud and the cluster, created lazily."""
+
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        self._journal: Journal | None = None
+        self._state: RunState | None = None
+        self._infra_id: str | None = None
+
+    # -- OpenStack ------------------------------------------------------------------------------
+    @functools.cached_property
+    def conn(self) -> Any:
+        import openstack
+        from openstack import exceptions as os_exc
+
+        cloud = self.options.os_cloud or os.environ.get("OS_CLOUD")
+        try:
+            conn = openstack.connect(cloud=cloud) if cloud else openstack.connect()
+        except os_exc.ConfigException as exc:
+            if cloud:
+                raise UsageError(f"unknown cloud {cloud!r}: {describe(exc)}") from exc
+            raise UsageError(f"no OpenStack cloud configured (set --os-cloud or OS_CLOUD): {describe(exc)}") from exc
+        except Exception as exc:  # keystoneauth raises many shapes for bad auth settings
+            raise UsageError(f"cannot configure the OpenStack connection: {describe(exc)}") from exc
+        # One worker pool of `concurrency` threads shares this session: size its connection pool to
+        # match, or requests queue on urllib3's default of 10 and warn.
+        try:
+            from requests.adapters import HTTPAdapter
+
+            size = max(10, self.options.concurrency + 4)
+            for prefix in ("http://", "https://"):
+                conn.session.session.mount(prefix, HTTPAdapter(pool_connections=4, pool_maxsize=size))
+        except AttributeError:  # pragma: no cover - session layout differs in some SDK versions
+            pass
+        return conn
+
+    def check_openstack(self) -> None:
+        """One read that proves the cloud is reachable and the credentials work."""
+        from keystoneauth1 import exceptions as ksa_exc
+
+        try:
+            list(self.conn.network.extensions())
+        except UsageError:
+            raise
+        except ksa_exc.ConnectionError as exc:
+            raise UsageError(f"cannot reach OpenStack: {describe(exc)}") from exc
+        except Exception as exc:
+            status = http_status(exc)
+            if status in (401, 403) or isinstance(exc, ksa_exc.Unauthorized):
+                raise UsageError(f"OpenStack refused the credentials or permission: {describe(exc)}") from exc
+            raise UsageError(f"cannot use OpenStack: {describe(exc)}") from exc
+
+    # -- Kubernetes -----------------------------------------------------------------------------
+    @functools.cached_property
+    def cluster(self) -> Cluster:
+        from kubernetes import client, config
+
+        path = self.options.kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+        path = path.split(os.pathsep)[0]
+        if not os.path.isfile(path) or not os.access(path, os.R_OK):
+            raise UsageError(f"cannot read kubeconfig {path}")
+        configuration = client.Configuration()
+        try:
+            config.load_kube_config(
+                config_file=path, context=self.options.kube_context, client_configuration=configuration
+            )
+        except Exception as exc:  # ConfigException, YAML errors, missing context...
+            raise UsageError(f"cannot use kubeconfig {path}: {' '.join(str(exc).split())}") from exc
+        configuration.connection_pool_maxsize = max(10, self.options.concurrency + 4)
+        configuration.retries = 2
+        return Cluster(client.ApiClient(configuration))
+
+    def check_cluster(self) -> dict[str, Any]:
+        """Read Infrastructure/cluster: proves the API is reachable and we may read it."""
+        try:
+            infra = self.cluster.get(INFRASTRUCTURE, "cluster")
+        except UsageError:
+            raise
+        except Exception as exc:
+            status = http_status(exc)
+            host = self.cluster.api_client.configuration.host
+            if status in (401, 403):
+                raise UsageError(f"the cluster API at {host} refused access: {describe(exc)}") from exc
+            if status is None:
+                raise UsageError(f"cannot reach the cluster API at {host}: {type(exc).__name__}") from exc
+            raise UsageError(f"cannot read the cluster's Infrastructure: {describe(exc)}") from exc
+        if infra is None:
+            raise UsageError("the cluster has no Infrastructure 'cluster' object: is this an OpenShift cluster?")
+        return infra
+
+    # -- identity of the cluster ------------------------------------------------------------------
+    @property
+    def infra_id(self) -> str:
+        if self._infra_id is None:
+            infra = self.check_cluster()
+            actual = (infra.get("status") or {}).get("infrastructureName")
+            if not actual:
+                raise UsageError("Infrastructure/cluster has no status.infrastructureName")
+            given = self.options.infra_id
+            if given and given != actual:
+                raise UsageError(
+                    f"wrong infraID: --infra-id is {given!r} but this cluster's infrastructureName is {actual!r}"
+                )
+            self._infra_id = actual
+        return self._infra_id
+
+    @property
+    def tag(self) -> str:
+        return cluster_tag(self.infra_id)
+
+    # -- run directory ----------------------------------------------------------------------------
+    @property
+    def run_dir(self) -> Path:
+        if self.options.run_dir:
+            return Path(self.options.run_dir)
+        return Path("kuryr-migrate-runs") / self.infra_id
+
+    @property
+    def journal(self) -> Journal:
+        if self._journal is None:
+            self._journal = Journal(self.run_dir / JOURNAL_FILE)
+        return self._journal
+
+    @property
+    def state(self) -> RunState:
+        if self._state is None:
+            self._state = RunState(self.run_dir / STATE_FILE)
+        return self._state
+
+    def close(self) -> None:
+        if self._journal is not None:
+            self._journal.close()

@@ -1,0 +1,319 @@
+"""Discovery: one read-only inventory of this cluster's Kuryr resources, in the cloud and the cluster.
+
+Reads are listings with server-side filters (tags, network ids in batches, device owner), paged, so
+their number grows with pages, not with resources. Facts that only the cluster's Kuryr CRs know (the
+router id, the namespace networks, Kuryr's floating-IP allocations, the policy security groups) are
+merged into the run state, so a re-run after those CRs are gone still finds what is left (S3).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from kuryr_cleanup import cluster as k
+from kuryr_cleanup.context import CLUSTER_TAG_KEY, Context
+from kuryr_cleanup.errors import UsageError
+from kuryr_cleanup.retrying import call
+
+T = TypeVar("T")
+
+# Finalizers Kuryr puts on cluster objects (SPEC B1, B4, B7-B10, B17).
+SERVICE_FINALIZER = "kuryr.openstack.org/service-finalizer"
+KLB_FINALIZER = "kuryr.openstack.org/kuryrloadbalancer-finalizers"
+POD_FINALIZER = "kuryr.openstack.org/pod-finalizer"
+KURYRPORT_FINALIZER = "kuryr.openstack.org/kuryrport-finalizer"
+NETWORKPOLICY_FINALIZER = "kuryr.openstack.org/networkpolicy-finalizer"
+KURYRNETWORK_FINALIZER = "kuryrnetwork.finalizers.kuryr.openstack.org"
+
+KURYR_NAMESPACE = "openshift-kuryr"
+GATEWAY_SERVICE = "service-subnet-gateway-ip"
+NP_SG_DESCRIPTION = "Kuryr-Kubernetes Network Policy"
+INSTALLER_ROUTER_DESCRIPTION = "Created By OpenShift Installer"
+ROUTER_INTERFACE_OWNERS = ("network:router_interface", "network:router_interface_distributed",
+                           "network:ha_router_replicated_interface")
+KURYR_FIP_DESCRIPTION = "kuryr_lb"
+ID_BATCH = 80  # ids per filtered listing: keeps URLs well under common 8 KiB limits
+
+
+def cno_name(infra_id: str, suffix: str) -> str:
+    """A name the Cluster Network Operator gives: `<infraID>-kuryr-...`."""
+    return f"{infra_id}-{suffix}"
+
+
+def cluster_tags(tags: Iterable[str] | None) -> set[str]:
+    return {t for t in (tags or []) if t.startswith(CLUSTER_TAG_KEY + "=")}
+
+
+@dataclass
+class Ownership:
+    """Why a resource may (or may not) be touched (SPEC S2)."""
+
+    ours: bool
+    evidence: str = ""
+    reason: str = ""
+
+
+def ownership(resource: dict[str, Any], tag: str, named_in: str | None = None, cno: str | None = None,
+              description_tag: bool = False) -> Ownership:
+    """Evidence that `resource` is this cluster's: our tag, being named in our CRs, or a CNO name.
+
+    A resource tagged for another cluster is never ours, whatever else says so.
+    """
+    tags = cluster_tags(resource.get("tags"))
+    others = sorted(tags - {tag})
+    if others and tag not in tags:
+        return Ownership(False, reason=f"skipped: tagged for another cluster ({', '.join(others)})")
+    if tag in tags:
+        return Ownership(True, f"tag {tag}")
+    if description_tag and tag in (resource.get("description") or ""):
+        return Ownership(True, f"description carries {tag} (Octavia < 2.5)")
+    if named_in:
+        return Ownership(True, f"named in {named_in}")
+    if cno:
+        return Ownership(True, f"CNO name {cno}")
+    return Ownership(False, reason="kept: no evidence it belongs to this cluster")
+
+
+def raw(resource: Any) -> dict[str, Any]:
+    """An openstacksdk resource as the API's own JSON (attribute names as the service sends them)."""
+    if isinstance(resource, dict):
+        return resource
+    data = resource.to_dict(headers=False, computed=False, original_names=True)
+    data.pop("location", None)
+    return json.loads(json.dumps(data, default=str))
+
+
+def chunks(values: list[str], size: int = ID_BATCH) -> Iterator[list[str]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+@dataclass
+class Inventory:
+    infra_id: str
+    tag: str
+    network_type: str | None = None
+    octavia_version: tuple[int, int] = (2, 0)
+    # cluster objects that carry a Kuryr finalizer, by step
+    finalizer_objects: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    gateway_service: dict[str, Any] | None = None
+    kuryr_namespace: dict[str, Any] | None = None
+    # facts from Kuryr's CRs, merged with what earlier runs learnt
+    kuryr_networks: dict[str, dict[str, Any]] = field(default_factory=dict)  # net id -> {subnet_id, namespace}
+    router_ids: list[str] = field(default_factory=list)
+    kuryr_lbs: dict[str, dict[str, Any]] = field(default_factory=dict)  # lb id -> {name, alloc_method}
+    np_security_groups: dict[str, str] = field(default_factory=dict)  # sg id -> KuryrNetworkPolicy ns/name
+    # cloud resources
+    load_balancers: list[dict[str, Any]] = field(default_factory=list)
+    floating_ips_by_port: dict[str, dict[str, Any]] = field(default_factory=dict)
+    trunks: list[dict[str, Any]] = field(default_factory=list)
+    tagged_subport_ids: set[str] = field(default_factory=set)
+    networks: dict[str, dict[str, Any]] = field(default_factory=dict)  # Kuryr namespace networks
+    ports_by_network: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    service_network: dict[str, Any] | None = None
+    service_subnets: list[dict[str, Any]] = field(default_factory=list)
+    other_service_networks: list[dict[str, Any]] = field(default_factory=list)  # name matches, not ours
+    routers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    router_ports: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    security_groups: list[dict[str, Any]] = field(default_factory=list)
+    subnet_pools: list[dict[str, Any]] = field(default_factory=list)
+    reads: int = 0
+
+    @property
+    def octavia_has_tags(self) -> bool:
+        return self.octavia_version >= (2, 5)
+
+
+class Discovery:
+    """Builds the Inventory. Every read goes through the retry policy."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.policy = ctx.options.retry
+
+    def _read(self, fn: Callable[[], T]) -> T:
+        return call(self.policy, fn, retry_conflicts=False)
+
+    def _list(self, fn: Callable[[], Iterable[Any]]) -> list[dict[str, Any]]:
+        return self._read(lambda: [raw(r) for r in fn()])
+
+    def run(self) -> Inventory:
+        ctx = self.ctx
+        inv = Inventory(ctx.infra_id, ctx.tag)
+        self.discover_cluster(inv)
+        self.remember(inv)
+        self.discover_cloud(inv)
+        return inv
+
+    # -- the cluster ------------------------------------------------------------------------------
+    def discover_cluster(self, inv: Inventory) -> None:
+        cl = self.ctx.cluster
+        net = self._read(lambda: cl.get(k.NETWORK_CONFIG, "cluster")) or {}
+        inv.network_type = (net.get("status") or {}).get("networkType")
+
+        def with_finalizer(kind: k.Kind, finalizer: str) -> list[dict[str, Any]]:
+            objs = self._read(lambda: list(cl.list(kind)))
+            return [o for o in objs if finalizer in ((o.get("metadata") or {}).get("finalizers") or [])]
+
+        kns = self._read(lambda: list(cl.list(k.KURYR_NETWORK)))
+        klbs = self._read(lambda: list(cl.list(k.KURYR_LOAD_BALANCER)))
+        knps = self._read(lambda: list(cl.list(k.KURYR_NETWORK_POLICY)))
+        inv.finalizer_objects = {
+            "B1": with_finalizer(k.SERVICE, SERVICE_FINALIZER),
+            "B4": [o for o in klbs if KLB_FINALIZER in (o["metadata"].get("finalizers") or [])],
+            "B7": with_finalizer(k.POD, POD_FINALIZER),
+            "B8": with_finalizer(k.KURYR_PORT, KURYRPORT_FINALIZER),
+            "B9": with_finalizer(k.NETWORK_POLICY, NETWORKPOLICY_FINALIZER),
+            "B10": [o for o in knps if NETWORKPOLICY_FINALIZER in (o["metadata"].get("finalizers") or [])],
+            "B17": [o for o in kns if KURYRNETWORK_FINALIZER in (o["metadata"].get("finalizers") or [])],
+        }
+        inv.gateway_service = self._read(lambda: cl.get(k.SERVICE, GATEWAY_SERVICE, KURYR_NAMESPACE))
+        inv.kuryr_namespace = self._read(lambda: cl.get(k.NAMESPACE, KURYR_NAMESPACE))
+        for kn in kns:
+            status = kn.get("status") or {}
+            ref = k.object_ref(kn)
+            if status.get("netId"):
+                inv.kuryr_networks[status["netId"]] = {"subnet_id": status.get("subnetId"), "kuryrnetwork": ref}
+            if status.get("routerId") and status["routerId"] not in inv.router_ids:
+                inv.router_ids.append(status["routerId"])
+        for klb in klbs:
+            status = klb.get("status") or {}
+            lb = status.get("loadbalancer") or {}
+            if lb.get("id"):
+                pub = status.get("service_pub_ip_info") or {}
+                inv.kuryr_lbs[lb["id"]] = {
+                    "kuryrloadbalancer": k.object_ref(klb),
+                    "alloc_method": pub.get("alloc_method"),
+                    "fip_id": pub.get("ip_id"),
+                }
+        for knp in knps:
+            sg = (knp.get("status") or {}).get("securityGroupId")
+            if sg:
+                inv.np_security_groups[sg] = k.object_ref(knp)
+
+    def remember(self, inv: Inventory) -> None:
+        """Merge CR facts with earlier runs' so nothing learnt is lost when the CRs go."""
+        state = self.ctx.state
+        inv.kuryr_networks = state.merge_dict("kuryr_networks", inv.kuryr_networks)
+        routers = list(dict.fromkeys((state.get("router_ids") or []) + inv.router_ids))
+        state.set("router_ids", routers)
+        inv.router_ids = routers
+        inv.kuryr_lbs = state.merge_dict("kuryr_lbs", inv.kuryr_lbs)
+        inv.np_security_groups = state.merge_dict("np_security_groups", inv.np_security_groups)
+        state.set("infra_id", inv.infra_id)
+
+    # -- the cloud --------------------------------------------------------------------------------
+    def discover_cloud(self, inv: Inventory) -> None:
+        conn = self.ctx.conn
+        tag = inv.tag
+        infra = inv.infra_id
+        extensions = {e["alias"] for e in self._list(lambda: conn.network.extensions())}
+        if "standard-attr-tag" not in extensions and "tag" not in extensions:
+            raise UsageError("Neutron has no tag extension: ownership of Kuryr resources cannot be proven")
+        inv.octavia_version = self.octavia_version()
+
+        # Octavia load balancers: by tag (or the description on Octavia < 2.5), plus those the
+        # KuryrLoadBalancers name (their tagging may have failed).
+        lb_api = conn.load_balancer
+        if inv.octavia_has_tags:
+            lbs = {lb["id"]: lb for lb in self._list(lambda: lb_api.load_balancers(tags=tag))}
+        else:
+            lbs = {lb["id"]: lb for lb in self._list(lambda: lb_api.load_balancers())
+                   if tag in (lb.get("description") or "")}
+        for lb_id in inv.kuryr_lbs:
+            if lb_id not in lbs:
+                found = self._read(functools.partial(lb_api.find_load_balancer, lb_id, ignore_missing=True))
+                if found is not None:
+                    lbs[lb_id] = raw(found)
+        inv.load_balancers = list(lbs.values())
+        vip_ports = {str(lb["vip_port_id"]) for lb in inv.load_balancers if lb.get("vip_port_id")}
+        if vip_ports:
+            for batch in chunks(sorted(vip_ports)):
+                for fip in self._list(functools.partial(conn.network.ips, port_id=batch)):
+                    inv.floating_ips_by_port[fip["port_id"]] = fip
+
+        # Kuryr namespace networks: those KuryrNetworks name (tagged or not) that still exist.
+        net_ids = sorted(inv.kuryr_networks)
+        tagged_nets = {n["id"]: n for n in self._list(lambda: conn.network.networks(tags=tag))}
+        for net_id in net_ids:
+            net = tagged_nets.get(net_id)
+            if net is None:
+                found = self._read(functools.partial(conn.network.find_network, net_id, ignore_missing=True))
+                net = raw(found) if found is not None else None
+            if net is not None:
+                inv.networks[net_id] = net
+
+        # The CNO's service network (with the legacy unprefixed name only when tagged).
+        for name, cno in ((cno_name(infra, "kuryr-service-network"), True), ("kuryr-service-network", False)):
+            for net in self._list(functools.partial(conn.network.networks, name=name)):
+                own = ownership(net, tag, cno=name if cno else None)
+                if own.ours and inv.service_network is None:
+                    inv.service_network = net
+                else:
+                    inv.other_service_networks.append(net)
+        if inv.service_network is not None:
+            sid = inv.service_network["id"]
+            inv.service_subnets = self._list(lambda: conn.network.subnets(network_id=sid))
+
+        # Every port on those networks, a batch of networks per listing.
+        port_nets = list(inv.networks) + ([inv.service_network["id"]] if inv.service_network else [])
+        for batch in chunks(port_nets):
+            for port in self._list(functools.partial(conn.network.ports, network_id=batch)):
+                inv.ports_by_network.setdefault(port["network_id"], []).append(port)
+
+        # Trunks: tagged ones, plus untagged trunks that carry subports on Kuryr networks.
+        tagged_subports = self._list(lambda: conn.network.ports(tags=tag, device_owner="trunk:subport"))
+        inv.tagged_subport_ids = {p["id"] for p in tagged_subports}
+        trunks = {t["id"]: t for t in self._list(lambda: conn.network.trunks(tags=tag))}
+        wanted = {p["device_id"] for ports in inv.ports_by_network.values() for p in ports
+                  if p.get("device_owner") == "trunk:subport" and p.get("device_id")}
+        wanted |= {p["device_id"] for p in tagged_subports if p.get("device_id")}
+        for trunk_id in sorted(wanted - set(trunks)):
+            found = self._read(functools.partial(conn.network.find_trunk, trunk_id, ignore_missing=True))
+            if found is not None:
+                trunks[trunk_id] = raw(found)
+        inv.trunks = list(trunks.values())
+
+        # The Kuryr router(s) and their interfaces.
+        for router_id in inv.router_ids:
+            router = self._read(functools.partial(conn.network.find_router, router_id, ignore_missing=True))
+            if router is not None:
+                inv.routers[router_id] = raw(router)
+                inv.router_ports[router_id] = self._list(
+                    functools.partial(conn.network.ports, device_id=router_id)
+                )
+
+        inv.security_groups = self._list(lambda: conn.network.security_groups())
+        pools = {p["id"]: p for p in self._list(lambda: conn.network.subnet_pools(tags=tag))}
+        for name in (cno_name(infra, "kuryr-pod-subnetpool"),):
+            for pool in self._list(functools.partial(conn.network.subnet_pools, name=name)):
+                pools.setdefault(pool["id"], pool)
+        inv.subnet_pools = list(pools.values())
+        self.ctx.state.save()
+
+    def octavia_version(self) -> tuple[int, int]:
+        """The highest Octavia API version the endpoint supports (tags need 2.5)."""
+        conn = self.ctx.conn
+
+        def fetch() -> tuple[int, int]:
+            endpoint = conn.session.get_endpoint(service_type="load-balancer", interface="public")
+            root = endpoint.rstrip("/")
+            for suffix in ("/v2.0", "/v2"):
+                if root.endswith(suffix):
+                    root = root[: -len(suffix)]
+            resp = conn.session.get(root + "/", endpoint_filter=None, raise_exc=True)
+            best = (2, 0)
+            for version in (resp.json().get("versions") or []):
+                vid = str(version.get("id", "")).lstrip("v")
+                try:
+                    major, minor = (int(x) for x in vid.split(".")[:2])
+                except ValueError:
+                    continue
+                best = max(best, (major, minor))
+            return best
+
+        return self._read(fetch)

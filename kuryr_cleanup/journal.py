@@ -1,0 +1,116 @@
+"""The run directory: the append-only journal (SPEC S4) and the run state that makes re-runs finish
+the job (S3).
+
+journal.jsonl: one JSON object per line, fsynced before the change it describes is sent, so even a
+power cut leaves the full body of every object the tool was about to change or delete.
+state.json: facts that can only be learnt from objects the run removes (the Kuryr router id, the
+KuryrNetworks' network and subnet ids, Kuryr's floating-IP allocations) and migration progress (node
+boot ids), merged across runs and replaced atomically.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+JOURNAL_FILE = "journal.jsonl"
+STATE_FILE = "state.json"
+
+# Keys that never belong in a journal line, wherever they appear in an object.
+_SECRET_KEYS = frozenset({
+    "password", "token", "secret", "auth", "x-auth-token", "client-key-data", "application_credential_secret",
+})
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def scrub(value: Any) -> Any:
+    """A copy of `value` with anything that looks like a credential replaced."""
+    if isinstance(value, dict):
+        return {k: ("<redacted>" if str(k).lower() in _SECRET_KEYS else scrub(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub(v) for v in value]
+    return value
+
+
+class Journal:
+    """Append-only JSON lines, fsynced. Safe to share between worker threads."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._fh = open(path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the run
+
+    def write(self, event: str, **fields: Any) -> None:
+        record = {"time": _now(), "event": event, **scrub(fields)}
+        line = json.dumps(record, sort_keys=True, default=str)
+        with self._lock:
+            self._fh.write(line + "\n")
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._fh.closed:
+                self._fh.close()
+
+
+def read_journal(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line:
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                continue  # a line cut short by a crash: everything before it still counts
+    return records
+
+
+class RunState:
+    """A small JSON document of facts learnt by earlier runs, merged and saved atomically."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self.data: dict[str, Any] = {}
+        if path.exists():
+            try:
+                self.data = json.loads(path.read_text(encoding="utf-8"))
+            except ValueError:
+                self.data = {}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        with self._lock:
+            return self.data.get(key, default)
+
+    def merge_dict(self, key: str, values: dict[str, Any]) -> dict[str, Any]:
+        """Union `values` into the dict at `key` (earlier facts are kept) and return the result."""
+        with self._lock:
+            current = dict(self.data.get(key) or {})
+            current.update(values)
+            self.data[key] = current
+            return dict(current)
+
+    def set(self, key: str, value: Any) -> None:
+        with self._lock:
+            self.data[key] = value
+
+    def save(self) -> None:
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump(self.data, fh, indent=1, sort_keys=True)
+                fh.flush()
+                os.fsync(fh.fileno())
+            tmp.replace(self.path)

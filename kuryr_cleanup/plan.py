@@ -1,0 +1,105 @@
+"""The plan: every change and deletion the tool would make, as plain frozen data.
+
+The same items are printed by `--plan`, confirmed by the admin, executed by the engine and written
+to the journal; printers are pure functions of them (render.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+# Item states. `planned` items become done / gone (already gone: success) / failed / blocked
+# (a dependency failed) when run; `skipped` and `kept` items are decided at planning time, with a
+# reason, and never touched.
+PLANNED = "planned"
+DONE = "done"
+GONE = "gone"
+FAILED = "failed"
+BLOCKED = "blocked"
+SKIPPED = "skipped"
+KEPT = "kept"
+SUCCESS_STATES = frozenset({DONE, GONE})
+FINAL_OK_STATES = frozenset({DONE, GONE, SKIPPED, KEPT})
+
+
+@dataclass(frozen=True)
+class PlanItem:
+    """One action on one resource."""
+
+    step: str  # SPEC step, e.g. "B12"
+    kind: str  # "port", "network", "load balancer", "Pod", ...
+    id: str
+    name: str
+    action: str  # "delete", "remove finalizer", "unset subports", ...
+    evidence: str  # why this resource is this cluster's Kuryr's (S2)
+    state: str = PLANNED
+    reason: str = ""  # for skips, kept resources and failures
+    after: tuple[str, ...] = ()  # keys of the items that must finish first (beyond step order)
+    params: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def key(self) -> str:
+        return f"{self.step}|{self.action}|{self.kind}|{self.id}"
+
+    @property
+    def actionable(self) -> bool:
+        return self.state == PLANNED
+
+    def with_state(self, state: str, reason: str = "") -> PlanItem:
+        return dataclasses.replace(self, state=state, reason=reason)
+
+    def public(self) -> dict[str, Any]:
+        """The fields shown to the admin and written to JSON output (no internal parameters)."""
+        return {
+            "step": self.step,
+            "kind": self.kind,
+            "id": self.id,
+            "name": self.name,
+            "action": self.action,
+            "evidence": self.evidence,
+            "state": self.state,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    id: str
+    title: str
+
+
+@dataclass
+class Plan:
+    """Items in step order, plus the facts the plan was made from."""
+
+    infra_id: str
+    steps: list[StepInfo]
+    items: list[PlanItem]
+    notes: list[str] = field(default_factory=list)
+
+    def by_step(self) -> Iterator[tuple[StepInfo, list[PlanItem]]]:
+        grouped: dict[str, list[PlanItem]] = {s.id: [] for s in self.steps}
+        for item in self.items:
+            grouped.setdefault(item.step, []).append(item)
+        for step in self.steps:
+            yield step, grouped.get(step.id, [])
+
+    def counts(self) -> Counter[str]:
+        return Counter(item.state for item in self.items)
+
+    def actionable(self) -> list[PlanItem]:
+        return [i for i in self.items if i.actionable]
+
+
+def step_sort_key(step_id: str) -> tuple[str, int]:
+    letter = step_id[:1]
+    digits = "".join(ch for ch in step_id[1:] if ch.isdigit())
+    return (letter, int(digits or 0))
+
+
+def count_by(items: Iterable[PlanItem], attr: str) -> dict[str, int]:
+    return dict(Counter(str(getattr(i, attr)) for i in items))

@@ -1,0 +1,174 @@
+"""Octavia load balancers and the floating IPs on their VIPs (B3).
+
+An LB in PENDING_* is immutable (409): wait until it settles. One in ERROR can be deleted. Cascade
+deletion is asynchronous: the item is done when the LB is gone, which the engine learns from one
+listing of the cluster's LBs per poll for all of them, not a GET per LB.
+
+Floating IPs: Kuryr allocates one for a LoadBalancer Service when the admin gave none
+(`service_pub_ip_info.alloc_method == pool`, FIP description `kuryr_lb`): that one is released.
+One the admin allocated (`user`) is only disassociated, so it survives for reuse. The vendor procedure
+deletes the LBs and leaks Kuryr's floating IPs.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from typing import Any
+
+from kuryr_cleanup.context import Context
+from kuryr_cleanup.engine import Finished, Outcome, Waiting
+from kuryr_cleanup.inventory import KURYR_FIP_DESCRIPTION, Inventory, ownership, raw
+from kuryr_cleanup.plan import DONE, GONE, SKIPPED, PlanItem
+from kuryr_cleanup.retrying import call, http_status
+
+PENDING = ("PENDING_CREATE", "PENDING_UPDATE", "PENDING_DELETE")
+
+
+def plan(inv: Inventory) -> list[PlanItem]:
+    items: list[PlanItem] = []
+    for lb in sorted(inv.load_balancers, key=lambda lb: (lb.get("name") or "", lb["id"])):
+        cr = inv.kuryr_lbs.get(lb["id"], {})
+        own = ownership(lb, inv.tag, named_in=cr.get("kuryrloadbalancer") and f"KuryrLoadBalancer "
+                        f"{cr['kuryrloadbalancer']}", description_tag=not inv.octavia_has_tags)
+        name = lb.get("name") or ""
+        if not own.ours:
+            items.append(PlanItem("B3", "load balancer", lb["id"], name, "cascade-delete", "", SKIPPED, own.reason))
+            continue
+        after: tuple[str, ...] = ()
+        fip = inv.floating_ips_by_port.get(lb.get("vip_port_id") or "")
+        if fip is not None:
+            fip_item = plan_floating_ip(fip, cr, lb)
+            items.append(fip_item)
+            after = (fip_item.key,)
+        items.append(
+            PlanItem("B3", "load balancer", lb["id"], name, "cascade-delete", own.evidence, after=after,
+                     params={"object": lb, "status": lb.get("provisioning_status")})
+        )
+    return items
+
+
+def plan_floating_ip(fip: dict[str, Any], cr: dict[str, Any], lb: dict[str, Any]) -> PlanItem:
+    address = fip.get("floating_ip_address") or ""
+    kuryr_allocated = cr.get("alloc_method") == "pool" or (
+        not cr.get("alloc_method") and fip.get("description") == KURYR_FIP_DESCRIPTION
+    )
+    if kuryr_allocated:
+        evidence = f"on the VIP of LB {lb['id']}; allocated by Kuryr"
+        if cr.get("alloc_method"):
+            evidence += " (alloc_method pool)"
+        else:
+            evidence += f" (description {KURYR_FIP_DESCRIPTION})"
+        return PlanItem("B3", "floating IP", fip["id"], address, "release", evidence, params={"object": fip})
+    return PlanItem(
+        "B3", "floating IP", fip["id"], address, "disassociate",
+        f"on the VIP of LB {lb['id']}; allocated by the user (alloc_method {cr.get('alloc_method') or 'unknown'})",
+        reason="kept: user-allocated floating IP, only disassociated", params={"object": fip},
+    )
+
+
+def release_floating_ip(ctx: Context, item: PlanItem) -> Outcome:
+    ctx.journal.write("delete", step=item.step, kind=item.kind, id=item.id, object=item.params["object"])
+    try:
+        call(ctx.options.retry, lambda: ctx.conn.network.delete_ip(item.id, ignore_missing=False),
+             retry_conflicts=True)
+    except Exception as exc:
+        if http_status(exc) == 404:
+            return Finished(GONE, "already gone")
+        raise
+    ctx.journal.write("result", step=item.step, kind=item.kind, id=item.id, result="done")
+    return Finished(DONE)
+
+
+def disassociate_floating_ip(ctx: Context, item: PlanItem) -> Outcome:
+    ctx.journal.write("change", step=item.step, kind=item.kind, id=item.id, action="disassociate",
+                      object=item.params["object"])
+    try:
+        fip = call(ctx.options.retry, lambda: ctx.conn.network.get_ip(item.id), retry_conflicts=False)
+        if not fip.port_id:
+            return Finished(GONE, "already disassociated")
+        call(ctx.options.retry, lambda: ctx.conn.network.update_ip(item.id, port_id=None), retry_conflicts=True)
+    except Exception as exc:
+        if http_status(exc) == 404:
+            return Finished(GONE, "already gone")
+        raise
+    ctx.journal.write("result", step=item.step, kind=item.kind, id=item.id, result="done")
+    return Finished(DONE, "kept: user-allocated floating IP, disassociated")
+
+
+class LoadBalancerWatch:
+    """The cluster's LBs as of the last listing, refreshed at most once per poll for every waiter."""
+
+    def __init__(self, ctx: Context, inv: Inventory) -> None:
+        self.ctx = ctx
+        self.tag = inv.tag
+        self.has_tags = inv.octavia_has_tags
+        self.untagged = {lb["id"] for lb in inv.load_balancers if inv.tag not in (lb.get("tags") or [])}
+        self._lock = threading.Lock()
+        self._cache: dict[str, dict[str, Any]] = {}
+        self._cache_time = float("-inf")
+
+    def lookup(self, lb_id: str) -> dict[str, Any] | None:
+        """The LB as of a listing at most one poll interval old (no GET per LB)."""
+        with self._lock:
+            fresh = time.monotonic() - self._cache_time < self.ctx.options.poll_interval
+        found = self._cache if fresh and lb_id not in self.untagged else self.listing({lb_id})
+        return found.get(lb_id)
+
+    def listing(self, ids: set[str]) -> dict[str, dict[str, Any]]:
+        api = self.ctx.conn.load_balancer
+        policy = self.ctx.options.retry
+        with self._lock:
+            if self.has_tags:
+                lbs = call(policy, lambda: [raw(lb) for lb in api.load_balancers(tags=self.tag)], retry_conflicts=False)
+            else:
+                lbs = call(policy, lambda: [raw(lb) for lb in api.load_balancers()], retry_conflicts=False)
+            found = {lb["id"]: lb for lb in lbs}
+            for lb_id in (ids & self.untagged) - set(found):
+                one = call(policy, functools.partial(api.find_load_balancer, lb_id, ignore_missing=True),
+                           retry_conflicts=False)
+                if one is not None:
+                    found[lb_id] = raw(one)
+            self._cache = found
+            self._cache_time = time.monotonic()
+            return found
+
+    def gone(self, ids: set[str]) -> dict[str, str]:
+        found = self.listing(ids)
+        return {i: ("ready" if i not in found else str(found[i].get("provisioning_status"))) for i in ids}
+
+    def settled(self, ids: set[str]) -> dict[str, str]:
+        found = self.listing(ids)
+        answer = {}
+        for i in ids:
+            status = str(found[i].get("provisioning_status")) if i in found else "gone"
+            answer[i] = status if status in PENDING else "ready"
+        return answer
+
+
+def cascade_delete(ctx: Context, watch: LoadBalancerWatch, item: PlanItem) -> Outcome:
+    api = ctx.conn.load_balancer
+    policy = ctx.options.retry
+    lb = watch.lookup(item.id)
+    if lb is None:
+        return Finished(GONE, "already gone")
+    status = lb.get("provisioning_status")
+    if status == "PENDING_DELETE":
+        return Waiting("lb-gone", item.id, ctx.options.lb_timeout, "for the LB to be deleted")
+    if status in PENDING:
+        # Immutable until Octavia finishes what it is doing: come back when it has settled.
+        return Waiting("lb-settled", item.id, ctx.options.lb_timeout, f"for the LB to leave {status}", retry=True)
+    ctx.journal.write("delete", step=item.step, kind=item.kind, id=item.id, action="cascade-delete", object=lb)
+    try:
+        call(policy, lambda: api.delete_load_balancer(item.id, ignore_missing=False, cascade=True),
+             retry_conflicts=False)
+    except Exception as exc:
+        code = http_status(exc)
+        if code == 404:
+            return Finished(GONE, "already gone")
+        if code == 409:  # went PENDING_* between our read and the delete
+            return Waiting("lb-settled", item.id, ctx.options.lb_timeout, "for the LB to settle", retry=True)
+        raise
+    ctx.journal.write("result", step=item.step, kind=item.kind, id=item.id, result="deleting")
+    return Waiting("lb-gone", item.id, ctx.options.lb_timeout, "for the LB to be deleted")

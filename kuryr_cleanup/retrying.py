@@ -1,0 +1,159 @@
+"""How failures are classified and retried (SPEC S5).
+
+Three kinds of failure, as kopf and libnuke tell them apart:
+- transient: connection errors, 5xx, 429 (honouring Retry-After): retried with exponential backoff
+  and jitter, a bounded number of times;
+- waiting on a dependency: 409 while something it depends on is still going away (a port still a
+  subport, an LB still PENDING_*): retried at a steady pace until a deadline;
+- permanent: anything else (403, 400, ...): reported at once; the engine goes on with independent work.
+Already gone (404) is not a failure at all: callers treat it as done.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import tenacity
+from keystoneauth1 import exceptions as ksa_exc
+from openstack import exceptions as os_exc
+
+from kuryr_cleanup.cluster import api_status
+
+T = TypeVar("T")
+
+
+class Failure(enum.Enum):
+    TRANSIENT = "transient"
+    DEPENDENCY = "dependency"
+    GONE = "gone"
+    PERMANENT = "permanent"
+
+
+def http_status(exc: BaseException) -> int | None:
+    if isinstance(exc, os_exc.HttpException):
+        return int(exc.status_code) if exc.status_code else None
+    return api_status(exc)
+
+
+def classify(exc: BaseException) -> Failure:
+    if isinstance(exc, (ksa_exc.ConnectionError, ConnectionError, TimeoutError)):
+        return Failure.TRANSIENT
+    try:
+        import urllib3.exceptions as u3
+
+        if isinstance(exc, (u3.ProtocolError, u3.MaxRetryError, u3.NewConnectionError, u3.TimeoutError)):
+            return Failure.TRANSIENT
+    except ImportError:  # pragma: no cover - urllib3 ships with both clients
+        pass
+    status = http_status(exc)
+    if status is None:
+        return Failure.PERMANENT
+    if status == 404:
+        return Failure.GONE
+    if status == 409:
+        return Failure.DEPENDENCY
+    if status == 429 or status >= 500:
+        return Failure.TRANSIENT
+    return Failure.PERMANENT
+
+
+def retry_after(exc: BaseException) -> float | None:
+    """The Retry-After header of a 429/503, in seconds, if the server sent one."""
+    headers: Any = None
+    response = getattr(exc, "response", None)
+    if response is not None:
+        headers = getattr(response, "headers", None)
+    if headers is None:
+        headers = getattr(exc, "headers", None)
+    if not headers:
+        return None
+    value = headers.get("Retry-After") or headers.get("retry-after")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounds for retries. `scale` shrinks every wait (tests and rehearsals on the simulator)."""
+
+    transient_attempts: int = 8
+    backoff_initial: float = 1.0
+    backoff_max: float = 30.0
+    dependency_timeout: float = 600.0
+    dependency_interval: float = 3.0
+    scale: float = 1.0
+
+    def scaled(self, scale: float) -> RetryPolicy:
+        return RetryPolicy(
+            self.transient_attempts,
+            self.backoff_initial,
+            self.backoff_max,
+            self.dependency_timeout,
+            self.dependency_interval,
+            scale,
+        )
+
+
+class _Wait(tenacity.wait.wait_base):
+    """Retry-After when the server gave one; otherwise jittered exponential backoff for transient
+    failures and a steady interval for dependencies."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self.policy = policy
+        self.jitter = tenacity.wait_random_exponential(multiplier=policy.backoff_initial, max=policy.backoff_max)
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        if exc is not None:
+            after = retry_after(exc)
+            if after is not None:
+                return after  # the server said when; not scaled: it knows its own limits
+            if classify(exc) is Failure.DEPENDENCY:
+                return self.policy.dependency_interval * self.policy.scale * (0.75 + random.random() / 2)
+        return float(self.jitter(retry_state)) * self.policy.scale
+
+
+class _Stop(tenacity.stop.stop_base):
+    def __init__(self, policy: RetryPolicy, started: float) -> None:
+        self.policy = policy
+        self.started = started
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        if exc is not None and classify(exc) is Failure.DEPENDENCY:
+            return time.monotonic() - self.started > self.policy.dependency_timeout * self.policy.scale
+        return retry_state.attempt_number >= self.policy.transient_attempts
+
+
+def call(policy: RetryPolicy, fn: Callable[[], T], *, retry_conflicts: bool = True) -> T:
+    """Call `fn`, retrying transient failures (and 409s, unless `retry_conflicts` is False) within
+    the policy's bounds; the last exception is raised when they are exhausted."""
+
+    def retryable(exc: BaseException) -> bool:
+        kind = classify(exc)
+        return kind is Failure.TRANSIENT or (kind is Failure.DEPENDENCY and retry_conflicts)
+
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception(retryable),
+        wait=_Wait(policy),
+        stop=_Stop(policy, time.monotonic()),
+        reraise=True,
+    )
+    return retrying(fn)
+
+
+def describe(exc: BaseException) -> str:
+    """One line saying what went wrong, without credentials (exception texts carry no tokens)."""
+    status = http_status(exc)
+    text = str(getattr(exc, "details", None) or getattr(exc, "message", None) or exc).strip()
+    text = " ".join(text.split())
+    if len(text) > 300:
+        text = text[:297] + "..."
+    return f"HTTP {status}: {text}" if status else f"{type(exc).__name__}: {text}"
