@@ -19,12 +19,17 @@ from __future__ import annotations
 import functools
 import ipaddress
 import itertools
+import json
+import math
 import random
+import re
 import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import parse_qsl, unquote, urlencode
 
-from kuryr_cleanup.sim.http import ApiError, Service
+from kuryr_cleanup.sim import keystone
+from kuryr_cleanup.sim.http import ApiError, Request, Response, Service
 from kuryr_cleanup.sim.store import Store, iso_now, new_id
 
 # Device owners of ports that belong to the L3 service: the port API refuses to delete them
@@ -127,10 +132,10 @@ NEUTRON_COLLECTIONS = tuple(_INDEXED)
 class _CollectionIndex:
     """Index tables of one collection plus the insertion order of its records.
 
-    `source` and `expected_len` detect a collection changed behind this module's back (a snapshot
-    load replaces the dicts; another module's `store.remove`): the index is then rebuilt from the
-    store. Lookups re-check every candidate against the filters, so an index may only ever be too
-    wide, never too narrow.
+    `source` and `expected_len` detect a collection changed behind this module's back: a snapshot
+    load replaces the dicts (the index is rebuilt), another module's `store.remove` or `store.add`
+    changes its size (the index is repaired). Lookups re-check every candidate against the filters,
+    so an index may only ever be too wide, never too narrow.
     """
 
     def __init__(self, collection: str, records: dict[str, dict[str, Any]]) -> None:
@@ -138,6 +143,8 @@ class _CollectionIndex:
         self.source = records
         self.tables: dict[str, dict[Any, dict[str, None]]] = {name: {} for name in _INDEXED[collection]}
         self.order: dict[str, int] = {}
+        # The record each id was filed with, so a record removed behind our back can be unfiled.
+        self.filed: dict[str, dict[str, Any]] = {}
         self._seq = itertools.count()
         for record in records.values():
             self.add(record)
@@ -146,9 +153,18 @@ class _CollectionIndex:
     def expected_len(self) -> int:
         return len(self.order)
 
+    def repair(self) -> None:
+        """Catch up with records added or removed with `store.add`/`store.remove` directly."""
+        for rid in [rid for rid in self.order if rid not in self.source]:
+            self.discard(self.filed[rid])
+        for rid, record in self.source.items():
+            if rid not in self.order:
+                self.add(record)
+
     def add(self, record: dict[str, Any]) -> None:
         rid = record["id"]
         self.order.setdefault(rid, next(self._seq))
+        self.filed[rid] = record
         for name, keys in _INDEXED[self.collection].items():
             table = self.tables[name]
             for key in keys(record):
@@ -168,6 +184,7 @@ class _CollectionIndex:
                             del table[key]
         if forget:
             self.order.pop(rid, None)
+            self.filed.pop(rid, None)
 
     def ids(self, name: str, key: Any) -> Iterable[str]:
         return self.tables[name].get(key, {}).keys()
@@ -189,9 +206,11 @@ class _Indexes:
     def of(self, store: Store, collection: str) -> _CollectionIndex:
         records = store.os[collection]
         index = self.by_collection.get(collection)
-        if index is None or index.source is not records or index.expected_len != len(records):
+        if index is None or index.source is not records:
             index = _CollectionIndex(collection, records)
             self.by_collection[collection] = index
+        elif index.expected_len != len(records):
+            index.repair()
         return index
 
 
@@ -1181,6 +1200,339 @@ def delete(store: Store, collection: str, rid: str) -> None:
     _DELETERS[collection](store, rid)
 
 
+
+
+# --------------------------------------------------------------------------------------------------
+# Listing: filters, tags, sorting, paging (as neutron/api/api_common.py does them)
+# --------------------------------------------------------------------------------------------------
+
+# Query parameters that are not attribute filters.
+_CONTROL_PARAMS = {"fields", "limit", "marker", "sort_key", "sort_dir", "page_reverse"}
+TAG_FILTERS = ("tags", "tags-any", "not-tags", "not-tags-any")
+# Attributes accepted in a create body besides the record's own fields.
+_CREATE_ONLY = {"subnets": {"prefixlen"}, "floatingips": {"subnet_id"}}
+_READ_ONLY = {"id", "tenant_id", "project_id", "created_at", "updated_at", "revision_number", "status",
+              "network_id", "subnets", "mac_address", "tags", "trunk_details", "sub_ports", "port_details",
+              "security_group_rules", "floating_network_id", "floating_ip_address", "cidr", "ip_version",
+              "subnetpool_id", "security_group_id", "port_id", "prefixes"}
+_UPDATABLE_OVERRIDES = {"floatingips": {"port_id", "fixed_ip_address"}, "subnetpools": {"prefixes"}}
+
+
+@functools.cache
+def record_fields(collection: str) -> frozenset[str]:
+    """The attribute names a record of the collection has: what may be filtered, sorted, posted."""
+    sample = Store(project_id="sample")
+    external = create_network(sample, **{"router:external": True})
+    create_subnet(sample, network_id=external["id"], cidr="192.0.2.0/24")
+    network = create_network(sample)
+    subnet = create_subnet(sample, network_id=network["id"], cidr="198.51.100.0/24")
+    router = create_router(sample, external_gateway_info={"network_id": external["id"]})
+    add_router_interface(sample, router["id"], subnet_id=subnet["id"])
+    parent = create_port(sample, network_id=network["id"])
+    create_trunk(sample, port_id=parent["id"], sub_ports=[
+        {"port_id": create_port(sample, network_id=network["id"])["id"], "segmentation_type": "vlan",
+         "segmentation_id": 100}])
+    create_subnetpool(sample, prefixes=["203.0.113.0/24"])
+    create_floatingip(sample, floating_network_id=external["id"], port_id=parent["id"])
+    fields: set[str] = set()
+    for record in sample.os[collection].values():
+        fields.update(record)
+    return frozenset(fields)
+
+
+def _values(request: Request, name: str) -> list[str]:
+    return request.query.get(name, [])
+
+
+def _tag_values(values: list[str]) -> list[str]:
+    """Tags of a tag filter: comma-separated, repeated parameters add to the list."""
+    return [t for t in itertools.chain.from_iterable(v.split(",") for v in values) if t]
+
+
+def _value_matches(value: Any, wanted: list[str]) -> bool:
+    if isinstance(value, list):
+        return any(_value_matches(v, wanted) for v in value if not isinstance(v, (dict, list)))
+    if isinstance(value, bool):
+        return str(value).lower() in (w.lower() for w in wanted)
+    if value is None:
+        return False
+    return str(value) in wanted
+
+
+def _fixed_ips_match(record: dict[str, Any], wanted: list[str]) -> bool:
+    """`fixed_ips=ip_address=1.2.3.4&fixed_ips=subnet_id=X`: each key ORs its values, keys AND."""
+    constraints: dict[str, list[str]] = {}
+    for item in wanted:
+        key, _, value = item.partition("=")
+        constraints.setdefault(key, []).append(value)
+    for key, values in constraints.items():
+        if key == "ip_address_substr":
+            if not any(v in f.get("ip_address", "") for f in record.get("fixed_ips", []) for v in values):
+                return False
+        elif not any(f.get(key) in values for f in record.get("fixed_ips", [])):
+            return False
+    return True
+
+
+class _Query:
+    """A parsed list request: attribute filters, tag filters, sort, page."""
+
+    def __init__(self, store: Store, collection: str, request: Request) -> None:
+        self.collection = collection
+        query = request.query
+        tagging = tag_extension_enabled(store) and collection in TAGGABLE
+        known = record_fields(collection) | {"tenant_id", "project_id"}
+        self.filters: dict[str, list[str]] = {}
+        self.tags: dict[str, list[str]] = {}
+        invalid = []
+        for name, values in query.items():
+            if name in _CONTROL_PARAMS:
+                continue
+            if name in TAG_FILTERS and tagging:
+                self.tags[name] = _tag_values(values)
+            elif name in known and not (name == "tags" and not tagging):
+                self.filters[name] = values
+            else:
+                invalid.append(name)
+        if invalid:
+            raise bad_request(f"[{', '.join(invalid)}] is invalid attribute for filtering")
+        if self.tags.get("tags") and self.tags.get("tags-any"):
+            # Real Neutron (29) joins the tag table twice for this combination and fails with a
+            # database error: the tool must never send it, and the simulator makes that visible.
+            raise NeutronError(500, "HTTPInternalServerError",
+                               "Request Failed: internal server error while processing your request.")
+        self.fields = [f for f in _values(request, "fields") if f]
+        sort_keys, sort_dirs = _values(request, "sort_key"), _values(request, "sort_dir")
+        if len(sort_keys) != len(sort_dirs) and sort_dirs:
+            raise bad_request("The number of sort_keys and sort_dirs must be same")
+        absent = [k for k in sort_keys if k not in known]
+        if absent:
+            raise bad_request(f"{absent} is invalid attribute for sort_keys")
+        bad_dirs = [d for d in sort_dirs if d not in ("asc", "desc")]
+        if bad_dirs:
+            raise bad_request(f"{bad_dirs} is invalid value for sort_dirs, valid value is 'asc' and 'desc'")
+        directions = [d == "asc" for d in sort_dirs] or [True] * len(sort_keys)
+        self.sorts = list(zip(sort_keys, directions, strict=True))
+        limit_text = request.arg("limit")
+        try:
+            self.limit = int(limit_text) if limit_text not in (None, "") else 0
+        except ValueError as exc:
+            raise bad_request(f"Invalid input for limit. Reason: '{limit_text}' is not an integer.",
+                              "InvalidInput") from exc
+        if self.limit < 0:
+            raise bad_request(f"Invalid input for limit. Reason: '{limit_text}' should be non-negative.",
+                              "InvalidInput")
+        self.marker = request.arg("marker")
+        self.page_reverse = (request.arg("page_reverse") or "False").lower() == "true"
+
+    def candidates(self, store: Store) -> list[dict[str, Any]]:
+        """The records worth testing, narrowed by an index when a filter allows it, in store order."""
+        index = _index(store, self.collection)
+        records = store.os[self.collection]
+        chosen: set[str] | None = None
+        for name, values in self.filters.items():
+            if name in index.tables:
+                ids = set(itertools.chain.from_iterable(index.ids(name, v) for v in values))
+                chosen = ids if chosen is None else chosen & ids
+        if self.collection == "ports" and "fixed_ips" in self.filters:
+            subnets = [v.partition("=")[2] for v in self.filters["fixed_ips"] if v.startswith("subnet_id=")]
+            if subnets:
+                ids = set(itertools.chain.from_iterable(index.ids("fixed_ips.subnet_id", s) for s in subnets))
+                chosen = ids if chosen is None else chosen & ids
+        required = self.tags.get("tags")
+        if required:
+            ids = set(index.ids("tags", required[0]))
+            for tag in required[1:]:
+                ids &= set(index.ids("tags", tag))
+            chosen = ids if chosen is None else chosen & ids
+        if self.tags.get("tags-any"):
+            ids = set(itertools.chain.from_iterable(index.ids("tags", t) for t in self.tags["tags-any"]))
+            chosen = ids if chosen is None else chosen & ids
+        if chosen is None:
+            return list(records.values())
+        order = index.order
+        return [records[rid] for rid in sorted(chosen, key=lambda r: order.get(r, -1)) if rid in records]
+
+    def matches(self, record: dict[str, Any]) -> bool:
+        for name, values in self.filters.items():
+            if name == "fixed_ips":
+                if not _fixed_ips_match(record, values):
+                    return False
+            elif not _value_matches(record.get(name), values):
+                return False
+        if self.tags:
+            tags = set(record.get("tags") or ())
+            if "tags" in self.tags and not set(self.tags["tags"]) <= tags:
+                return False
+            if "tags-any" in self.tags and not tags & set(self.tags["tags-any"]):
+                return False
+            if "not-tags" in self.tags and self.tags["not-tags"] and set(self.tags["not-tags"]) <= tags:
+                return False
+            if "not-tags-any" in self.tags and tags & set(self.tags["not-tags-any"]):
+                return False
+        return True
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    if value is None:
+        return (0, "")
+    if isinstance(value, (bool, int, float)):
+        return (1, value)
+    return (2, str(value))
+
+
+def _sort(records: list[dict[str, Any]], sorts: list[tuple[str, bool]]) -> list[dict[str, Any]]:
+    result = list(records)
+    for key, ascending in reversed(sorts):
+        result.sort(key=lambda r: _sort_key(r.get(key)), reverse=not ascending)
+    return result
+
+
+def list_records(store: Store, collection: str, request: Request) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """The page of matching records and the `<collection>_links` Neutron would answer with."""
+    query = _Query(store, collection, request)
+    matching = [r for r in query.candidates(store) if query.matches(r)]
+    sorts = list(query.sorts)
+    if query.limit and not any(k == "id" for k, _ in sorts):
+        sorts.append(("id", True))  # Neutron pages in a total order: the primary key breaks ties
+    if sorts:
+        matching = _sort(matching, sorts)
+    if not query.limit:
+        return matching, []
+    if query.marker:
+        marker = store.os[collection].get(query.marker)
+        if marker is None:
+            raise not_found(collection, query.marker)
+        ordered = matching if marker in matching else _sort([*matching, marker], sorts)
+        position = next(i for i, r in enumerate(ordered) if r is marker)
+        rest = ordered if marker in matching else ordered
+        if query.page_reverse:
+            page = rest[max(0, position - query.limit):position]
+        else:
+            page = [r for r in rest[position + 1:position + 1 + query.limit]]
+    else:
+        page = matching[-query.limit:] if query.page_reverse else matching[:query.limit]
+    return page, _page_links(request, page, query.limit, query.page_reverse)
+
+
+_LINK_BASE = "{scheme}://{host}{prefix}{path}"
+
+
+def _page_links(request: Request, page: list[dict[str, Any]], limit: int, page_reverse: bool) -> list[dict[str, str]]:
+    links = []
+    if not (len(page) < limit and not page_reverse):
+        links.append({"rel": "next", "href": _link(request, page[-1]["id"] if page else None, reverse=False)})
+    if not (len(page) < limit and page_reverse):
+        links.append({"rel": "previous", "href": _link(request, page[0]["id"] if page else None, reverse=True)})
+    return links
+
+
+def _link(request: Request, marker: str | None, reverse: bool) -> str:
+    params = [(k, v) for k, v in parse_qsl(request.query_string, keep_blank_values=True)
+              if k not in ("marker", "page_reverse")]
+    if marker is not None:
+        params.append(("marker", marker))
+    if reverse:
+        params.append(("page_reverse", "True"))
+    host = request.header("host") or "127.0.0.1"
+    base = _LINK_BASE.format(scheme="http", host=host, prefix=Neutron.prefix, path=request.path)
+    return f"{base}?{urlencode(params)}"
+
+
+def tag_extension_enabled(store: Store) -> bool:
+    return bool(store.settings.get("neutron_tag_extension", True))
+
+
+# --------------------------------------------------------------------------------------------------
+# Extensions (GET /v2.0/extensions): what a Neutron 29 with ml2, router, trunk, segments, tag has
+# --------------------------------------------------------------------------------------------------
+
+_EXTENSIONS: list[tuple[str, str, str]] = [
+    ("agent", "agent", "The agent management extension."),
+    ("allowed-address-pairs", "Allowed Address Pairs", "Provides allowed address pairs"),
+    ("binding", "Port Binding", "Expose port bindings of a virtual port to external application"),
+    ("binding-extended", "Port Bindings Extended", "Expose port bindings of a virtual port to external application"),
+    ("default-subnetpools", "Default Subnetpools", "Provides ability to mark and use a subnetpool as the default."),
+    ("dhcp_agent_scheduler", "DHCP Agent Scheduler", "Schedule networks among dhcp agents"),
+    ("external-net", "Neutron external network", "Adds external network attribute to network resource."),
+    ("extra_dhcp_opt", "Neutron Extra DHCP options", "Extra options configuration for DHCP."),
+    ("extraroute", "Neutron Extra Route", "Extra routes configuration for L3 router"),
+    ("fip-port-details", "Floating IP Port Details Extension", "Add port_details attribute to Floating IP resource"),
+    ("ip-substring-filtering", "IP address substring filtering", "Provides IP address substring filtering"),
+    ("filter-validation", "Filter parameters validation", "Provides validation on filter parameters."),
+    ("network-ip-availability", "Network IP Availability", "Provides IP availability data for each network."),
+    ("network_availability_zone", "Network Availability Zone", "Availability zone support for network."),
+    ("pagination", "Pagination support", "Extension that indicates that pagination is enabled."),
+    ("port-security", "Port Security", "Provides port security"),
+    ("project-id", "project_id field enabled", "Extension that indicates that project_id field is enabled."),
+    ("provider", "Provider Network", "Expose mapping of virtual networks to physical networks"),
+    ("quotas", "Quota management support", "Expose functions for quotas management per project"),
+    ("router", "Neutron L3 Router", "Router abstraction for basic L3 forwarding between L2 Neutron networks "
+                                    "and access to external networks via a NAT gateway."),
+    ("router_availability_zone", "Router Availability Zone", "Availability zone support for router."),
+    ("security-group", "security-group", "The security groups extension."),
+    ("segment", "Segment", "Segments extension."),
+    ("sorting", "Sorting support", "Extension that indicates that sorting is enabled."),
+    ("standard-attr-description", "standard-attr-description", "Extension to add descriptions to standard "
+                                                               "attributes"),
+    ("standard-attr-revisions", "Resource revision numbers", "This extension will display the revision number "
+                                                             "of neutron resources."),
+    ("standard-attr-timestamp", "Resource timestamps", "Adds created_at and updated_at fields to all Neutron "
+                                                       "resources that have Neutron standard attributes."),
+    ("subnet_allocation", "Subnet Allocation", "Enables allocation of subnets from a subnet pool"),
+    ("subnetpool-prefix-ops", "Subnet Pool Prefix Operations", "Provides support for adjusting the prefix list "
+                                                               "of subnet pools"),
+    ("trunk", "Trunk Extension", "Provides support for trunk ports"),
+    ("trunk-details", "Trunk port details", "Expose trunk port details"),
+]
+_TAG_EXTENSIONS: list[tuple[str, str, str]] = [
+    ("standard-attr-tag", "Tag support for resources with standard attribute: subnet, trunk, network_segment_range, "
+                          "router, network, policy, subnetpool, port, security_group, floatingip",
+     "Enables to set tag on resources with standard attribute."),
+    ("tag-ports-during-bulk-creation", "Tag Ports During Bulk Creation", "Allow to tag ports during bulk creation"),
+    ("tag-creation", "Tag support for resources during creation", "Enables to set tag on resources during "
+                                                                   "creation."),
+]
+
+
+def extensions(store: Store) -> list[dict[str, Any]]:
+    listed = _EXTENSIONS + (_TAG_EXTENSIONS if tag_extension_enabled(store) else [])
+    return [
+        {"alias": alias, "name": name, "description": description, "updated": "2023-01-01T10:00:00-00:00",
+         "links": []}
+        for alias, name, description in sorted(listed)
+    ]
+
+
+# --------------------------------------------------------------------------------------------------
+# The HTTP API
+# --------------------------------------------------------------------------------------------------
+
+# URL segment -> (collection key, singular key)
+RESOURCES: dict[str, tuple[str, str]] = {
+    "networks": ("networks", "network"),
+    "subnets": ("subnets", "subnet"),
+    "ports": ("ports", "port"),
+    "routers": ("routers", "router"),
+    "trunks": ("trunks", "trunk"),
+    "security-groups": ("security_groups", "security_group"),
+    "security-group-rules": ("security_group_rules", "security_group_rule"),
+    "subnetpools": ("subnetpools", "subnetpool"),
+    "floatingips": ("floatingips", "floatingip"),
+}
+_FAULT_TYPES = {
+    400: "HTTPBadRequest", 401: "HTTPUnauthorized", 403: "HTTPForbidden", 404: "HTTPNotFound",
+    409: "HTTPConflict", 413: "HTTPRequestEntityTooLarge", 429: "HTTPTooManyRequests",
+    500: "HTTPInternalServerError", 502: "HTTPBadGateway", 503: "HTTPServiceUnavailable",
+    504: "HTTPGatewayTimeout",
+}
+
+
+def _json_response(status: int, body: Any) -> Response:
+    # Encoded while the store lock is held: the records may change as soon as the handler returns.
+    return Response(status, json.dumps(body).encode())
+
+
 class Neutron(Service):
     name = "network"
     prefix = "/networking"
@@ -1188,3 +1540,241 @@ class Neutron(Service):
     def __init__(self, store: Store) -> None:
         super().__init__()
         self.store = store
+        self.route("GET", r"/?", self.versions)
+        self.route("GET", r"/v2\.0/?", self.resources)
+        self.route("GET", r"/v2\.0/extensions", self.list_extensions)
+        self.route("GET", r"/v2\.0/extensions/(?P<alias>[^/]+)", self.show_extension)
+        kinds = "|".join(re.escape(k) for k in RESOURCES)
+        taggable = "|".join(re.escape(k) for k, (c, _) in RESOURCES.items() if c in TAGGABLE)
+        self.route("PUT", r"/v2\.0/routers/(?P<id>[^/]+)/add_router_interface", self.add_interface)
+        self.route("PUT", r"/v2\.0/routers/(?P<id>[^/]+)/remove_router_interface", self.remove_interface)
+        self.route("PUT", r"/v2\.0/trunks/(?P<id>[^/]+)/add_subports", self.trunk_add_subports)
+        self.route("PUT", r"/v2\.0/trunks/(?P<id>[^/]+)/remove_subports", self.trunk_remove_subports)
+        self.route("GET", r"/v2\.0/trunks/(?P<id>[^/]+)/get_subports", self.trunk_get_subports)
+        self.route("GET", rf"/v2\.0/(?P<kind>{taggable})/(?P<id>[^/]+)/tags", self.get_tags)
+        self.route("PUT", rf"/v2\.0/(?P<kind>{taggable})/(?P<id>[^/]+)/tags", self.replace_tags)
+        self.route("DELETE", rf"/v2\.0/(?P<kind>{taggable})/(?P<id>[^/]+)/tags", self.delete_all_tags)
+        self.route("GET", rf"/v2\.0/(?P<kind>{taggable})/(?P<id>[^/]+)/tags/(?P<tag>[^/]+)", self.check_tag)
+        self.route("PUT", rf"/v2\.0/(?P<kind>{taggable})/(?P<id>[^/]+)/tags/(?P<tag>[^/]+)", self.put_tag)
+        self.route("DELETE", rf"/v2\.0/(?P<kind>{taggable})/(?P<id>[^/]+)/tags/(?P<tag>[^/]+)", self.delete_tag)
+        self.route("GET", rf"/v2\.0/(?P<kind>{kinds})", self.list)
+        self.route("POST", rf"/v2\.0/(?P<kind>{kinds})", self.create)
+        self.route("GET", rf"/v2\.0/(?P<kind>{kinds})/(?P<id>[^/]+)", self.show)
+        self.route("PUT", rf"/v2\.0/(?P<kind>{kinds})/(?P<id>[^/]+)", self.update)
+        self.route("DELETE", rf"/v2\.0/(?P<kind>{kinds})/(?P<id>[^/]+)", self.delete)
+
+    # -- framework hooks -----------------------------------------------------------------------
+    def dispatch(self, request: Request) -> Response:
+        if request.path not in ("", "/") and not keystone.validate_token(self.store, request.header("x-auth-token")):
+            return keystone.unauthorized_response()
+        if request.path.endswith(".json"):
+            request.path = request.path[: -len(".json")]
+        return super().dispatch(request)
+
+    def fault_response(self, status: int, retry_after: float | None) -> Response:
+        headers = {"Retry-After": str(max(0, math.ceil(retry_after)))} if retry_after is not None else {}
+        if status >= 500:
+            message = "Request Failed: internal server error while processing your request."
+        else:
+            message = "The server could not comply with the request (injected fault)."
+        body = {"NeutronError": {"type": _FAULT_TYPES.get(status, "HTTPError"), "message": message, "detail": ""}}
+        return Response(status, body, headers)
+
+    def not_found(self, request: Request) -> Response:
+        return Response(404, {"NeutronError": {"type": "HTTPNotFound", "message": "The resource could not be found.",
+                                               "detail": ""}})
+
+    def method_not_allowed(self, request: Request) -> Response:
+        return Response(405, {"NeutronError": {"type": "HTTPMethodNotAllowed",
+                                               "message": "The server could not comply with the request since it "
+                                                          "is either malformed or otherwise incorrect.",
+                                               "detail": ""}})
+
+    # -- presentation --------------------------------------------------------------------------
+    def _present(self, record: dict[str, Any], fields: list[str] | None = None) -> dict[str, Any]:
+        shown = dict(record)
+        if not tag_extension_enabled(self.store):
+            shown.pop("tags", None)
+        if fields:
+            shown = {k: v for k, v in shown.items() if k in fields}
+        return shown
+
+    def _kind(self, request: Request) -> tuple[str, str]:
+        return RESOURCES[request.params["kind"]]
+
+    def _body(self, request: Request, key: str) -> Any:
+        try:
+            data = request.json()
+        except ValueError as exc:
+            raise bad_request("Malformed request body") from exc
+        if not isinstance(data, dict) or key not in data:
+            raise bad_request("Resource body required" if data is None else
+                              f"Unable to find '{key}' in request body")
+        return data[key]
+
+    # -- discovery -----------------------------------------------------------------------------
+    def _base_url(self, request: Request) -> str:
+        return f"http://{request.header('host') or '127.0.0.1'}{self.prefix}"
+
+    def versions(self, request: Request) -> Response:
+        return Response(200, {"versions": [{"id": "v2.0", "status": "CURRENT",
+                                            "links": [{"href": f"{self._base_url(request)}/v2.0/",
+                                                       "rel": "self"}]}]})
+
+    def resources(self, request: Request) -> Response:
+        base = self._base_url(request)
+        return Response(200, {"resources": [
+            {"name": singular, "collection": kind, "links": [{"href": f"{base}/v2.0/{kind}", "rel": "self"}]}
+            for kind, (_, singular) in RESOURCES.items()]})
+
+    def list_extensions(self, request: Request) -> Response:
+        return Response(200, {"extensions": extensions(self.store)})
+
+    def show_extension(self, request: Request) -> Response:
+        for extension in extensions(self.store):
+            if extension["alias"] == request.params["alias"]:
+                return Response(200, {"extension": extension})
+        raise NeutronError(404, "HTTPNotFound", f"Extension with alias {request.params['alias']} does not exist")
+
+    # -- CRUD ----------------------------------------------------------------------------------
+    def list(self, request: Request) -> Response:
+        collection, _ = self._kind(request)
+        page, links = list_records(self.store, collection, request)
+        fields = [f for f in request.query.get("fields", []) if f]
+        body: dict[str, Any] = {collection: [self._present(r, fields) for r in page]}
+        if links:
+            body[f"{collection}_links"] = links
+        return _json_response(200, body)
+
+    def show(self, request: Request) -> Response:
+        collection, singular = self._kind(request)
+        record = get(self.store, collection, request.params["id"])
+        fields = [f for f in request.query.get("fields", []) if f]
+        return _json_response(200, {singular: self._present(record, fields)})
+
+    def _create_one(self, collection: str, attrs: Any) -> dict[str, Any]:
+        if not isinstance(attrs, dict):
+            raise bad_request("Invalid input: the body must be an object")
+        allowed = record_fields(collection) | _CREATE_ONLY.get(collection, set()) | {"tenant_id", "project_id"}
+        unknown = sorted(set(attrs) - allowed)
+        if unknown:
+            raise bad_request(f"Unrecognized attribute(s) '{', '.join(unknown)}'")
+        if "tags" in attrs and not tag_extension_enabled(self.store):
+            raise bad_request("Unrecognized attribute(s) 'tags'")
+        return _CREATORS[collection](self.store, **attrs)
+
+    def create(self, request: Request) -> Response:
+        collection, singular = self._kind(request)
+        data = request.json() if request.body else None
+        if isinstance(data, dict) and collection in data:
+            created: list[dict[str, Any]] = []
+            try:
+                for attrs in data[collection]:
+                    created.append(self._create_one(collection, attrs))
+            except ApiError:
+                for record in reversed(created):  # bulk create is all or nothing
+                    _DELETERS[collection](self.store, record["id"])
+                raise
+            return _json_response(201, {collection: [self._present(r) for r in created]})
+        record = self._create_one(collection, self._body(request, singular))
+        return _json_response(201, {singular: self._present(record)})
+
+    def update(self, request: Request) -> Response:
+        collection, singular = self._kind(request)
+        record = get(self.store, collection, request.params["id"])
+        changes = self._body(request, singular)
+        if not isinstance(changes, dict):
+            raise bad_request("Invalid input: the body must be an object")
+        updatable = (record_fields(collection) - _READ_ONLY) | _UPDATABLE_OVERRIDES.get(collection, set())
+        refused = sorted(set(changes) - updatable)
+        if refused:
+            raise bad_request(f"Cannot update read-only attribute {', '.join(refused)}")
+        if collection == "routers" and "external_gateway_info" in changes:
+            set_router_gateway(self.store, record["id"], changes.pop("external_gateway_info"))
+        if collection == "floatingips" and "port_id" in changes:
+            port_id, fixed_ip = changes.pop("port_id"), changes.pop("fixed_ip_address", None)
+            associate_floatingip(self.store, record["id"], port_id, fixed_ip)
+        if collection == "ports" and "security_groups" in changes:
+            for group_id in changes["security_groups"] or []:
+                get(self.store, "security_groups", group_id)
+        if changes:
+            _change(self.store, collection, record, **changes)
+        return _json_response(200, {singular: self._present(record)})
+
+    def delete(self, request: Request) -> Response:
+        collection, _ = self._kind(request)
+        _DELETERS[collection](self.store, request.params["id"])
+        return Response(204)
+
+    # -- actions -------------------------------------------------------------------------------
+    def _interface_request(self, request: Request) -> tuple[str | None, str | None]:
+        data = request.json() if request.body else None
+        if not isinstance(data, dict):
+            raise bad_request("Bad router request: Either subnet_id or port_id must be specified.")
+        return data.get("subnet_id"), data.get("port_id")
+
+    def add_interface(self, request: Request) -> Response:
+        subnet_id, port_id = self._interface_request(request)
+        port = add_router_interface(self.store, request.params["id"], subnet_id=subnet_id, port_id=port_id)
+        router = self.store.os["routers"][request.params["id"]]
+        return _json_response(200, router_interface_info(router, port))
+
+    def remove_interface(self, request: Request) -> Response:
+        subnet_id, port_id = self._interface_request(request)
+        port = remove_router_interface(self.store, request.params["id"], subnet_id=subnet_id, port_id=port_id)
+        router = self.store.os["routers"][request.params["id"]]
+        return _json_response(200, router_interface_info(router, port))
+
+    def trunk_add_subports(self, request: Request) -> Response:
+        trunk = add_subports(self.store, request.params["id"], self._body(request, "sub_ports") or [])
+        return _json_response(200, self._present(trunk))
+
+    def trunk_remove_subports(self, request: Request) -> Response:
+        trunk = remove_subports(self.store, request.params["id"], self._body(request, "sub_ports") or [])
+        return _json_response(200, self._present(trunk))
+
+    def trunk_get_subports(self, request: Request) -> Response:
+        trunk = get(self.store, "trunks", request.params["id"])
+        return _json_response(200, {"sub_ports": trunk["sub_ports"]})
+
+    # -- tags ----------------------------------------------------------------------------------
+    def _tagged(self, request: Request) -> tuple[str, dict[str, Any]]:
+        if not tag_extension_enabled(self.store):
+            raise NeutronError(404, "HTTPNotFound", "The resource could not be found.")
+        collection, _ = self._kind(request)
+        return collection, get(self.store, collection, request.params["id"])
+
+    def get_tags(self, request: Request) -> Response:
+        _, record = self._tagged(request)
+        return _json_response(200, {"tags": list(record["tags"])})
+
+    def replace_tags(self, request: Request) -> Response:
+        collection, record = self._tagged(request)
+        tags = self._body(request, "tags")
+        if not isinstance(tags, list) or not all(isinstance(t, str) and 0 < len(t) <= 255 for t in tags):
+            raise bad_request(f"Invalid input for tags. Reason: '{tags}' is not a valid list of tags.",
+                              "InvalidInput")
+        return _json_response(200, {"tags": set_tags(self.store, collection, record["id"], tags)})
+
+    def delete_all_tags(self, request: Request) -> Response:
+        collection, record = self._tagged(request)
+        set_tags(self.store, collection, record["id"], [])
+        return Response(204)
+
+    def check_tag(self, request: Request) -> Response:
+        collection, record = self._tagged(request)
+        tag = unquote(request.params["tag"])
+        if tag not in record["tags"]:
+            raise NeutronError(404, "TagNotFound",
+                               f"Tag {tag} could not be found for {_SINGULAR[collection]} {record['id']}.")
+        return Response(204)
+
+    def put_tag(self, request: Request) -> Response:
+        collection, record = self._tagged(request)
+        add_tag(self.store, collection, record["id"], unquote(request.params["tag"]))
+        return Response(201)
+
+    def delete_tag(self, request: Request) -> Response:
+        collection, record = self._tagged(request)
+        remove_tag(self.store, collection, record["id"], unquote(request.params["tag"]))
+        return Response(204)
