@@ -1,0 +1,345 @@
+"""The simulated Kubernetes API, driven by the official kubernetes client and by kubectl."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from typing import Any
+
+import pytest
+from kubernetes import client, config, dynamic, watch
+from kubernetes.client.rest import ApiException
+
+from kuryr_cleanup.sim import openshift
+from kuryr_cleanup.sim.store import Store
+
+KUBECTL = "/work/venv/bin/kubectl"
+PORT_FINALIZER = "kuryr.openstack.org/kuryrport-finalizer"
+
+
+def kuryr_port(namespace: str, name: str, finalizers: list[str] | None = None,
+               labels: dict[str, str] | None = None) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "namespace": namespace, "labels": labels or {}}
+    if finalizers:
+        meta["finalizers"] = finalizers
+    return {
+        "apiVersion": "openstack.org/v1",
+        "kind": "KuryrPort",
+        "metadata": meta,
+        "spec": {"podUid": f"uid-{name}", "podNodeName": "worker-0"},
+        "status": {"vifs": {"eth0": {"default": True, "vif": {"id": f"port-{name}"}}}},
+    }
+
+
+def seeded_store(namespaces: list[str], ports_per_namespace: int = 2) -> Store:
+    store = Store()
+    with store.lock:
+        for ns in ("default", openshift.MULTUS_NAMESPACE, *namespaces):
+            store.kube_put(openshift.make_namespace(ns))
+        for ns in namespaces:
+            for i in range(ports_per_namespace):
+                store.kube_put(kuryr_port(ns, f"pod-{i}", [PORT_FINALIZER], {"app": f"a{i}"}))
+        store.kube_put(openshift.make_multus_daemonset(3))
+        store.kube_put(openshift.make_cluster_operator("network"))
+    return store
+
+
+def api_client(sim: Any) -> client.ApiClient:
+    return config.new_client_from_config(config_file=sim.env["KUBECONFIG"])
+
+
+def kubectl(sim: Any, *args: str, stdin: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([KUBECTL, *args], env=sim.env, input=stdin, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def ports_resource(api: client.ApiClient) -> Any:
+    return dynamic.DynamicClient(api).resources.get(api_version="openstack.org/v1", kind="KuryrPort")
+
+
+@pytest.fixture
+def cluster(make_sim: Any) -> Any:
+    return make_sim(store=seeded_store(["demo", "shop"]))
+
+
+# -- the kubernetes client ---------------------------------------------------------------------
+def test_dynamic_client_lists_kuryr_ports_across_namespaces(cluster: Any) -> None:
+    ports = ports_resource(api_client(cluster))
+    listed = ports.get()
+    assert listed.kind == "KuryrPortList"
+    assert sorted((p.metadata.namespace, p.metadata.name) for p in listed.items) == [
+        ("demo", "pod-0"), ("demo", "pod-1"), ("shop", "pod-0"), ("shop", "pod-1")
+    ]
+    one = ports.get(name="pod-1", namespace="shop")
+    assert one.status.vifs.eth0.vif.id == "port-pod-1"
+
+
+def test_finalizer_lifecycle_delete_marks_then_finalizer_removal_deletes(cluster: Any) -> None:
+    ports = ports_resource(api_client(cluster))
+    ports.delete(name="pod-0", namespace="demo")
+    marked = ports.get(name="pod-0", namespace="demo")
+    assert marked.metadata.deletionTimestamp
+    assert marked.metadata.finalizers == [PORT_FINALIZER]
+    # The safe removal: a JSON patch whose `test` proves we remove what we think we remove.
+    ports.patch(
+        name="pod-0", namespace="demo", content_type="application/json-patch+json",
+        body=[{"op": "test", "path": "/metadata/finalizers/0", "value": PORT_FINALIZER},
+              {"op": "remove", "path": "/metadata/finalizers/0"}],
+    )
+    with pytest.raises(dynamic.exceptions.NotFoundError):
+        ports.get(name="pod-0", namespace="demo")
+
+
+def test_failed_json_patch_test_answers_422_and_changes_nothing(cluster: Any) -> None:
+    ports = ports_resource(api_client(cluster))
+    before = ports.get(name="pod-1", namespace="demo").metadata.resourceVersion
+    with pytest.raises(ApiException) as err:
+        ports.patch(name="pod-1", namespace="demo", content_type="application/json-patch+json",
+                    body=[{"op": "test", "path": "/metadata/finalizers/0", "value": "someone-else"},
+                          {"op": "remove", "path": "/metadata/finalizers/0"}])
+    body = json.loads(err.value.body)
+    assert body["kind"] == "Status" and body["reason"] == "Invalid" and body["code"] == 422
+    after = ports.get(name="pod-1", namespace="demo")
+    assert after.metadata.resourceVersion == before and after.metadata.finalizers == [PORT_FINALIZER]
+
+
+def test_stale_replace_is_a_409_conflict(cluster: Any) -> None:
+    ports = ports_resource(api_client(cluster))
+    stale = ports.get(name="pod-0", namespace="shop").to_dict()
+    ports.patch(name="pod-0", namespace="shop", content_type="application/merge-patch+json",
+                body={"metadata": {"labels": {"touched": "yes"}}})
+    stale["metadata"]["labels"]["mine"] = "1"
+    with pytest.raises(dynamic.exceptions.ConflictError) as err:
+        ports.replace(body=stale, name="pod-0", namespace="shop")
+    body = json.loads(err.value.body)
+    assert body["reason"] == "Conflict" and body["code"] == 409
+    assert body["message"] == (
+        'Operation cannot be fulfilled on kuryrports.openstack.org "pod-0": the object has been modified; '
+        "please apply your changes to the latest version and try again"
+    )
+
+
+def test_strategic_merge_patch_is_415_for_custom_resources_and_works_for_pods(cluster: Any) -> None:
+    api = api_client(cluster)
+    ports = ports_resource(api)
+    with pytest.raises(ApiException) as err:
+        ports.patch(name="pod-0", namespace="demo", content_type="application/strategic-merge-patch+json",
+                    body={"metadata": {"labels": {"x": "y"}}})
+    assert err.value.status == 415
+    assert json.loads(err.value.body)["reason"] == "UnsupportedMediaType"
+
+    core = client.CoreV1Api(api)
+    pod = client.V1Pod(metadata=client.V1ObjectMeta(name="web", finalizers=[PORT_FINALIZER, "other/finalizer"]),
+                       spec=client.V1PodSpec(containers=[client.V1Container(name="c", image="img")]))
+    core.create_namespaced_pod("demo", pod)
+    core.patch_namespaced_pod("web", "demo", {"metadata": {"$deleteFromPrimitiveList/finalizers": [PORT_FINALIZER]}})
+    assert core.read_namespaced_pod("web", "demo").metadata.finalizers == ["other/finalizer"]
+
+
+def test_namespace_deletion_waits_for_finalized_content_then_finishes(cluster: Any) -> None:
+    api = api_client(cluster)
+    core = client.CoreV1Api(api)
+    ports = ports_resource(api)
+    core.delete_namespace("demo")
+    ns = core.read_namespace("demo")
+    assert ns.status.phase == "Terminating" and ns.metadata.deletion_timestamp
+    remaining = ports.get(namespace="demo").items
+    assert len(remaining) == 2 and all(p.metadata.deletionTimestamp for p in remaining)
+    with pytest.raises(ApiException) as err:
+        core.create_namespaced_config_map("demo", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="late")))
+    assert err.value.status == 403 and json.loads(err.value.body)["reason"] == "Forbidden"
+    for port in remaining:
+        ports.patch(name=port.metadata.name, namespace="demo", content_type="application/merge-patch+json",
+                    body={"metadata": {"finalizers": None}})
+    with pytest.raises(ApiException) as gone:
+        core.read_namespace("demo")
+    assert gone.value.status == 404
+    with pytest.raises(ApiException) as missing:
+        core.create_namespaced_config_map("demo", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="x")))
+    assert missing.value.status == 404
+
+
+def test_create_conflicts_and_errors_are_status_documents(cluster: Any) -> None:
+    core = client.CoreV1Api(api_client(cluster))
+    cm = client.V1ConfigMap(metadata=client.V1ObjectMeta(name="settings"), data={"a": "1"})
+    core.create_namespaced_config_map("shop", cm)
+    with pytest.raises(ApiException) as err:
+        core.create_namespaced_config_map("shop", cm)
+    body = json.loads(err.value.body)
+    assert (err.value.status, body["reason"], body["message"]) == (409, "AlreadyExists",
+                                                                    'configmaps "settings" already exists')
+    with pytest.raises(ApiException) as err:
+        core.read_namespaced_config_map("nope", "shop")
+    assert json.loads(err.value.body)["details"] == {"name": "nope", "kind": "configmaps"}
+
+
+def test_paging_and_selectors(make_sim: Any) -> None:
+    store = seeded_store([f"ns-{i:02d}" for i in range(12)], ports_per_namespace=2)
+    sim = make_sim(store=store)
+    api = api_client(sim)
+    custom = client.CustomObjectsApi(api)
+    seen: list[tuple[str, str]] = []
+    token = None
+    pages = 0
+    while True:
+        kwargs: dict[str, Any] = {"limit": 10}
+        if token:
+            kwargs["_continue"] = token
+        page = custom.list_cluster_custom_object("openstack.org", "v1", "kuryrports", **kwargs)
+        pages += 1
+        seen += [(p["metadata"]["namespace"], p["metadata"]["name"]) for p in page["items"]]
+        token = page["metadata"].get("continue")
+        if not token:
+            break
+    assert pages == 3 and len(seen) == 24 and len(set(seen)) == 24 and seen == sorted(seen)
+
+    def names(selector: str) -> set[str]:
+        items = custom.list_namespaced_custom_object("openstack.org", "v1", "ns-00", "kuryrports",
+                                                     label_selector=selector)["items"]
+        return {p["metadata"]["name"] for p in items}
+
+    assert names("app=a0") == {"pod-0"}
+    assert names("app!=a0") == {"pod-1"}
+    assert names("app in (a0, a1)") == {"pod-0", "pod-1"}
+    assert names("app notin (a1)") == {"pod-0"}
+    assert names("app") == {"pod-0", "pod-1"}
+    assert names("!app") == set()
+    by_name = custom.list_cluster_custom_object("openstack.org", "v1", "kuryrports",
+                                                field_selector="metadata.name=pod-1,metadata.namespace=ns-03")
+    assert [(p["metadata"]["namespace"], p["metadata"]["name"]) for p in by_name["items"]] == [("ns-03", "pod-1")]
+
+    core = client.CoreV1Api(api)
+    for i, node in enumerate(["worker-0", "worker-1", "worker-0"]):
+        core.create_namespaced_pod("ns-01", client.V1Pod(
+            metadata=client.V1ObjectMeta(name=f"p{i}"),
+            spec=client.V1PodSpec(node_name=node, containers=[client.V1Container(name="c", image="i")])))
+    on_node = core.list_pod_for_all_namespaces(field_selector="spec.nodeName=worker-0,status.phase=Pending")
+    assert sorted(p.metadata.name for p in on_node.items) == ["p0", "p2"]
+
+
+def test_status_subresource_owns_status(cluster: Any) -> None:
+    custom = client.CustomObjectsApi(api_client(cluster))
+    co = custom.get_cluster_custom_object("config.openshift.io", "v1", "clusteroperators", "network")
+    co["status"]["conditions"] = []
+    co["spec"] = {"note": "x"}
+    custom.replace_cluster_custom_object("config.openshift.io", "v1", "clusteroperators", "network", co)
+    after = custom.get_cluster_custom_object("config.openshift.io", "v1", "clusteroperators", "network")
+    assert after["spec"] == {"note": "x"} and len(after["status"]["conditions"]) == 4
+    custom.patch_cluster_custom_object_status("config.openshift.io", "v1", "clusteroperators", "network",
+                                              {"status": {"versions": [{"name": "operator", "version": "9"}]}})
+    after = custom.get_cluster_custom_object("config.openshift.io", "v1", "clusteroperators", "network")
+    assert after["status"]["versions"] == [{"name": "operator", "version": "9"}]
+
+
+def test_watch_streams_changes_until_deleted(cluster: Any) -> None:
+    custom = client.CustomObjectsApi(api_client(cluster))
+    listed = custom.list_namespaced_custom_object("openstack.org", "v1", "shop", "kuryrports")
+    custom.patch_namespaced_custom_object("openstack.org", "v1", "shop", "kuryrports", "pod-1",
+                                          {"metadata": {"finalizers": None}})
+    custom.delete_namespaced_custom_object("openstack.org", "v1", "shop", "kuryrports", "pod-1")
+    events = []
+    w = watch.Watch()
+    for event in w.stream(custom.list_namespaced_custom_object, "openstack.org", "v1", "shop", "kuryrports",
+                          resource_version=listed["metadata"]["resourceVersion"],
+                          field_selector="metadata.name=pod-1", timeout_seconds=5):
+        events.append(event["type"])
+        if event["type"] == "DELETED":
+            w.stop()
+    assert events == ["MODIFIED", "DELETED"]
+
+
+def test_a_2000_namespace_cluster_pages_kuryr_ports_in_seconds(make_sim: Any) -> None:
+    started = time.monotonic()
+    store = Store()
+    with store.lock:
+        for i in range(2000):
+            ns = f"project-{i:04d}"
+            store.kube_put(openshift.make_namespace(ns))
+            for j in range(3):
+                store.kube_put(kuryr_port(ns, f"pod-{j}", [PORT_FINALIZER]))
+    sim = make_sim(store=store)
+    custom = client.CustomObjectsApi(api_client(sim))
+    total, token = 0, None
+    while True:
+        kwargs: dict[str, Any] = {"limit": 500}
+        if token:
+            kwargs["_continue"] = token
+        page = custom.list_cluster_custom_object("openstack.org", "v1", "kuryrports", **kwargs)
+        total += len(page["items"])
+        token = page["metadata"].get("continue")
+        if not token:
+            break
+    assert total == 6000
+    assert time.monotonic() - started < 20
+
+
+# -- kubectl ----------------------------------------------------------------------------------------
+def test_kubectl_gets_crs_across_namespaces_in_every_output_format(cluster: Any) -> None:
+    out = kubectl(cluster, "get", "kuryrports", "-A", "-o", "yaml")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("kind: KuryrPort\n") == 4 and PORT_FINALIZER in out.stdout
+    out = kubectl(cluster, "get", "kp", "-A", "-o",
+                  "custom-columns=NS:.metadata.namespace,NAME:.metadata.name,NODE:.spec.podNodeName")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[1:] == ["demo   pod-0   worker-0", "demo   pod-1   worker-0",
+                                           "shop   pod-0   worker-0", "shop   pod-1   worker-0"]
+    out = kubectl(cluster, "get", "kuryrports", "-A", "--template",
+                  "{{range .items}}{{.metadata.namespace}}/{{.metadata.name}} {{end}}")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["demo/pod-0", "demo/pod-1", "shop/pod-0", "shop/pod-1"]
+    out = kubectl(cluster, "get", "kuryrports", "-A")
+    assert out.returncode == 0 and "pod-1" in out.stdout, out.stderr
+
+
+def test_kubectl_replace_and_patches(cluster: Any) -> None:
+    current = kubectl(cluster, "get", "kp", "-n", "demo", "pod-0", "-o", "json")
+    obj = json.loads(current.stdout)
+    obj["metadata"]["labels"]["replaced"] = "yes"
+    out = kubectl(cluster, "replace", "-f", "-", stdin=json.dumps(obj))
+    assert out.returncode == 0, out.stderr
+    out = kubectl(cluster, "patch", "kp", "-n", "demo", "pod-0", "--type=merge",
+                  "-p", '{"metadata":{"labels":{"merged":"yes"}}}')
+    assert out.returncode == 0, out.stderr
+    out = kubectl(cluster, "patch", "kp", "-n", "demo", "pod-0", "--type=json",
+                  "-p", f'[{{"op":"test","path":"/metadata/finalizers/0","value":"{PORT_FINALIZER}"}},'
+                        '{"op":"remove","path":"/metadata/finalizers/0"}]')
+    assert out.returncode == 0, out.stderr
+    final = json.loads(kubectl(cluster, "get", "kp", "-n", "demo", "pod-0", "-o", "json").stdout)
+    assert final["metadata"]["labels"] == {"app": "a0", "replaced": "yes", "merged": "yes"}
+    assert "finalizers" not in final["metadata"]
+    # Replaying the stale copy loses against the newer writes.
+    out = kubectl(cluster, "replace", "-f", "-", stdin=json.dumps(obj))
+    assert out.returncode != 0 and "the object has been modified" in out.stderr
+
+
+def test_kubectl_delete_waits_and_returns(cluster: Any) -> None:
+    kubectl(cluster, "patch", "kp", "-n", "shop", "pod-0", "--type=merge", "-p", '{"metadata":{"finalizers":null}}')
+    out = kubectl(cluster, "delete", "kp", "-n", "shop", "pod-0", "--timeout=30s")
+    assert out.returncode == 0, out.stderr
+    assert "deleted" in out.stdout
+    assert kubectl(cluster, "get", "kp", "-n", "shop", "pod-0").returncode != 0
+
+
+def test_kubectl_delete_with_finalizer_returns_once_the_finalizer_is_removed(cluster: Any) -> None:
+    proc = subprocess.Popen([KUBECTL, "delete", "kp", "-n", "shop", "pod-1", "--timeout=60s"], env=cluster.env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with cluster.store.lock:
+            port = cluster.store.kube_get("openstack.org/v1", "KuryrPort", "pod-1", "shop")
+            if port and port["metadata"].get("deletionTimestamp"):
+                break
+        time.sleep(0.05)
+    out = kubectl(cluster, "patch", "kp", "-n", "shop", "pod-1", "--type=json",
+                  "-p", '[{"op":"remove","path":"/metadata/finalizers"}]')
+    assert out.returncode == 0, out.stderr
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    assert "deleted" in stdout
+
+
+def test_kubectl_rollout_status_of_multus(cluster: Any) -> None:
+    out = kubectl(cluster, "rollout", "status", "daemonset/multus", "-n", "openshift-multus", "--timeout=30s")
+    assert out.returncode == 0, out.stderr
+    assert 'daemon set "multus" successfully rolled out' in out.stdout
