@@ -19,7 +19,18 @@ from kuryr_cleanup import __version__
 from kuryr_cleanup.errors import KuryrMigrateError, UsageError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class KuryrMigrateGroup(click.Group):
+    """The one place that turns the tool's errors into one line and an exit code (also under CliRunner)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KuryrMigrateError as exc:
+            click.echo(f"kuryr-migrate: error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+@click.group(cls=KuryrMigrateGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="kuryr-migrate")
 def cli() -> None:
     """Move an OpenShift cluster on OpenStack from Kuryr to OVN-Kubernetes, then remove what Kuryr
@@ -210,16 +221,4 @@ def sim_serve(
 
 def main() -> None:
     """Entry point: run the CLI and map our errors to one line and an exit code."""
-    try:
-        cli.main(standalone_mode=False)
-    except KuryrMigrateError as exc:
-        click.echo(f"kuryr-migrate: error: {exc}", err=True)
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("kuryr-migrate: aborted", err=True)
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
+    cli(prog_name="kuryr-migrate")
