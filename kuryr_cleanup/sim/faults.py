@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 DROP = 0  # status meaning: close the connection without answering
+HANG = -1  # status meaning: hold the request unanswered until released (then drop it): tests kill the
+# client while it waits, to prove a run interrupted at that exact write converges when run again
 
 
 @dataclass
@@ -32,7 +34,9 @@ class FaultRule:
     probability: float = 1.0
     count: int | None = None
     retry_after: float | None = None
+    after: int = 0  # let this many matching requests through before the rule starts firing
     fired: int = field(default=0)
+    seen: int = field(default=0)
 
     def matches(self, service: str, method: str, path: str) -> bool:
         if self.count is not None and self.fired >= self.count:
@@ -45,7 +49,7 @@ class FaultRule:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FaultRule:
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k != "fired"}
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k not in ("fired", "seen")}
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:
             raise ValueError(f"unknown fault rule keys: {', '.join(sorted(unknown))}")
@@ -87,10 +91,10 @@ def parse_faults(text: str) -> list[FaultRule]:
             if "x" in what:
                 what, cnt = what.split("x", 1)
                 count = int(cnt)
-            status = DROP if what == "drop" else int(what)
+            status = {"drop": DROP, "hang": HANG}.get(what) if what in ("drop", "hang") else int(what)
         except ValueError as exc:
             raise ValueError(f"bad fault rule {part!r}: expected service:METHOD:path=status") from exc
-        rules.append(FaultRule(service, method, path, status, probability, count, retry_after))
+        rules.append(FaultRule(service, method, path, int(status or 0), probability, count, retry_after))
     return rules
 
 
@@ -117,6 +121,7 @@ class Faults:
         self.latency = 0.0  # seconds added to every API call
         self.log: list[LoggedRequest] = []
         self._rng = rng or random.Random(0)
+        self.released = threading.Event()  # set to let HANG requests go (they are then dropped)
 
     def set_rules(self, rules: list[FaultRule]) -> None:
         with self._lock:
@@ -130,7 +135,10 @@ class Faults:
         """The rule that fires for this request, if any (counts it as fired)."""
         with self._lock:
             for rule in self.rules:
-                if rule.matches(service, method, path) and self._rng.random() < rule.probability:
+                if not rule.matches(service, method, path):
+                    continue
+                rule.seen += 1
+                if rule.seen > rule.after and self._rng.random() < rule.probability:
                     rule.fired += 1
                     return rule
         return None

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from kuryr_cleanup.sim.faults import DROP, Faults, LoggedRequest, parse_faults
+from kuryr_cleanup.sim.faults import DROP, HANG, Faults, LoggedRequest, parse_faults
 from kuryr_cleanup.sim.http import Request, Response, Service
 from kuryr_cleanup.sim.store import Store
 
@@ -71,7 +71,9 @@ class _Handler(BaseHTTPRequestHandler):
             sim.faults.record(
                 LoggedRequest(time.time(), service.name, self.command, sub_path, parts.query, rule.status)
             )
-            if rule.status == DROP:
+            if rule.status == HANG:
+                sim.faults.released.wait(120)
+            if rule.status in (DROP, HANG):
                 self.close_connection = True
                 try:
                     self.connection.shutdown(socket.SHUT_RDWR)
@@ -238,6 +240,9 @@ class SimServer:
                 else:
                     self.faults.add_rules(rules)
             return Response(200, {"faults": self.faults.describe()})
+        if path == "/_sim/faults/release" and method == "POST":
+            self.faults.released.set()
+            return Response(200, {"released": True})
         if path == "/_sim/latency" and method in ("PUT", "POST"):
             self.faults.latency = float((data or {}).get("seconds", 0.0))
             return Response(200, {"seconds": self.faults.latency})
