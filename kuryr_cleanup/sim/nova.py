@@ -25,6 +25,7 @@ import itertools
 import re
 from typing import Any
 
+from kuryr_cleanup.sim import keystone
 from kuryr_cleanup.sim.http import ApiError, Request, Response, Service
 from kuryr_cleanup.sim.store import Store, iso_now, new_id
 
@@ -516,13 +517,7 @@ def _last(query: dict[str, list[str]], name: str) -> str | None:
 
 
 def _check_token(store: Store, request: Request) -> Response | None:
-    """keystonemiddleware's answer to a request without a valid token, or None when it may pass."""
-    from kuryr_cleanup.sim import keystone
-
-    token = request.header("x-auth-token")
-    validate = getattr(keystone, "validate_token", None)
-    if token and (not callable(validate) or validate(store, token)):
+    """keystonemiddleware's 401 for a request without a valid token, or None when it may pass."""
+    if keystone.validate_token(store, request.header("x-auth-token")):
         return None
-    body = {"error": {"code": 401, "title": "Unauthorized",
-                      "message": "The request you have made requires authentication."}}
-    return Response(401, body, {"WWW-Authenticate": "Keystone uri=\"http://127.0.0.1/identity\""})
+    return keystone.unauthorized_response()

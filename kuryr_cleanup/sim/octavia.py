@@ -33,7 +33,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from kuryr_cleanup.sim import neutron
+from kuryr_cleanup.sim import keystone, neutron
 from kuryr_cleanup.sim.http import ApiError, Request, Response, Service
 from kuryr_cleanup.sim.store import Store, new_id
 
@@ -572,16 +572,8 @@ def delete_loadbalancer_now(store: Store, lb_id: str) -> None:
 
 
 def _release_port(store: Store, port: dict[str, Any]) -> None:
-    """Delete a port as Neutron does when Octavia asks: a floating IP on it is disassociated, not deleted."""
-    delete_port = getattr(neutron, "delete_port", None)
-    if callable(delete_port):
-        delete_port(store, port["id"])
-        return
-    for fip in store.all("floatingips"):
-        if fip.get("port_id") == port["id"]:
-            fip.update(port_id=None, fixed_ip_address=None, router_id=None, status="DOWN")
-            fip["revision_number"] = fip.get("revision_number", 0) + 1
-    store.remove("ports", port["id"])
+    """Delete the VIP port through Neutron's model: a floating IP on it is disassociated, not deleted."""
+    neutron.delete_port(store, port["id"])
 
 
 def _remove_child(store: Store, collection: str, record: dict[str, Any]) -> None:
@@ -899,16 +891,10 @@ class Octavia(Service):
 
 # -- authentication --------------------------------------------------------------------------------
 def _check_token(store: Store, request: Request) -> Response | None:
-    """keystonemiddleware's answer to a request without a valid token, or None when it may pass."""
-    from kuryr_cleanup.sim import keystone
-
-    token = request.header("x-auth-token")
-    validate = getattr(keystone, "validate_token", None)
-    if token and (not callable(validate) or validate(store, token)):
+    """keystonemiddleware's 401 for a request without a valid token, or None when it may pass."""
+    if keystone.validate_token(store, request.header("x-auth-token")):
         return None
-    body = {"error": {"code": 401, "title": "Unauthorized",
-                      "message": "The request you have made requires authentication."}}
-    return Response(401, body, {"WWW-Authenticate": "Keystone uri=\"http://127.0.0.1/identity\""})
+    return keystone.unauthorized_response()
 
 
 # -- filtering, sorting, paging (Octavia's PaginationHelper) ---------------------------------------
