@@ -120,6 +120,8 @@ _UPDATABLE = {
                        "http_method", "url_path", "expected_codes", "http_version", "domain_name", "tags"},
 }
 
+OVN_VIP_PORT_PREFIX = "ovn-lb-vip-"  # ovn-octavia-provider's LB_VIP_PORT_PREFIX
+
 PENDING_STATUSES = ("PENDING_CREATE", "PENDING_UPDATE", "PENDING_DELETE")
 _MUTABLE_STATUSES = ("ACTIVE",)
 _DELETABLE_STATUSES = ("ACTIVE", "ERROR")
@@ -286,16 +288,8 @@ def create_loadbalancer(store: Store, **attrs: Any) -> dict[str, Any]:
         fixed_ip: dict[str, Any] = {"subnet_id": vip_subnet_id}
         if vip_address:
             fixed_ip["ip_address"] = vip_address
-        port = neutron.create_port(
-            store,
-            name=f"octavia-lb-{lb_id}",
-            network_id=vip_network_id,
-            fixed_ips=[fixed_ip],
-            device_owner="Octavia",
-            device_id=f"lb-{lb_id}",
-            admin_state_up=False,
-            project_id=project_id,
-        )
+        port = neutron.create_port(store, network_id=vip_network_id, fixed_ips=[fixed_ip], project_id=project_id,
+                                   **_vip_port_attrs(lb_id, attrs.get("provider")))
         vip_port_id = port["id"]
         vip_address = (port.get("fixed_ips") or [{}])[0].get("ip_address", vip_address)
     record: dict[str, Any] = {
@@ -327,6 +321,24 @@ def create_loadbalancer(store: Store, **attrs: Any) -> dict[str, Any]:
     if record["provisioning_status"] == "PENDING_CREATE":
         _settle_later(store, lb_id, "lb_create")
     return record
+
+
+def _vip_port_attrs(lb_id: str, provider: str | None) -> dict[str, Any]:
+    """How each provider names and owns the VIP port it asks Neutron for.
+
+    Octavia (amphora): "octavia-lb-<id>", device_owner "Octavia", device_id "lb-<id>", admin down.
+    ovn-octavia-provider creates it itself: "ovn-lb-vip-<id>", no device_owner or device_id, admin up.
+    """
+    if provider == "ovn":
+        return {"name": f"{OVN_VIP_PORT_PREFIX}{lb_id}", "admin_state_up": True}
+    return {"name": f"octavia-lb-{lb_id}", "device_owner": "Octavia", "device_id": f"lb-{lb_id}",
+            "admin_state_up": False}
+
+
+def _owns_vip_port(lb_id: str, port: dict[str, Any]) -> bool:
+    """Whether the LB's provider allocated this port (a user-given vip_port_id stays when the LB goes)."""
+    amphora_port = port.get("device_owner") == "Octavia" and port.get("device_id") == f"lb-{lb_id}"
+    return amphora_port or port.get("name") == f"{OVN_VIP_PORT_PREFIX}{lb_id}"
 
 
 def _vip_subnet_and_network(store: Store, subnet_id: str | None, network_id: str | None) -> tuple[str, str]:
@@ -566,8 +578,7 @@ def delete_loadbalancer_now(store: Store, lb_id: str) -> None:
     _set_lb_timer(store, lb_id, None, lambda: None)
     port_id = lb.get("vip_port_id")
     port = store.get("ports", port_id) if port_id else None
-    # Octavia deletes only the VIP port it allocated itself (a user-given vip_port_id stays).
-    if port is not None and port.get("device_owner") == "Octavia" and port.get("device_id") == f"lb-{lb_id}":
+    if port is not None and _owns_vip_port(lb_id, port):
         _release_port(store, port)
 
 

@@ -90,11 +90,24 @@ def test_the_vip_port_is_a_neutron_port_owned_by_octavia(sim: Any) -> None:
     lb = conn.load_balancer.create_load_balancer(name="svc-a", vip_subnet_id=subnet["id"])
 
     port = sim.store.os["ports"][lb.vip_port_id]
-    assert port["device_owner"] == "Octavia"
-    assert port["name"] == f"octavia-lb-{lb.id}"
+    assert (port["name"], port["device_owner"], port["device_id"]) == (f"octavia-lb-{lb.id}", "Octavia", f"lb-{lb.id}")
     assert port["fixed_ips"][0]["subnet_id"] == subnet["id"]
     assert port["fixed_ips"][0]["ip_address"] == lb.vip_address
     assert lb.vip_network_id == subnet["network_id"]
+
+
+def test_an_ovn_provider_lb_has_an_unowned_ovn_lb_vip_port_that_goes_with_it(sim: Any) -> None:
+    subnet = _vip_subnet(sim.store)
+    lb = _lb(sim.store, subnet, name="svc-a", provider="ovn", provisioning_status="ACTIVE")
+    conn = sim.openstack_sdk()
+
+    port = sim.store.os["ports"][lb["vip_port_id"]]
+    assert (port["name"], port["device_owner"], port["device_id"]) == (f"ovn-lb-vip-{lb['id']}", "", "")
+    assert conn.load_balancer.get_load_balancer(lb["id"]).provider == "ovn"
+    conn.load_balancer.delete_load_balancer(lb["id"], cascade=True)
+    sim.store.advance(SETTLE)
+
+    assert lb["vip_port_id"] not in sim.store.os["ports"]
 
 
 def test_changing_an_lb_puts_it_in_pending_update_where_its_children_are_immutable_too(sim: Any) -> None:
