@@ -401,14 +401,26 @@ def make_machine_config_daemon_pod(node_name: str, suffix: str | None = None) ->
                 {"type": "ContainersReady", "status": "True", "lastTransitionTime": now},
                 {"type": "PodScheduled", "status": "True", "lastTransitionTime": now},
             ],
-            "containerStatuses": [
-                {"name": "machine-config-daemon", "ready": True, "restartCount": 0, "started": True,
-                 "state": {"running": {"startedAt": now}}},
-                {"name": "kube-rbac-proxy", "ready": True, "restartCount": 0, "started": True,
-                 "state": {"running": {"startedAt": now}}},
-            ],
+            "containerStatuses": [_running_container_status(c, now) for c in ("machine-config-daemon",
+                                                                                "kube-rbac-proxy")],
             "startTime": now,
         },
+    }
+
+
+def _running_container_status(name: str, now: str) -> dict[str, Any]:
+    image = "quay.io/openshift-release-dev/ocp-v4.0-art-dev"
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    return {
+        "containerID": f"cri-o://{hashlib.sha256((name + now).encode()).hexdigest()}",
+        "image": image,
+        "imageID": f"{image}@sha256:{digest}",
+        "lastState": {},
+        "name": name,
+        "ready": True,
+        "restartCount": 0,
+        "started": True,
+        "state": {"running": {"startedAt": now}},
     }
 
 
@@ -1080,10 +1092,13 @@ def _crashloop(pod: dict[str, Any], when: str) -> None:
     status = pod.setdefault("status", {})
     status["phase"] = "Running"
     statuses = status.get("containerStatuses") or [
-        {"name": c.get("name", "main"), "image": c.get("image", ""), "restartCount": 0}
+        {"name": c.get("name", "main"), "image": c.get("image", ""), "imageID": "", "restartCount": 0}
         for c in pod.get("spec", {}).get("containers") or [{"name": "main"}]
     ]
     for cs in statuses:
+        cs.setdefault("image", "")
+        cs.setdefault("imageID", "")
+        cs["containerID"] = f"cri-o://{uuid.uuid4().hex}{uuid.uuid4().hex}"
         cs["ready"] = False
         cs["started"] = False
         cs["restartCount"] = int(cs.get("restartCount") or 0) + 5

@@ -1,0 +1,263 @@
+"""OpenShift's migration behaviours in the simulator: MCO rollout, CNO switch, node reboots, faults.
+
+Driven through the wire (kubernetes client, kubectl, openstacksdk, the stand-in ssh) with the
+simulator's clock advanced instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client, config
+
+from kuryr_cleanup.sim import nova, openshift
+from kuryr_cleanup.sim.store import Store
+
+KUBECTL = "/work/venv/bin/kubectl"
+STAND_IN_SSH = Path(__file__).resolve().parent.parent / "bin"
+STEP = 60.0  # every behaviour delay, in simulated seconds (large: real time must not matter)
+OVS_OVN = "ExecStart=/usr/local/bin/configure-ovs.sh OVNKubernetes"
+
+
+def seed_openshift(store: Store, masters: int = 3, workers: int = 2) -> dict[str, str]:
+    """A Kuryr cluster's OpenShift side: nodes backed by Nova servers, pools, operators, multus.
+    Returns node name -> server id."""
+    servers: dict[str, str] = {}
+    with store.lock:
+        for name in ("default", openshift.MULTUS_NAMESPACE, openshift.MCO_NAMESPACE, "app"):
+            store.kube_put(openshift.make_namespace(name))
+        store.kube_put(openshift.make_infrastructure("sim-abc12"))
+        store.kube_put(openshift.make_network_config())
+        store.kube_put(openshift.make_network_operator())
+        for name in openshift.CLUSTER_OPERATORS:
+            store.kube_put(openshift.make_cluster_operator(name))
+        roles = [("master", i) for i in range(masters)] + [("worker", i) for i in range(workers)]
+        for index, (role, i) in enumerate(roles):
+            name = f"sim-abc12-{role}-{i}"
+            ip = f"10.196.0.{10 + index}"
+            server = nova.create_server(store, name=name, addresses={"sim-abc12-openshift": [
+                {"addr": ip, "version": 4, "OS-EXT-IPS:type": "fixed"}]})
+            servers[name] = server["id"]
+            store.kube_put(openshift.make_node(name, server["id"], ip, role))
+            store.kube_put(openshift.make_machine_config_daemon_pod(name))
+        for role, count in (("master", masters), ("worker", workers)):
+            rendered = openshift.make_rendered_machine_config(role, "Kuryr")
+            store.kube_put(rendered)
+            store.kube_put(openshift.make_machine_config_pool(role, count, rendered["metadata"]["name"]))
+        store.kube_put(openshift.make_multus_daemonset(masters + workers))
+        store.delays.update({k: STEP for k in ("mco_node", "multus_rollout", "operator_settle", "server_reboot",
+                                              "node_boot")})
+    return servers
+
+
+@pytest.fixture
+def cluster(make_sim: Any) -> Any:
+    store = Store()
+    sim = make_sim(store=store)
+    sim.servers = seed_openshift(store)
+    sim.api = config.new_client_from_config(config_file=sim.env["KUBECONFIG"])
+    return sim
+
+
+def custom(sim: Any) -> client.CustomObjectsApi:
+    return client.CustomObjectsApi(sim.api)
+
+
+def pool(sim: Any, name: str) -> dict[str, Any]:
+    return dict(custom(sim).get_cluster_custom_object("machineconfiguration.openshift.io", "v1",
+                                                      "machineconfigpools", name))
+
+
+def conditions(obj: dict[str, Any]) -> dict[str, str]:
+    return {c["type"]: c["status"] for c in obj["status"]["conditions"]}
+
+
+def nodes(sim: Any) -> list[Any]:
+    return list(client.CoreV1Api(sim.api).list_node().items)
+
+
+def ready(node: Any) -> bool:
+    return any(c.type == "Ready" and c.status == "True" for c in node.status.conditions)
+
+
+def run_clock(sim: Any, steps: int) -> None:
+    for _ in range(steps):
+        sim.store.advance(STEP)
+
+
+def set_faults(sim: Any, faults: dict[str, Any]) -> None:
+    sim.control("PUT", "behaviours", faults)
+
+
+def start_migration(sim: Any) -> None:
+    custom(sim).patch_cluster_custom_object("operator.openshift.io", "v1", "networks", "cluster",
+                                            {"spec": {"migration": {"networkType": "OVNKubernetes"}}})
+
+
+def switch_network_type(sim: Any) -> None:
+    custom(sim).patch_cluster_custom_object("config.openshift.io", "v1", "networks", "cluster",
+                                            {"spec": {"networkType": "OVNKubernetes"}})
+
+
+def test_setting_the_migration_rolls_new_machine_configs_node_by_node(cluster: Any) -> None:
+    start_migration(cluster)
+    worker = pool(cluster, "worker")
+    target = worker["spec"]["configuration"]["name"]
+    assert target == openshift.rendered_config_name("worker", "OVNKubernetes")
+    assert conditions(worker) == {"RenderDegraded": "False", "NodeDegraded": "False", "Degraded": "False",
+                                  "Updated": "False", "Updating": "True"}
+    rendered = custom(cluster).get_cluster_custom_object("machineconfiguration.openshift.io", "v1",
+                                                         "machineconfigs", target)
+    units = rendered["spec"]["config"]["systemd"]["units"]
+    assert any(OVS_OVN in (u.get("contents") or "") for u in units)
+
+    run_clock(cluster, 1)  # the first node of each pool starts working
+    working = [n for n in nodes(cluster)
+               if n.metadata.annotations[openshift.ANN_STATE] == "Working"]
+    assert len(working) == 2  # one per pool: masters keep etcd quorum
+    run_clock(cluster, 1)
+    worker = pool(cluster, "worker")
+    assert worker["status"]["updatedMachineCount"] == 1 and conditions(worker)["Updating"] == "True"
+
+    run_clock(cluster, 8)
+    for name in ("master", "worker"):
+        done = pool(cluster, name)
+        assert conditions(done)["Updated"] == "True" and conditions(done)["Updating"] == "False"
+        status = done["status"]
+        assert status["machineCount"] == status["updatedMachineCount"] == status["readyMachineCount"]
+        assert status["degradedMachineCount"] == 0
+        assert status["configuration"]["name"] == openshift.rendered_config_name(name, "OVNKubernetes")
+    for node in nodes(cluster):
+        ann = node.metadata.annotations
+        assert ann[openshift.ANN_STATE] == "Done" and ann[openshift.ANN_CURRENT] == ann[openshift.ANN_DESIRED]
+        assert "OVNKubernetes" in ann[openshift.ANN_CURRENT] or ann[openshift.ANN_CURRENT].startswith("rendered-")
+
+
+def test_a_degraded_pool_stops_the_rollout(cluster: Any) -> None:
+    set_faults(cluster, {"degraded_pool": "worker"})
+    start_migration(cluster)
+    run_clock(cluster, 6)
+    worker = pool(cluster, "worker")
+    assert conditions(worker)["Degraded"] == "True" and conditions(worker)["Updated"] == "False"
+    assert worker["status"]["degradedMachineCount"] == 1
+    assert conditions(pool(cluster, "master"))["Updated"] == "True"
+    degraded = [n for n in nodes(cluster) if n.metadata.annotations[openshift.ANN_STATE] == "Degraded"]
+    assert len(degraded) == 1
+    assert "failed to drain node" in degraded[0].metadata.annotations[openshift.ANN_REASON]
+
+
+def test_machine_config_daemon_log_tells_what_a_stuck_node_did(cluster: Any) -> None:
+    set_faults(cluster, {"lost_node": "sim-abc12-worker-0"})
+    start_migration(cluster)
+    run_clock(cluster, 10)
+    core = client.CoreV1Api(cluster.api)
+    stuck = core.read_node("sim-abc12-worker-0")
+    assert not ready(stuck)
+    assert conditions(pool(cluster, "worker"))["Updated"] == "False"
+    pods = core.list_namespaced_pod(openshift.MCO_NAMESPACE, field_selector="spec.nodeName=sim-abc12-worker-0")
+    log = core.read_namespaced_pod_log(pods.items[0].metadata.name, openshift.MCO_NAMESPACE,
+                                       container="machine-config-daemon", tail_lines=2)
+    assert "Rebooting node" in log
+    full = kubectl_out(cluster, "logs", "-n", openshift.MCO_NAMESPACE, pods.items[0].metadata.name,
+                       "-c", "machine-config-daemon")
+    assert "Update prepared; requesting cordon and drain via annotation to controller" in full
+
+
+def kubectl_out(sim: Any, *args: str) -> str:
+    out = subprocess.run([KUBECTL, *args], env=sim.env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_switch_rolls_multus_and_status_follows_after_every_node_rebooted(cluster: Any) -> None:
+    start_migration(cluster)
+    run_clock(cluster, 10)
+    switch_network_type(cluster)
+    apps = client.AppsV1Api(cluster.api)
+    multus = apps.read_namespaced_daemon_set("multus", openshift.MULTUS_NAMESPACE)
+    assert multus.metadata.generation == 2 and multus.status.updated_number_scheduled == 0
+    network_co = custom(cluster).get_cluster_custom_object("config.openshift.io", "v1", "clusteroperators", "network")
+    assert conditions(network_co)["Progressing"] == "True"
+
+    run_clock(cluster, 1)
+    rollout = subprocess.run([KUBECTL, "rollout", "status", "daemonset/multus", "-n", openshift.MULTUS_NAMESPACE,
+                              "--timeout=30s"], env=cluster.env, capture_output=True, text=True, timeout=60)
+    assert rollout.returncode == 0, rollout.stderr
+    dns = custom(cluster).get_cluster_custom_object("config.openshift.io", "v1", "clusteroperators", "dns")
+    assert conditions(dns)["Progressing"] == "False"
+
+    config_net = custom(cluster).get_cluster_custom_object("config.openshift.io", "v1", "networks", "cluster")
+    assert config_net["status"]["networkType"] == "Kuryr"  # not until every node rebooted
+
+    conn = cluster.openstack_sdk()
+    boot_ids = {n.metadata.name: n.status.node_info.boot_id for n in nodes(cluster)}
+    names = sorted(cluster.servers)
+    for name in names[:-1]:
+        conn.compute.reboot_server(cluster.servers[name], "HARD")
+    assert not ready(client.CoreV1Api(cluster.api).read_node(names[0]))
+    run_clock(cluster, 2)
+    after = {n.metadata.name: n for n in nodes(cluster)}
+    assert all(ready(after[n]) and after[n].status.node_info.boot_id != boot_ids[n] for n in names[:-1])
+    config_net = custom(cluster).get_cluster_custom_object("config.openshift.io", "v1", "networks", "cluster")
+    assert config_net["status"]["networkType"] == "Kuryr"
+
+    conn.compute.reboot_server(cluster.servers[names[-1]], "SOFT")
+    run_clock(cluster, 3)
+    config_net = custom(cluster).get_cluster_custom_object("config.openshift.io", "v1", "networks", "cluster")
+    assert config_net["status"]["networkType"] == "OVNKubernetes"
+    network_co = custom(cluster).get_cluster_custom_object("config.openshift.io", "v1", "clusteroperators", "network")
+    assert conditions(network_co) == {"Available": "True", "Progressing": "False", "Degraded": "False",
+                                      "Upgradeable": "True"}
+
+
+def test_ssh_reboot_path_reboots_the_node_by_ip(cluster: Any) -> None:
+    core = client.CoreV1Api(cluster.api)
+    node = core.read_node("sim-abc12-worker-1")
+    ip = next(a.address for a in node.status.addresses if a.type == "InternalIP")
+    env = {**cluster.env, "PATH": f"{STAND_IN_SSH}{os.pathsep}{cluster.env['PATH']}",
+           "KURYR_SIM_URL": cluster.server.os_url}
+    out = subprocess.run(["ssh", "-o", "StrictHostKeyChecking=no", f"core@{ip}", "sudo", "shutdown", "-r", "-t", "3"],
+                         env=env, capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert not ready(core.read_node("sim-abc12-worker-1"))
+    run_clock(cluster, 2)
+    back = core.read_node("sim-abc12-worker-1")
+    assert ready(back) and back.status.node_info.boot_id != node.status.node_info.boot_id
+    unknown = subprocess.run(["ssh", "core@192.0.2.1", "sudo", "shutdown", "-r", "-t", "3"],
+                             env=env, capture_output=True, text=True, timeout=30)
+    assert unknown.returncode == 255
+
+
+def test_a_lost_node_never_comes_back(cluster: Any) -> None:
+    set_faults(cluster, {"lost_node": ["sim-abc12-master-2"]})
+    cluster.openstack_sdk().compute.reboot_server(cluster.servers["sim-abc12-master-2"], "SOFT")
+    run_clock(cluster, 5)
+    node = client.CoreV1Api(cluster.api).read_node("sim-abc12-master-2")
+    assert not ready(node)
+    assert {t.key for t in node.spec.taints} >= {"node.kubernetes.io/unreachable"}
+
+
+def test_degraded_operator_and_crashlooping_pod_faults(cluster: Any) -> None:
+    core = client.CoreV1Api(cluster.api)
+    core.create_namespaced_pod("app", client.V1Pod(
+        metadata=client.V1ObjectMeta(name="web"),
+        spec=client.V1PodSpec(node_name="sim-abc12-worker-0", containers=[client.V1Container(name="web", image="i")])))
+    set_faults(cluster, {"degraded_operator": "ingress", "crashloop_pod": "app/web"})
+    pod = core.read_namespaced_pod("web", "app")
+    assert pod.status.container_statuses[0].state.waiting.reason == "CrashLoopBackOff"
+    ingress = custom(cluster).get_cluster_custom_object("config.openshift.io", "v1", "clusteroperators", "ingress")
+    assert conditions(ingress)["Degraded"] == "True"
+    # Once the fault is gone, rebooting the pod's node heals it (A8 may reboot such nodes again).
+    req = urllib.request.Request(f"{cluster.server.os_url}/_sim/behaviours", method="PUT",
+                                 data=json.dumps({"crashloop_pod": []}).encode())
+    urllib.request.urlopen(req, timeout=10).close()
+    cluster.control("POST", "reboot-by-ip", {"ip": "10.196.0.13"})
+    run_clock(cluster, 2)
+    pod = core.read_namespaced_pod("web", "app")
+    assert pod.status.container_statuses[0].state.running is not None
