@@ -106,6 +106,10 @@ def _each(name: str, sub: str | None = None) -> KeyFunction:
     return keys
 
 
+def _fixed_addresses(record: dict[str, Any]) -> Iterable[Any]:
+    return [(f.get("subnet_id"), f.get("ip_address")) for f in record.get("fixed_ips") or []]
+
+
 # collection -> index name -> the keys a record is filed under. Index names are query attributes
 # ("network_id") or pseudo attributes ("fixed_ips.subnet_id", "sub_ports.port_id").
 _INDEXED: dict[str, dict[str, KeyFunction]] = {
@@ -116,6 +120,8 @@ _INDEXED: dict[str, dict[str, KeyFunction]] = {
         "device_id": _scalar("device_id"),
         "fixed_ips.subnet_id": _each("fixed_ips", "subnet_id"),
         "security_groups": _each("security_groups"),
+        # (subnet_id, ip_address) pairs: "is this address taken" without scanning the subnet's ports.
+        "fixed_ips.address": _fixed_addresses,
     },
     "routers": {},
     "trunks": {"port_id": _scalar("port_id"), "sub_ports.port_id": _each("sub_ports", "port_id")},
@@ -565,7 +571,7 @@ def _fixed_ips(store: Store, network: dict[str, Any], requested: list[dict[str, 
             continue
         if address is None:
             address = _allocate_ip(store, subnet)
-        elif address in _used_ips(store, subnet["id"]):
+        elif lookup(store, "ports", "fixed_ips.address", (subnet["id"], address)):
             raise NeutronError(
                 409, "IpAddressAlreadyAllocated",
                 f"IP address {address} already allocated in subnet {subnet['id']}",
