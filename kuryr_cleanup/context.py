@@ -81,8 +81,10 @@ class Context:
         """One read that proves the cloud is reachable and the credentials work."""
         from keystoneauth1 import exceptions as ksa_exc
 
+        from kuryr_cleanup.retrying import call
+
         try:
-            list(self.conn.network.extensions())
+            call(self.options.retry.probe(), lambda: list(self.conn.network.extensions()), retry_conflicts=False)
         except UsageError:
             raise
         except ksa_exc.ConnectionError as exc:
@@ -115,8 +117,11 @@ class Context:
 
     def check_cluster(self) -> dict[str, Any]:
         """Read Infrastructure/cluster: proves the API is reachable and we may read it."""
+        from kuryr_cleanup.retrying import call
+
         try:
-            infra = self.cluster.get(INFRASTRUCTURE, "cluster")
+            infra = call(self.options.retry.probe(), lambda: self.cluster.get(INFRASTRUCTURE, "cluster"),
+                         retry_conflicts=False)
         except UsageError:
             raise
         except Exception as exc:

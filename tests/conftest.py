@@ -42,7 +42,9 @@ class Sim:
         return list(self.control("GET", "requests")["requests"])
 
     def writes(self) -> list[dict[str, Any]]:
-        return [r for r in self.requests() if r["method"] not in ("GET", "HEAD")]
+        """Requests that change the cloud or the cluster (a Keystone token request changes neither)."""
+        return [r for r in self.requests() if r["method"] not in ("GET", "HEAD")
+                and not (r["service"] == "identity" and r["path"].endswith("/auth/tokens"))]
 
     def clear_requests(self) -> None:
         self.control("DELETE", "requests")

@@ -200,7 +200,7 @@ def remove_interface(ctx: Context, item: PlanItem) -> Outcome:
 
 # -- B15 check -----------------------------------------------------------------------------------------
 def plan_check(inv: Inventory) -> list[PlanItem]:
-    if not inv.kuryr_networks:
+    if not inv.networks:  # none of the networks KuryrNetworks named exists any more: nothing to check
         return []
     return [PlanItem("B15", "check", "kuryr-networks-gone", "no Kuryr network remains", "check",
                      f"{len(inv.kuryr_networks)} networks named by KuryrNetworks")]
