@@ -1347,9 +1347,9 @@ class _Query:
                 chosen = ids if chosen is None else chosen & ids
         required = self.tags.get("tags")
         if required:
-            ids = set(index.ids("tags", required[0]))
-            for tag in required[1:]:
-                ids &= set(index.ids("tags", tag))
+            # Start from the rarest tag: a cluster-wide tag is on every record, a namespace's on few.
+            tables = sorted((index.tables["tags"].get(tag, {}) for tag in required), key=len)
+            ids = {rid for rid in tables[0] if all(rid in table for table in tables[1:])}
             chosen = ids if chosen is None else chosen & ids
         if self.tags.get("tags-any"):
             ids = set(itertools.chain.from_iterable(index.ids("tags", t) for t in self.tags["tags-any"]))
