@@ -30,6 +30,7 @@ import argparse
 import contextlib
 import copy
 import dataclasses
+import hashlib
 import ipaddress
 import json
 import random
@@ -922,7 +923,12 @@ class _Cluster:
             put(openshift.make_rendered_machine_config(role, "Kuryr", pool["metadata"]["uid"]))
         for node in self.nodes:
             put(openshift.make_node(node.name, node.server["id"], node.ip, node.role))
-            put(openshift.make_machine_config_daemon_pod(node.name, self.sc.suffix()))
+            daemon = openshift.make_machine_config_daemon_pod(node.name, self.sc.suffix())
+            for status in daemon["status"].get("containerStatuses", []):
+                if "containerID" in status:  # the builder hashes the wall clock into it: follow the seed instead
+                    seed = f"{daemon['metadata']['name']}/{status['name']}/{self.spec.seed}"
+                    status["containerID"] = f"cri-o://{hashlib.sha256(seed.encode()).hexdigest()}"
+            put(daemon)
         for name in openshift.CLUSTER_OPERATORS:
             put(openshift.make_cluster_operator(name))
         put(openshift.make_multus_daemonset(len(self.nodes)))
