@@ -261,3 +261,33 @@ def test_degraded_operator_and_crashlooping_pod_faults(cluster: Any) -> None:
     run_clock(cluster, 2)
     pod = core.read_namespaced_pod("web", "app")
     assert pod.status.container_statuses[0].state.running is not None
+
+
+def test_whole_migration_on_a_generated_cluster(make_sim: Any) -> None:
+    """The generator's objects and the behaviours fit: A2 -> A4 -> A5 -> A6 -> A7 -> A8 -> A9."""
+    sim = make_sim(generate="namespaces=3", delays={k: STEP for k in ("mco_node", "multus_rollout", "operator_settle",
+                                                                      "server_reboot", "node_boot")})
+    sim.api = config.new_client_from_config(config_file=sim.env["KUBECONFIG"])
+    core = client.CoreV1Api(sim.api)
+    node_count = len(core.list_node().items)
+    start_migration(sim)
+    run_clock(sim, node_count + 2)
+    for name in ("master", "worker"):
+        assert conditions(pool(sim, name))["Updated"] == "True"
+    switch_network_type(sim)
+    run_clock(sim, 1)
+    kubectl_out(sim, "rollout", "status", "daemonset/multus", "-n", openshift.MULTUS_NAMESPACE, "--timeout=30s")
+    conn = sim.openstack_sdk()
+    for node in core.list_node().items:
+        conn.compute.reboot_server(node.spec.provider_id.rsplit("/", 1)[-1], "SOFT")
+    run_clock(sim, 3)
+    net = custom(sim).get_cluster_custom_object("config.openshift.io", "v1", "networks", "cluster")
+    assert net["status"]["networkType"] == "OVNKubernetes"
+    assert all(ready(n) for n in core.list_node().items)
+    custom(sim).patch_cluster_custom_object("operator.openshift.io", "v1", "networks", "cluster",
+                                            {"spec": {"migration": None}})
+    run_clock(sim, 2)
+    for name in ("master", "worker"):
+        done = pool(sim, name)
+        assert conditions(done)["Updated"] == "True"
+        assert done["status"]["configuration"]["name"] == openshift.rendered_config_name(name, "OVNKubernetes")
