@@ -219,6 +219,150 @@ def sim_serve(
         click.echo("# simulator stopped", err=True)
 
 
+# -- migration (A0-A9, R), verify, status, run -------------------------------------------------------
+def settings_options(fn: Any) -> Any:
+    """A3/A5 settings, validated in preflight before anything is changed."""
+    options = [
+        click.option("--mtu", type=click.IntRange(1, 65535), help="OVN-Kubernetes MTU (default: the smallest node "
+                     "network MTU in Neutron minus 100)."),
+        click.option("--geneve-port", type=click.IntRange(1, 65535), help="Geneve UDP port (default 6081; never "
+                     "Kuryr's VXLAN 4789)."),
+        click.option("--v4-internal-subnet", metavar="CIDR",
+                     help="OVN's internal IPv4 subnet (default 100.64.0.0/16)."),
+        click.option("--v6-internal-subnet", metavar="CIDR", help="OVN's internal IPv6 subnet (default fd98::/48)."),
+        click.option("--cluster-network", metavar="CIDR", help="A new cluster network for the switch (with "
+                     "--host-prefix)."),
+        click.option("--host-prefix", type=click.IntRange(1, 128), help="Per-node prefix length of --cluster-network."),
+        click.option("--etcd-backup-confirmed", is_flag=True, help="A recent etcd backup exists (else you are asked)."),
+        click.option("--backup-file", type=click.Path(dir_okay=False), help="Where A1 writes Network.config "
+                     "(default: <run dir>/cluster-kuryr.yaml; never overwritten)."),
+        click.option("--mco-timeout", type=click.FloatRange(0), default=7200.0, show_default=True,
+                     help="Seconds to wait for the machine config rollout (A4)."),
+        click.option("--node-timeout", type=click.FloatRange(0), default=1800.0, show_default=True,
+                     help="Seconds a node may stay NotReady during the rollout before A4 stops (with its log)."),
+        click.option("--multus-timeout", type=click.FloatRange(0), default=1800.0, show_default=True,
+                     help="Seconds to wait for the multus rollout (A6)."),
+        click.option("--verify-timeout", type=click.FloatRange(0), default=900.0, show_default=True,
+                     help="Seconds A8 waits for the cluster to become healthy before it stops the run."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def reboot_options(fn: Any) -> Any:
+    """How R reboots the nodes."""
+    options = [
+        click.option("--method", type=click.Choice(["nova", "ssh"]), default="nova", show_default=True,
+                     help="Reboot through Nova (servers matched by providerID) or `ssh core@<InternalIP>`."),
+        click.option("--strategy", type=click.Choice(["rolling", "all"]), default="rolling", show_default=True,
+                     help="rolling: control plane one at a time, workers in batches; all: every node at once."),
+        click.option("--max-unavailable", type=click.IntRange(1), default=1, show_default=True,
+                     help="Workers rebooted at a time (rolling)."),
+        click.option("--hard", is_flag=True, help="Nova HARD reboot instead of SOFT."),
+        click.option("--ssh-user", default="core", show_default=True, help="SSH user (--method ssh)."),
+        click.option("--ssh-option", "ssh_options", multiple=True, metavar="OPTS",
+                     help="Passed to ssh, e.g. '-i key' or '-o StrictHostKeyChecking=no' (repeatable)."),
+        click.option("--reboot-timeout", type=click.FloatRange(0), default=1800.0, show_default=True,
+                     help="Seconds a batch of nodes may take to come back Ready with a new boot ID."),
+        click.option("--reboot-estimate", type=click.FloatRange(0), default=300.0, show_default=True,
+                     help="Seconds one reboot takes, for the expected outage in the plan."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _exit_after(ctx: Any, run: Any) -> None:
+    try:
+        code = run()
+    finally:
+        ctx.close()
+    sys.exit(code)
+
+
+@cli.command()
+@connection_options
+@output_option
+@settings_options
+@reboot_options
+@click.option("--plan", "plan_only", is_flag=True, help="Show every step and change; change nothing.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def migrate(plan_only: bool, yes: bool, **kwargs: Any) -> None:
+    """Migrate the cluster from Kuryr to OVN-Kubernetes (SPEC A0-A9), resumable."""
+    from kuryr_cleanup.workflow import migrate_command, migration_options
+
+    options = migration_options(kwargs)
+    ctx = make_context(kwargs)
+    _exit_after(ctx, lambda: migrate_command(ctx, options, plan_only=plan_only, yes=yes, confirm=confirm_infra_id))
+
+
+@cli.command()
+@connection_options
+@output_option
+@reboot_options
+@click.option("--plan", "plan_only", is_flag=True, help="Show the reboots and the expected outage; reboot nothing.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def reboot(plan_only: bool, yes: bool, **kwargs: Any) -> None:
+    """Reboot every node not yet rebooted since the switch (SPEC R), resumable."""
+    from kuryr_cleanup.workflow import migration_options, reboot_command
+
+    options = migration_options(kwargs)
+    ctx = make_context(kwargs)
+    _exit_after(ctx, lambda: reboot_command(ctx, options, plan_only=plan_only, yes=yes, confirm=confirm_infra_id))
+
+
+@cli.command()
+@connection_options
+@output_option
+def verify(**kwargs: Any) -> None:
+    """Check the cluster on OVN-Kubernetes (SPEC A8); exit 1 on any failure."""
+    from kuryr_cleanup.workflow import verify_command
+
+    ctx = make_context(kwargs)
+    _exit_after(ctx, lambda: verify_command(ctx))
+
+
+@cli.command()
+@connection_options
+@output_option
+def status(**kwargs: Any) -> None:
+    """Where the cluster is: phase, pools, nodes rebooted, Kuryr leftovers remaining."""
+    from kuryr_cleanup.workflow import status_command
+
+    ctx = make_context(kwargs)
+    _exit_after(ctx, lambda: status_command(ctx))
+
+
+@cli.command()
+@connection_options
+@output_option
+@settings_options
+@reboot_options
+@click.option("--plan", "plan_only", is_flag=True, help="Show the migration, the reboots and the cleanup; change "
+              "nothing.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--simulate", is_flag=True, help="Rehearse on a simulator started in this process (seeded from "
+              "SNAPSHOT, or --generate).")
+@click.option("--generate", metavar="SPEC", help="With --simulate: generate the cluster, e.g. namespaces=20.")
+@click.argument("snapshot_file", required=False, type=click.Path(dir_okay=False, exists=True), metavar="[SNAPSHOT]")
+def run(plan_only: bool, yes: bool, simulate: bool, generate: str | None, snapshot_file: str | None,
+        **kwargs: Any) -> None:
+    """The whole job: migrate (A0-A9), then clean up Kuryr's leftovers (B1-B18); resumable."""
+    from kuryr_cleanup.workflow import migration_options, run_command, simulate_command
+
+    if (generate or snapshot_file) and not simulate:
+        raise UsageError("SNAPSHOT and --generate go with --simulate")
+    options = migration_options(kwargs)
+    if simulate:
+        store = build_simulator(snapshot_file, generate)
+        code = simulate_command(store, make_context, kwargs, options, plan_only=plan_only, yes=yes,
+                                confirm=confirm_infra_id)
+        sys.exit(code)
+    ctx = make_context(kwargs)
+    _exit_after(ctx, lambda: run_command(ctx, options, plan_only=plan_only, yes=yes, confirm=confirm_infra_id))
+
+
 def main() -> None:
     """Entry point: run the CLI and map our errors to one line and an exit code."""
     cli(prog_name="kuryr-migrate")

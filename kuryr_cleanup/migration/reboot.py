@@ -1,0 +1,315 @@
+"""R: reboot every node once after the switch, through Nova (default) or SSH, and wait for each.
+
+A node counts as rebooted when its `status.nodeInfo.bootID` differs from the one recorded before its
+reboot was requested and it is Ready again. The boot IDs and every request are in the run state
+(saved before the request is sent), so an interrupted reboot resumes with the nodes not yet rebooted
+and never reboots a node twice: a node whose request was sent is only waited for; one whose request
+may or may not have left is asked again only if it still shows no sign of rebooting (Ready, same
+boot ID, and for Nova a server ACTIVE with no task).
+
+Strategies: `rolling` keeps etcd's quorum and the API up to watch progress (control plane one at a
+time, then workers `--max-unavailable` at a time); `all` reboots every node at once, as the vendor
+procedure does, which is the shortest outage since pod networking is down until a node has rebooted.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from kuryr_cleanup.inventory import raw
+from kuryr_cleanup.migration import facts
+from kuryr_cleanup.migration.base import MigrationContext, MigrationStopped, ProgressLine, item, wait_until
+from kuryr_cleanup.plan import PlanItem
+from kuryr_cleanup.retrying import call, describe, http_status
+
+STATE_KEY = "reboot"
+SSH_DEFAULT_OPTIONS = ("-o", "BatchMode=yes", "-o", "ConnectTimeout=15")
+REBOOT_COMMAND = ("sudo", "shutdown", "-r", "-t", "3")
+
+
+def match_servers(mctx: MigrationContext, nodes: list[dict[str, Any]],
+                  strict: bool = True) -> dict[str, dict[str, Any]]:
+    """Node name -> Nova server: by `spec.providerID` (`openstack:///<id>`), else by name `<infraID>-...`.
+
+    With `strict`, a node without a server is an error naming it (Nova can't reboot what it can't find).
+    """
+    if "servers" not in mctx.cache:
+        conn = mctx.ctx.conn
+        mctx.cache["servers"] = facts.read(mctx, lambda: [raw(s) for s in conn.compute.servers()])
+    servers: list[dict[str, Any]] = mctx.cache["servers"]
+    by_id = {s["id"]: s for s in servers}
+    prefix = f"{mctx.ctx.infra_id}-"
+    by_name = {s["name"]: s for s in servers if str(s.get("name") or "").startswith(prefix)}
+    result: dict[str, dict[str, Any]] = {}
+    missing = []
+    for node in nodes:
+        name = facts.node_name(node)
+        server_id = facts.server_id_of(node)
+        server = by_id.get(server_id) if server_id else None
+        if server is None:
+            server = by_name.get(name)
+        if server is None:
+            missing.append(name)
+        else:
+            result[name] = server
+    if missing and strict:
+        raise MigrationStopped(f"no Nova server found for node(s) {', '.join(missing)} (neither by providerID nor "
+                               f"by the name prefix {prefix}): use --method ssh")
+    return result
+
+
+@dataclass(frozen=True)
+class NodeProgress:
+    name: str
+    control_plane: bool
+    rebooted: bool
+    requested: bool
+    sent: bool
+    ready: bool
+
+
+def _state(mctx: MigrationContext) -> dict[str, Any]:
+    data = mctx.ctx.state.get(STATE_KEY) or {}
+    return {"boot_ids": dict(data.get("boot_ids") or {}), "requests": dict(data.get("requests") or {}),
+            **{k: v for k, v in data.items() if k not in ("boot_ids", "requests")}}
+
+
+def _save(mctx: MigrationContext, data: dict[str, Any]) -> None:
+    mctx.ctx.state.set(STATE_KEY, data)
+    mctx.ctx.state.save()
+
+
+def record_boot_ids(mctx: MigrationContext, nodes: list[dict[str, Any]] | None = None) -> dict[str, str]:
+    """Remember each node's boot ID from before its post-switch reboot; never overwrite one recorded."""
+    data = _state(mctx)
+    changed = False
+    for node in nodes if nodes is not None else facts.nodes(mctx):
+        name = facts.node_name(node)
+        if name not in data["boot_ids"]:
+            data["boot_ids"][name] = facts.boot_id(node)
+            changed = True
+    if changed:
+        _save(mctx, data)
+    return dict(data["boot_ids"])
+
+
+def progress(mctx: MigrationContext, nodes: list[dict[str, Any]] | None = None) -> list[NodeProgress]:
+    data = _state(mctx)
+    result = []
+    for node in nodes if nodes is not None else facts.nodes(mctx):
+        name = facts.node_name(node)
+        before = data["boot_ids"].get(name)
+        ready = facts.node_ready(node)
+        request = data["requests"].get(name) or {}
+        rebooted = before is not None and facts.boot_id(node) != before and ready
+        result.append(NodeProgress(name, facts.is_control_plane(node), rebooted, bool(request),
+                                   bool(request.get("sent")), ready))
+    return result
+
+
+def batches(mctx: MigrationContext, nodes: list[dict[str, Any]]) -> list[list[str]]:
+    names_cp = [facts.node_name(n) for n in nodes if facts.is_control_plane(n)]
+    names_w = [facts.node_name(n) for n in nodes if not facts.is_control_plane(n)]
+    if mctx.options.strategy == "all":
+        return [names_cp + names_w] if nodes else []
+    size = max(1, mctx.options.max_unavailable)
+    return [[n] for n in names_cp] + [names_w[i:i + size] for i in range(0, len(names_w), size)]
+
+
+def expected_outage(mctx: MigrationContext, node_count_batches: int) -> float:
+    return node_count_batches * mctx.options.reboot_estimate
+
+
+def method_words(mctx: MigrationContext) -> str:
+    opts = mctx.options
+    if opts.method == "ssh":
+        return f"ssh {opts.ssh_user}@<InternalIP> {' '.join(REBOOT_COMMAND)}"
+    return f"Nova {'HARD' if opts.hard else 'SOFT'} reboot"
+
+
+def plan(mctx: MigrationContext, step: str = "A7") -> tuple[list[PlanItem], list[str]]:
+    """The reboots still to do, in the order they will happen, and notes with the expected outage."""
+    nodes = facts.nodes(mctx)
+    done = {p.name for p in progress(mctx, nodes) if p.rebooted}
+    servers = match_servers(mctx, nodes, strict=False) if mctx.options.method == "nova" else {}
+    by_name = {facts.node_name(n): n for n in nodes}
+    items = []
+    todo_batches = [[n for n in b if n not in done] for b in batches(mctx, nodes)]
+    todo_batches = [b for b in todo_batches if b]
+    for number, batch in enumerate(todo_batches, 1):
+        for name in batch:
+            node = by_name[name]
+            if mctx.options.method == "nova":
+                server = servers.get(name)
+                ident = server["id"] if server else "(no Nova server found)"
+                evidence = ("providerID " + str(node["spec"].get("providerID")) if server and
+                            facts.server_id_of(node) == server["id"] else f"server name {name}")
+            else:
+                ident = facts.internal_ip(node) or "(no InternalIP)"
+                evidence = "InternalIP"
+            items.append(item(step, "node", ident, "reboot", evidence, name=name,
+                              reason=f"batch {number}/{len(todo_batches)}", batch=number))
+    notes = []
+    if items:
+        expected = expected_outage(mctx, len(todo_batches))
+        notes.append(f"{step}: {len(items)} node(s) to reboot by {method_words(mctx)}, strategy "
+                     f"{mctx.options.strategy} in {len(todo_batches)} batch(es); expected outage about "
+                     f"{_duration(expected)} ({_duration(mctx.options.reboot_estimate)} per batch)")
+    if done:
+        notes.append(f"{step}: {len(done)} node(s) already rebooted since the switch: {', '.join(sorted(done))}")
+    return items, notes
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min"
+
+
+# -- sending the reboot ------------------------------------------------------------------------------
+def _server_shows_reboot(mctx: MigrationContext, server_id: str) -> bool:
+    conn = mctx.ctx.conn
+    server = raw(facts.read(mctx, lambda: conn.compute.get_server(server_id)))
+    return bool(server.get("OS-EXT-STS:task_state")) or server.get("status") in ("REBOOT", "HARD_REBOOT")
+
+
+def _send_nova(mctx: MigrationContext, name: str, server_id: str) -> None:
+    conn = mctx.ctx.conn
+    kind = "HARD" if mctx.options.hard else "SOFT"
+    try:
+        call(mctx.ctx.options.retry, lambda: conn.compute.reboot_server(server_id, kind), retry_conflicts=False)
+    except Exception as exc:
+        # 409: Nova is already rebooting it (our earlier request did reach it): that is what we wanted.
+        if http_status(exc) == 409 and _server_shows_reboot(mctx, server_id):
+            return
+        raise MigrationStopped(f"Nova refused to reboot node {name} (server {server_id}): {describe(exc)}") from exc
+
+
+def _send_ssh(mctx: MigrationContext, name: str, ip: str | None) -> None:
+    if not ip:
+        raise MigrationStopped(f"node {name} has no InternalIP to reach it over SSH")
+    options: list[str] = list(SSH_DEFAULT_OPTIONS)
+    for option in mctx.options.ssh_options:
+        options.extend(shlex.split(option))
+    argv = ["ssh", *options, f"{mctx.options.ssh_user}@{ip}", *REBOOT_COMMAND]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    except FileNotFoundError as exc:
+        raise MigrationStopped("the ssh command is not installed (use --method nova)") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise MigrationStopped(f"ssh to node {name} ({ip}) did not finish in 120 s") from exc
+    if done.returncode != 0:
+        err = " ".join((done.stderr or "").split())[-300:]
+        raise MigrationStopped(f"ssh to node {name} ({ip}) failed with exit {done.returncode}: {err}")
+
+
+def _request(mctx: MigrationContext, node: dict[str, Any], server: dict[str, Any] | None, data: dict[str, Any]) -> None:
+    """Save the request (state, journal) before sending it; mark it sent once the API accepted it."""
+    name = facts.node_name(node)
+    entry = {"at": time.time(), "method": mctx.options.method, "sent": False,
+             "server_id": server["id"] if server else None, "boot_id": data["boot_ids"].get(name)}
+    data["requests"][name] = entry
+    data.setdefault("started_at", entry["at"])
+    _save(mctx, data)
+    mctx.ctx.journal.write("reboot-request", step="A7", node=name, method=mctx.options.method,
+                           server_id=entry["server_id"], boot_id=entry["boot_id"], hard=mctx.options.hard,
+                           object=node)
+    if mctx.options.method == "nova":
+        assert server is not None
+        _send_nova(mctx, name, server["id"])
+    else:
+        _send_ssh(mctx, name, facts.internal_ip(node))
+    entry["sent"] = True
+    _save(mctx, data)
+    mctx.ctx.journal.write("reboot-sent", step="A7", node=name)
+
+
+def _needs_request(mctx: MigrationContext, node: dict[str, Any], server: dict[str, Any] | None,
+                   data: dict[str, Any]) -> bool:
+    name = facts.node_name(node)
+    request = data["requests"].get(name)
+    if not request:
+        return True
+    if request.get("sent"):
+        return False
+    # Interrupted between saving the request and hearing back: ask again only without any sign of a reboot.
+    if facts.boot_id(node) != data["boot_ids"].get(name) or not facts.node_ready(node):
+        return False
+    return not (server is not None and _server_shows_reboot(mctx, server["id"]))
+
+
+@dataclass
+class RebootResult:
+    rebooted: list[str]
+    requested_now: list[str]
+    expected_seconds: float
+    actual_seconds: float | None
+
+
+def run(mctx: MigrationContext, step: str = "A7") -> RebootResult:
+    """Reboot every node not yet rebooted since the switch, batch by batch; raise naming stuck nodes."""
+    say = ProgressLine(mctx.say, step)
+    nodes = facts.nodes(mctx)
+    record_boot_ids(mctx, nodes)
+    servers = match_servers(mctx, nodes, strict=True) if mctx.options.method == "nova" else {}
+    all_batches = batches(mctx, nodes)
+    done_before = {p.name for p in progress(mctx, nodes) if p.rebooted}
+    todo = [[n for n in b if n not in done_before] for b in all_batches]
+    todo = [b for b in todo if b]
+    data = _state(mctx)
+    if todo and "expected_seconds" not in data:
+        data["expected_seconds"] = expected_outage(mctx, len(todo))
+        _save(mctx, data)
+    requested_now: list[str] = []
+    total = len(nodes)
+    for batch in todo:
+        current = {facts.node_name(n): n for n in facts.nodes(mctx)}
+        data = _state(mctx)
+        for name in batch:
+            node = current.get(name)
+            if node is None:
+                continue  # the node was removed from the cluster meanwhile: nothing to reboot
+            server = servers.get(name)
+            if _needs_request(mctx, node, server, data):
+                mctx.say(f"{step:<4} rebooting {name} ({method_words(mctx)})")
+                _request(mctx, node, server, data)
+                requested_now.append(name)
+
+        last: dict[str, NodeProgress] = {}
+
+        def batch_done(batch: list[str] = batch, last: dict[str, NodeProgress] = last) -> bool:
+            state = {p.name: p for p in progress(mctx)}
+            last.clear()
+            last.update(state)
+            rebooted = sum(1 for p in state.values() if p.rebooted)
+            waiting = [n for n in batch if n in state and not state[n].rebooted]
+            detail = ", ".join(f"{n} {'Ready, old boot' if state[n].ready else 'NotReady'}" for n in waiting)
+            say(f"nodes rebooted {rebooted}/{total}" + (f"; waiting for {detail}" if waiting else ""))
+            return not waiting
+
+        if not wait_until(mctx, mctx.options.reboot_timeout, batch_done):
+            stuck = [n for n in batch if n in last and not last[n].rebooted]
+            lines = []
+            for name in stuck:
+                state = "NotReady" if not last[name].ready else "Ready but still on its old boot ID"
+                lines.append(f"node {name} did not come back from its reboot within "
+                             f"{mctx.options.reboot_timeout:.0f} s ({state})")
+            log = [line for name in stuck for line in facts.daemon_log_tail(mctx, name, 10)]
+            raise MigrationStopped("; ".join(lines) + ("\n  " + "\n  ".join(log) if log else "") +
+                                   "\n  fix the node (console, Nova), then run the same command again: nodes "
+                                   "already rebooted are not rebooted again")
+    data = _state(mctx)
+    if todo or "finished_at" not in data:
+        data["finished_at"] = time.time()
+        _save(mctx, data)
+    actual = data["finished_at"] - data["started_at"] if "started_at" in data else None
+    result = RebootResult([p.name for p in progress(mctx) if p.rebooted], requested_now,
+                          float(data.get("expected_seconds") or 0.0), actual)
+    if actual is not None:
+        mctx.say(f"{step:<4} all {total} node(s) rebooted; outage expected about "
+                 f"{_duration(result.expected_seconds)}, took {_duration(actual)}")
+    return result

@@ -1,0 +1,219 @@
+"""A3/A5 settings: what the admin asks for, what Neutron and the cluster say, and the validation.
+
+Validated in A0, before the first write, so a bad `--geneve-port 4789` or an overlapping subnet
+refuses the whole run instead of failing half way through.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any
+
+from kuryr_cleanup.inventory import raw
+from kuryr_cleanup.migration import facts
+from kuryr_cleanup.migration.base import MigrationContext
+
+KURYR_VXLAN_PORT = 4789
+DEFAULT_GENEVE_PORT = 6081
+DEFAULT_V4_INTERNAL = "100.64.0.0/16"
+DEFAULT_V6_INTERNAL = "fd98::/48"
+# OVN-Kubernetes reserves these inside the cluster: the join subnet (v4InternalSubnet default) and the
+# transit switch subnet of interconnect (4.14+). Nothing else may overlap them.
+OVN_JOIN_SUBNET = ipaddress.ip_network("100.64.0.0/16")
+OVN_TRANSIT_SUBNET = ipaddress.ip_network("100.88.0.0/16")
+GENEVE_OVERHEAD = 100  # bytes the Geneve header costs, as the vendor documentation says
+MIN_MTU_V4 = 576
+MIN_MTU_V6 = 1280
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class NodeNetworks:
+    """What Neutron says about the networks the nodes are on."""
+
+    mtus: dict[str, int]  # network name -> MTU
+    cidrs: tuple[str, ...]  # the machine network(s): subnets holding the nodes' addresses
+    server_ids: dict[str, str] = field(default_factory=dict)  # node name -> Nova server id
+
+    @property
+    def smallest_mtu(self) -> int | None:
+        return min(self.mtus.values()) if self.mtus else None
+
+    @property
+    def max_ovn_mtu(self) -> int | None:
+        smallest = self.smallest_mtu
+        return smallest - GENEVE_OVERHEAD if smallest else None
+
+
+def node_networks(mctx: MigrationContext) -> NodeNetworks:
+    """The nodes' Neutron ports (device_id = their servers), their networks' MTUs and subnets' CIDRs."""
+    if "node_networks" in mctx.cache:
+        return mctx.cache["node_networks"]
+    conn = mctx.ctx.conn
+    from kuryr_cleanup.migration.reboot import match_servers
+
+    servers = match_servers(mctx, facts.nodes(mctx), strict=False)
+    server_ids = {name: s["id"] for name, s in servers.items()}
+    wanted = set(server_ids.values())
+    ports = [p for p in facts.read(mctx, lambda: [raw(p) for p in conn.network.ports(device_owner="compute:nova")])
+             if p.get("device_id") in wanted]
+    mtus: dict[str, int] = {}
+    cidrs: list[str] = []
+    for net_id in sorted({p["network_id"] for p in ports}):
+        net = raw(facts.read(mctx, lambda n=net_id: conn.network.get_network(n)))
+        if net.get("mtu"):
+            mtus[str(net.get("name") or net_id)] = int(net["mtu"])
+    for subnet_id in sorted({ip["subnet_id"] for p in ports for ip in p.get("fixed_ips") or []}):
+        subnet = raw(facts.read(mctx, lambda s=subnet_id: conn.network.get_subnet(s)))
+        cidrs.append(str(subnet["cidr"]))
+    result = NodeNetworks(mtus, tuple(cidrs), server_ids)
+    mctx.cache["node_networks"] = result
+    return result
+
+
+@dataclass(frozen=True)
+class ClusterNetworks:
+    cluster: tuple[str, ...]
+    service: tuple[str, ...]
+    machine: tuple[str, ...]
+    node_count: int
+
+
+def cluster_networks(mctx: MigrationContext, state: facts.NetworkState) -> ClusterNetworks:
+    spec = state.config.get("spec") or {}
+    return ClusterNetworks(
+        cluster=tuple(str(c["cidr"]) for c in spec.get("clusterNetwork") or [] if c.get("cidr")),
+        service=tuple(str(s) for s in spec.get("serviceNetwork") or []),
+        machine=node_networks(mctx).cidrs,
+        node_count=len(facts.nodes(mctx)),
+    )
+
+
+def _net(text: str, what: str, problems: list[str]) -> Network | None:
+    try:
+        return ipaddress.ip_network(text, strict=True)
+    except ValueError as exc:
+        problems.append(f"{what} {text!r} is not a network CIDR: {exc}")
+        return None
+
+
+def _overlaps(a: Network, b: Network) -> bool:
+    return a.version == b.version and a.overlaps(b)
+
+
+def ovn_config_patch(mctx: MigrationContext) -> dict[str, Any]:
+    """The keys A3 merge-patches under spec.defaultNetwork.ovnKubernetesConfig.
+
+    MTU is always set: the given one, or the smallest node network MTU minus the Geneve overhead
+    (the value the vendor says to use when the nodes' MTUs differ; when they are equal it is what
+    the CNO would pick itself). The other keys only when the admin gives them.
+    """
+    opts = mctx.options
+    patch: dict[str, Any] = {}
+    mtu = opts.mtu if opts.mtu is not None else node_networks(mctx).max_ovn_mtu
+    if mtu is not None:
+        patch["mtu"] = mtu
+    if opts.geneve_port is not None:
+        patch["genevePort"] = opts.geneve_port
+    if opts.v4_internal_subnet:
+        patch["v4InternalSubnet"] = opts.v4_internal_subnet
+    if opts.v6_internal_subnet:
+        patch["v6InternalSubnet"] = opts.v6_internal_subnet
+    return patch
+
+
+def geneve_port(mctx: MigrationContext) -> int:
+    return mctx.options.geneve_port or DEFAULT_GENEVE_PORT
+
+
+def validate(mctx: MigrationContext, state: facts.NetworkState) -> list[str]:
+    """Every problem with the requested settings, each as one line (empty: all good)."""
+    opts = mctx.options
+    problems: list[str] = []
+    nets = cluster_networks(mctx, state)
+    nodes = node_networks(mctx)
+
+    # MTU: the overlay must fit in the smallest node network.
+    limit = nodes.max_ovn_mtu
+    if opts.mtu is not None:
+        low = MIN_MTU_V6 if opts.v6_internal_subnet else MIN_MTU_V4
+        if opts.mtu < low:
+            problems.append(f"--mtu {opts.mtu} is below the minimum {low}")
+        if limit is not None and opts.mtu > limit:
+            smallest = nodes.smallest_mtu
+            which = ", ".join(f"{n} {m}" for n, m in sorted(nodes.mtus.items()))
+            problems.append(f"--mtu {opts.mtu} is above the smallest node network MTU ({smallest}: {which}) minus "
+                            f"{GENEVE_OVERHEAD} for Geneve: use at most {limit}")
+    if limit is None and opts.mtu is None:
+        problems.append("Neutron reports no MTU for the nodes' networks: give --mtu")
+
+    # Geneve port: must not be Kuryr's VXLAN port, which stays bound until every node has rebooted.
+    if opts.geneve_port is not None:
+        if opts.geneve_port == KURYR_VXLAN_PORT:
+            problems.append(f"--geneve-port {KURYR_VXLAN_PORT} is Kuryr's VXLAN port: choose another (default "
+                            f"{DEFAULT_GENEVE_PORT})")
+        elif not 1 <= opts.geneve_port <= 65535:
+            problems.append(f"--geneve-port {opts.geneve_port} is not a UDP port number")
+
+    existing: list[tuple[str, Network]] = []
+    for label, cidrs in (("machine network", nets.machine), ("service network", nets.service)):
+        for cidr in cidrs:
+            net = _net(cidr, label, problems)
+            if net is not None:
+                existing.append((f"the {label} {cidr}", net))
+    cluster_nets: list[tuple[str, Network]] = []
+    if (opts.cluster_network is None) != (opts.host_prefix is None):
+        problems.append("--cluster-network and --host-prefix go together: give both or neither")
+    if opts.cluster_network is not None and opts.host_prefix is not None:
+        new = _net(opts.cluster_network, "--cluster-network", problems)
+        if new is not None:
+            cluster_nets.append((f"--cluster-network {opts.cluster_network}", new))
+            bits = new.max_prefixlen
+            if not new.prefixlen < opts.host_prefix <= bits:
+                problems.append(f"--host-prefix {opts.host_prefix} must be longer than the cluster network's /"
+                                f"{new.prefixlen} and at most /{bits}")
+            elif 2 ** (opts.host_prefix - new.prefixlen) < nets.node_count:
+                problems.append(f"--cluster-network {opts.cluster_network} with --host-prefix {opts.host_prefix} has "
+                                f"{2 ** (opts.host_prefix - new.prefixlen)} node subnets for {nets.node_count} nodes")
+    else:
+        for cidr in nets.cluster:
+            net = _net(cidr, "cluster network", problems)
+            if net is not None:
+                cluster_nets.append((f"the cluster network {cidr}", net))
+    for label, new in cluster_nets:
+        if label.startswith("--"):
+            for other_label, other in existing:
+                if _overlaps(new, other):
+                    problems.append(f"{label} overlaps {other_label}")
+
+    internal: list[tuple[str, Network]] = []
+    for flag, text, default in (("--v4-internal-subnet", opts.v4_internal_subnet, DEFAULT_V4_INTERNAL),
+                                ("--v6-internal-subnet", opts.v6_internal_subnet, DEFAULT_V6_INTERNAL)):
+        label = f"{flag} {text}" if text else f"the default internal subnet {default}"
+        net = _net(text or default, flag, problems)
+        if net is None:
+            continue
+        expected = 4 if flag.startswith("--v4") else 6
+        if net.version != expected:
+            problems.append(f"{label} is not an IPv{expected} network")
+            continue
+        internal.append((label, net))
+        # One address per node on the join switch, plus the network and router addresses.
+        if net.num_addresses < nets.node_count + 3:
+            problems.append(f"{label} has {net.num_addresses} addresses: too small for {nets.node_count} nodes")
+    for label, net in internal:
+        for other_label, other in existing + cluster_nets:
+            if _overlaps(net, other) and (label.startswith("--") or other_label.startswith("--")):
+                problems.append(f"{label} overlaps {other_label}")
+        if _overlaps(net, OVN_TRANSIT_SUBNET):
+            problems.append(f"{label} overlaps OVN's reserved transit switch subnet {OVN_TRANSIT_SUBNET}")
+    for label, net in cluster_nets:
+        for reserved, why in ((OVN_TRANSIT_SUBNET, "OVN's reserved transit switch subnet"),):
+            if _overlaps(net, reserved):
+                problems.append(f"{label} overlaps {why} {reserved}")
+        v4_internal = next((n for lbl, n in internal if n.version == 4), OVN_JOIN_SUBNET)
+        if _overlaps(net, v4_internal):
+            problems.append(f"{label} overlaps OVN's internal (join) subnet {v4_internal}")
+    return sorted(set(problems), key=problems.index)

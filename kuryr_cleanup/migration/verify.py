@@ -1,0 +1,131 @@
+"""A8: is the cluster healthy on OVN-Kubernetes? The vendor's four checks, as a report.
+
+Pods stuck Terminating only because a Kuryr finalizer is still on them are expected (the cleanup
+removes those finalizers) and are listed as such, not as errors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from kuryr_cleanup import cluster as k
+from kuryr_cleanup.inventory import POD_FINALIZER
+from kuryr_cleanup.migration import facts
+from kuryr_cleanup.migration.base import OVN, MigrationContext
+
+# Container waiting reasons that mean the pod is broken, not starting.
+ERROR_REASONS = frozenset({
+    "CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "CreateContainerConfigError", "CreateContainerError",
+    "InvalidImageName", "RunContainerError", "ContainerCannotRun",
+})
+# Sandbox creation failures: what pods show when their node's network plugin is not working.
+SANDBOX_MARKERS = ("FailedCreatePodSandBox", "failed to create pod network sandbox")
+MAX_LISTED = 20
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    problems: tuple[str, ...] = ()
+    expected: tuple[str, ...] = ()  # things that look wrong but are not (Kuryr-finalizer Terminating pods)
+
+    def public(self) -> dict[str, Any]:
+        return {"name": self.name, "ok": self.ok, "detail": self.detail, "problems": list(self.problems),
+                "expected": list(self.expected)}
+
+
+@dataclass
+class Report:
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    def failures(self) -> list[str]:
+        return [f"{c.name}: {c.detail}" for c in self.checks if not c.ok]
+
+    def nodes_with_pod_errors(self) -> list[str]:
+        return sorted({p.split(" on node ", 1)[1].split(":", 1)[0] for c in self.checks
+                       for p in c.problems if " on node " in p})
+
+
+def pod_error(pod: dict[str, Any]) -> str | None:
+    status = pod.get("status") or {}
+    if status.get("phase") == "Failed" and status.get("reason") != "Evicted":
+        return f"phase Failed ({status.get('reason') or 'no reason'})"
+    if status.get("phase") == "Unknown":
+        return "phase Unknown"
+    for cs in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
+        waiting = (cs.get("state") or {}).get("waiting") or {}
+        if waiting.get("reason") in ERROR_REASONS:
+            return f"container {cs.get('name')} {waiting['reason']}"
+        message = str(waiting.get("message") or "")
+        if any(marker in message for marker in SANDBOX_MARKERS):
+            return f"container {cs.get('name')}: {message[:120]}"
+    return None
+
+
+def check_pods(mctx: MigrationContext) -> Check:
+    errors: list[str] = []
+    expected: list[str] = []
+    for pod in facts.list_all(mctx, k.POD):
+        meta = pod["metadata"]
+        ref = f"{meta.get('namespace')}/{meta['name']}"
+        node = (pod.get("spec") or {}).get("nodeName") or "(unscheduled)"
+        if meta.get("deletionTimestamp"):
+            if POD_FINALIZER in (meta.get("finalizers") or []):
+                expected.append(f"{ref} Terminating (Kuryr finalizer; the cleanup removes it)")
+            continue
+        why = pod_error(pod)
+        if why:
+            errors.append(f"pod {ref} on node {node}: {why}")
+    errors.sort()
+    detail = "no pod in an error state" if not errors else f"{len(errors)} pod(s) in an error state"
+    if expected:
+        detail += f"; {len(expected)} Terminating because of the Kuryr finalizer (expected)"
+    return Check("pods", not errors, detail, tuple(errors[:MAX_LISTED]), tuple(sorted(expected)[:MAX_LISTED]))
+
+
+def run_checks(mctx: MigrationContext) -> Report:
+    report = Report()
+    state = facts.network_state(mctx)
+    report.checks.append(Check("network type", state.status_type == OVN,
+                               f"status.networkType is {state.status_type or 'unset'}"
+                               + ("" if state.status_type == OVN else f" (expected {OVN})")))
+    nodes = facts.nodes(mctx)
+    not_ready = [facts.node_name(n) for n in nodes if not facts.node_ready(n)]
+    report.checks.append(Check("nodes", not not_ready,
+                               f"{len(nodes) - len(not_ready)}/{len(nodes)} Ready",
+                               tuple(f"node {n} NotReady" for n in not_ready)))
+    report.checks.append(check_pods(mctx))
+    operators = facts.unhealthy_operators(mctx)
+    total = len(facts.list_all(mctx, k.CLUSTER_OPERATOR))
+    report.checks.append(Check("cluster operators", not operators,
+                               f"{total - len(operators)}/{total} Available, not Progressing, not Degraded",
+                               tuple(operators)))
+    return report
+
+
+def report_lines(report: Report) -> list[str]:
+    lines = []
+    for check in report.checks:
+        lines.append(f"{'ok' if check.ok else 'FAILED':<7} {check.name:<18} {check.detail}")
+        lines.extend(f"        - {p}" for p in check.problems)
+        lines.extend(f"        ~ {e}" for e in check.expected)
+    if not report.ok:
+        nodes = report.nodes_with_pod_errors()
+        if nodes:
+            lines.append("hint: pods in error on a node are usually cured by rebooting that node again: "
+                         + ", ".join(nodes))
+    return lines
+
+
+def report_document(report: Report, infra_id: str) -> dict[str, Any]:
+    from kuryr_cleanup.render import API_VERSION
+
+    return {"apiVersion": API_VERSION, "kind": "VerifyReport", "infraID": infra_id, "ok": report.ok,
+            "checks": [c.public() for c in report.checks]}
