@@ -4,6 +4,10 @@ the end state of the simulated cloud and cluster."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -184,3 +188,118 @@ def test_a_permanent_failure_is_reported_and_independent_work_goes_on(make_sim: 
     assert again.exit_code == 0, again.output
     assert not [p for p in sim.state()["openstack"]["subnetpools"]
                 if "openshiftClusterID=" + sim.store.infra_id in (p.get("tags") or [])]
+
+
+def _run_in_subprocess(sim: Sim, run_dir: Path, *args: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, **{k: sim.env[k] for k in ("OS_CLIENT_CONFIG_FILE", "OS_CLOUD", "KUBECONFIG")}}
+    return subprocess.Popen(
+        [sys.executable, "-m", "kuryr_cleanup", "cleanup", "--yes", "--run-dir", str(run_dir), *FAST, *args],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+    )
+
+
+def _wait_for(predicate: Any, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)  # polling the simulator with a deadline, not waiting for time to pass
+
+
+INTERRUPT_SCENARIO = "namespaces=3,pods=2,services=1,policies=1,fips"
+
+
+def _total_writes(make_sim: Any) -> int:
+    sim = migrated_sim(make_sim, generate=INTERRUPT_SCENARIO)
+    sim.clear_requests()
+    assert kuryr_migrate(sim, "cleanup", "--yes", *FAST).exit_code == 0
+    return len(sim.writes())
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.1, 0.4, 0.7, 0.95])
+def test_a_run_killed_at_any_write_is_finished_by_the_next_run(make_sim: Any, fraction: float) -> None:
+    total = _total_writes(make_sim)
+    k = min(total - 1, int(total * fraction))
+    sim = migrated_sim(make_sim, generate=INTERRUPT_SCENARIO)
+    before = sim.state()
+    run_dir = sim.workdir / "run"
+    # The (k+1)-th write (Keystone token requests aside) hangs; the tool is killed while it waits.
+    sim.control("PUT", "faults", [{"service": "[!i]*", "method": "[PD]*", "path": "*", "status": -1,
+                                   "after": k, "count": 1}])
+    proc = _run_in_subprocess(sim, run_dir)
+    try:
+        _wait_for(lambda: sim.control("GET", "faults")["faults"][0]["fired"] == 1)
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    sim.control("PUT", "faults", [])
+    sim.control("POST", "faults/release")
+    result = kuryr_migrate(sim, "cleanup", "--yes", *FAST, run_dir=run_dir)
+    assert result.exit_code == 0, result.output
+    check_end_state(before, sim.state())
+
+
+def test_a_rerun_finishes_after_the_kuryrnetworks_are_gone(make_sim: Any) -> None:
+    """The router and network ids live in the KuryrNetworks the run itself frees: the run state keeps
+    them, so a re-run after those CRs are gone still finishes the job (S3)."""
+    sim = migrated_sim(make_sim, generate="namespaces=3,policies=2,untagged=1,installer-router=no")
+    before = sim.state()
+    run_dir = sim.workdir / "run"
+    sim.control("PUT", "faults", [
+        {"service": "network", "method": "DELETE", "path": "/v2.0/routers/*", "status": 403},
+        {"service": "network", "method": "DELETE", "path": "/v2.0/security-groups/*", "status": 403},
+    ])
+    first = kuryr_migrate(sim, "cleanup", "--yes", *FAST, run_dir=run_dir)
+    assert first.exit_code == 1
+    with sim.store.lock:  # what the cluster does once their finalizers are gone
+        for kind in ("KuryrNetwork", "KuryrNetworkPolicy"):
+            sim.store.kube_objects("openstack.org/v1", kind).clear()
+    sim.control("PUT", "faults", [])
+    second = kuryr_migrate(sim, "cleanup", "--yes", *FAST, run_dir=run_dir)
+    assert second.exit_code == 0, second.output
+    check_end_state(before, sim.state())
+
+
+def test_load_balancers_busy_or_broken_are_waited_for_or_deleted(make_sim: Any) -> None:
+    from kuryr_cleanup.sim import octavia
+
+    sim = migrated_sim(make_sim, generate="namespaces=2,services=2,error-lbs=1")
+    before = sim.state()
+    tag = f"openshiftClusterID={sim.store.infra_id}"
+    with sim.store.lock:
+        busy = next(lb for lb in sim.store.all("loadbalancers")
+                    if tag in (lb.get("tags") or []) and lb["provisioning_status"] == "ACTIVE")
+        octavia.hold_pending(sim.store, busy["id"], "PENDING_UPDATE", 0.3)
+    result = kuryr_migrate(sim, "cleanup", "--yes", *FAST)
+    assert result.exit_code == 0, result.output
+    check_end_state(before, sim.state())
+    deletes = [r for r in sim.requests() if r["method"] == "DELETE" and busy["id"] in r["path"]]
+    assert deletes and all(r["status"] == 204 for r in deletes)  # never sent while it was PENDING_UPDATE
+
+
+def test_a_stale_resource_version_is_read_again_and_retried(make_sim: Any) -> None:
+    sim = migrated_sim(make_sim, generate="namespaces=2")
+    before = sim.state()
+    sim.control("PUT", "faults", [{"service": "kube", "method": "PATCH", "path": "*", "status": 409, "count": 4}])
+    result = kuryr_migrate(sim, "cleanup", "--yes", *FAST)
+    assert result.exit_code == 0, result.output
+    check_end_state(before, sim.state())
+
+
+def test_writes_equal_actions_and_reads_grow_with_pages_not_resources(make_sim: Any) -> None:
+    counts = {}
+    for namespaces in (50, 200):
+        sim = migrated_sim(make_sim, generate=f"namespaces={namespaces},pods=2,services=1,policies=1")
+        sim.clear_requests()
+        result = kuryr_migrate(sim, "cleanup", "--yes", "-o", "json", *FAST)
+        assert result.exit_code == 0, result.output
+        items = json.loads(result.stdout)["items"]
+        actions = sum(1 for i in items if i["state"] in ("done",))
+        requests = sim.requests()
+        writes = [r for r in requests if r["method"] not in ("GET", "HEAD") and r["service"] != "identity"]
+        reads = [r for r in requests if r["method"] == "GET"]
+        assert len(writes) == actions, (len(writes), actions)
+        counts[namespaces] = len(reads), actions
+    (reads50, actions50), (reads200, actions200) = counts[50], counts[200]
+    # 4x the resources: the reads may grow with pages and batches, far less than the actions do.
+    assert actions200 > 3.5 * actions50
+    assert reads200 < 2 * reads50 + 20, counts

@@ -104,8 +104,11 @@ def _network_items(step: str, inv: Inventory, net: dict[str, Any], evidence: str
     net_id = net["id"]
     after: list[str] = []
     ports = inv.ports_by_network.get(net_id, [])
+    # Octavia removes a load balancer's VIP port with the LB (B3, which comes first); deleting it
+    # directly would race Octavia, and a VIP port of an LB that is not ours must stay.
+    vip_ports = {lb.get("vip_port_id") for lb in inv.load_balancers}
     for port in sorted(ports, key=lambda p: p["id"]):
-        if _is_router_interface(port):
+        if _is_router_interface(port) or port["id"] in vip_ports:
             continue
         item = PlanItem(step, "port", port["id"], _port_label(port), "delete",
                         f"inside network {net.get('name') or net_id} ({evidence})", params={"object": port})
