@@ -1409,13 +1409,14 @@ def list_records(store: Store, collection: str, request: Request) -> tuple[list[
         marker = store.os[collection].get(query.marker)
         if marker is None:
             raise not_found(collection, query.marker)
-        ordered = matching if marker in matching else _sort([*matching, marker], sorts)
+        # The page starts after the marker's place in the sort order, whether or not the marker
+        # itself passes the filters (Neutron compares sort keys, not list positions).
+        ordered = matching if any(r is marker for r in matching) else _sort([*matching, marker], sorts)
         position = next(i for i, r in enumerate(ordered) if r is marker)
-        rest = ordered if marker in matching else ordered
         if query.page_reverse:
-            page = rest[max(0, position - query.limit):position]
+            page = ordered[max(0, position - query.limit):position]
         else:
-            page = [r for r in rest[position + 1:position + 1 + query.limit]]
+            page = ordered[position + 1:position + 1 + query.limit]
     else:
         page = matching[-query.limit:] if query.page_reverse else matching[:query.limit]
     return page, _page_links(request, page, query.limit, query.page_reverse)

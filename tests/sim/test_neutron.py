@@ -400,3 +400,16 @@ def test_a_filtered_listing_among_20000_ports_is_fast(sim: Any) -> None:
     elapsed = time.monotonic() - started
     assert len(raw.json()["ports"]) == 50
     assert elapsed < 0.5, f"a filtered listing over HTTP took {elapsed:.2f}s"
+
+
+def test_listings_stay_right_when_records_change_outside_the_model_functions(sim: Any, cloud: Cloud) -> None:
+    conn = sim.openstack_sdk()
+    assert len(list(conn.network.ports(network_id=cloud.network["id"]))) == 3
+    with sim.store.lock:
+        sim.store.remove("ports", cloud.interface["id"])  # as another API module might
+    assert len(list(conn.network.ports(network_id=cloud.network["id"]))) == 2
+    snapshot = sim.store.snapshot()
+    with sim.store.lock:
+        sim.store.load_snapshot(snapshot)  # replaces every collection
+    tagged = list(conn.network.ports(tags="openshiftClusterID=abc"))
+    assert [p.id for p in tagged] == [cloud.subport["id"]]
