@@ -66,10 +66,9 @@ def main() -> None:
     ensure_throwaway_ca(cert_dir)
 
     import waitress
-    from oslo_config import cfg
-
     from octavia.api import app as api_app
     from octavia.controller.queue.v2 import consumer as consumer_v2
+    from oslo_config import cfg
 
     # setup_app parses the config (prepare_service), initialises RPC and loads the provider drivers.
     app = api_app.setup_app(argv=[sys.argv[0], "--config-file", config_file])

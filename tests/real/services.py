@@ -115,11 +115,10 @@ def _log_tail(path: Path, lines: int = 30) -> str:
 def _spawn(name: str, argv: list[str]) -> int:
     """Start a daemon in its own session (so stop() can kill its whole group) with output to logs/NAME.out."""
     LOGS.mkdir(parents=True, exist_ok=True)
-    out = open(LOGS / f"{name}.out", "ab")
-    proc = subprocess.Popen(
-        argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=CACHE, start_new_session=True
-    )
-    out.close()
+    with open(LOGS / f"{name}.out", "ab") as out:
+        proc = subprocess.Popen(
+            argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=CACHE, start_new_session=True
+        )
     return proc.pid
 
 
@@ -232,8 +231,8 @@ def _start_mariadb(state: dict[str, Any]) -> int:
     if not (datadir / "mysql").exists():
         _run(
             [
-                "mariadb-install-db", "--no-defaults", f"--datadir={datadir}", "--auth-root-authentication-method=normal",
-                "--skip-test-db", *as_root,
+                "mariadb-install-db", "--no-defaults", f"--datadir={datadir}",
+                "--auth-root-authentication-method=normal", "--skip-test-db", *as_root,
             ],
             "mariadb-install.log",
         )
@@ -369,7 +368,8 @@ def release_user(pid: int) -> bool:
         users = [u for u in state.get("users", []) if u != pid and _alive(u)]
         state["users"] = users
         _write_state(state)
-        if users:
+        # Services started by hand (`services.py start`) outlive the test sessions that used them.
+        if users or state.get("started_by_hand"):
             return False
         _stop_locked(state)
         return True
@@ -381,6 +381,7 @@ def _stop_locked(state: dict[str, Any]) -> None:
         if entry:
             _kill(int(entry["pid"]))
     state["users"] = []
+    state.pop("started_by_hand", None)
     _write_state(state)
 
 
@@ -403,6 +404,10 @@ def main(argv: list[str]) -> int:
     command = argv[1] if len(argv) > 1 else "status"
     if command == "start":
         endpoints = {"neutron": start_neutron(), "octavia": start_octavia()}
+        with _locked():
+            state = _read_state()
+            state["started_by_hand"] = True
+            _write_state(state)
         print(json.dumps(endpoints, indent=2))
     elif command == "stop":
         stop()
