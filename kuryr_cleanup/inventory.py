@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from kuryr_cleanup import cluster as k
 from kuryr_cleanup.context import CLUSTER_TAG_KEY, Context
 from kuryr_cleanup.errors import UsageError
+from kuryr_cleanup.openstack_api import list_raw
 from kuryr_cleanup.retrying import call
 
 T = TypeVar("T")
@@ -138,8 +139,9 @@ class Discovery:
     def _read(self, fn: Callable[[], T]) -> T:
         return call(self.policy, fn, retry_conflicts=False)
 
-    def _list(self, fn: Callable[[], Iterable[Any]]) -> list[dict[str, Any]]:
-        return self._read(lambda: [raw(r) for r in fn()])
+    def _raw(self, service: str, path: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        key = path.rsplit("/", 1)[-1].replace("-", "_")
+        return list_raw(self.ctx.conn, service, path, key, self.policy, params)
 
     def run(self) -> Inventory:
         ctx = self.ctx
@@ -211,7 +213,7 @@ class Discovery:
         conn = self.ctx.conn
         tag = inv.tag
         infra = inv.infra_id
-        extensions = {e["alias"] for e in self._list(lambda: conn.network.extensions())}
+        extensions = {e["alias"] for e in self._read(lambda: conn.network.get("/extensions").json()["extensions"])}
         if "standard-attr-tag" not in extensions and "tag" not in extensions:
             raise UsageError("Neutron has no tag extension: ownership of Kuryr resources cannot be proven")
         inv.octavia_version = self.octavia_version()
@@ -220,9 +222,9 @@ class Discovery:
         # KuryrLoadBalancers name (their tagging may have failed).
         lb_api = conn.load_balancer
         if inv.octavia_has_tags:
-            lbs = {lb["id"]: lb for lb in self._list(lambda: lb_api.load_balancers(tags=tag))}
+            lbs = {lb["id"]: lb for lb in self._raw("load_balancer", "/lbaas/loadbalancers", {"tags": tag})}
         else:
-            lbs = {lb["id"]: lb for lb in self._list(lambda: lb_api.load_balancers())
+            lbs = {lb["id"]: lb for lb in self._raw("load_balancer", "/lbaas/loadbalancers")
                    if tag in (lb.get("description") or "")}
         for lb_id in inv.kuryr_lbs:
             if lb_id not in lbs:
@@ -233,12 +235,12 @@ class Discovery:
         vip_ports = {str(lb["vip_port_id"]) for lb in inv.load_balancers if lb.get("vip_port_id")}
         if vip_ports:
             for batch in chunks(sorted(vip_ports)):
-                for fip in self._list(functools.partial(conn.network.ips, port_id=batch)):
+                for fip in self._raw("network", "/floatingips", {"port_id": batch}):
                     inv.floating_ips_by_port[fip["port_id"]] = fip
 
         # Kuryr namespace networks: those KuryrNetworks name (tagged or not) that still exist.
         net_ids = sorted(inv.kuryr_networks)
-        tagged_nets = {n["id"]: n for n in self._list(lambda: conn.network.networks(tags=tag))}
+        tagged_nets = {n["id"]: n for n in self._raw("network", "/networks", {"tags": tag})}
         for net_id in net_ids:
             net = tagged_nets.get(net_id)
             if net is None:
@@ -249,7 +251,7 @@ class Discovery:
 
         # The CNO's service network (with the legacy unprefixed name only when tagged).
         for name, cno in ((cno_name(infra, "kuryr-service-network"), True), ("kuryr-service-network", False)):
-            for net in self._list(functools.partial(conn.network.networks, name=name)):
+            for net in self._raw("network", "/networks", {"name": name}):
                 own = ownership(net, tag, cno=name if cno else None)
                 if own.ours and inv.service_network is None:
                     inv.service_network = net
@@ -257,18 +259,18 @@ class Discovery:
                     inv.other_service_networks.append(net)
         if inv.service_network is not None:
             sid = inv.service_network["id"]
-            inv.service_subnets = self._list(lambda: conn.network.subnets(network_id=sid))
+            inv.service_subnets = self._raw("network", "/subnets", {"network_id": sid})
 
         # Every port on those networks, a batch of networks per listing.
         port_nets = list(inv.networks) + ([inv.service_network["id"]] if inv.service_network else [])
         for batch in chunks(port_nets):
-            for port in self._list(functools.partial(conn.network.ports, network_id=batch)):
+            for port in self._raw("network", "/ports", {"network_id": batch}):
                 inv.ports_by_network.setdefault(port["network_id"], []).append(port)
 
         # Trunks: tagged ones, plus untagged trunks that carry subports on Kuryr networks.
-        tagged_subports = self._list(lambda: conn.network.ports(tags=tag, device_owner="trunk:subport"))
+        tagged_subports = self._raw("network", "/ports", {"tags": tag, "device_owner": "trunk:subport"})
         inv.tagged_subport_ids = {p["id"] for p in tagged_subports}
-        trunks = {t["id"]: t for t in self._list(lambda: conn.network.trunks(tags=tag))}
+        trunks = {t["id"]: t for t in self._raw("network", "/trunks", {"tags": tag})}
         wanted = {p["device_id"] for ports in inv.ports_by_network.values() for p in ports
                   if p.get("device_owner") == "trunk:subport" and p.get("device_id")}
         wanted |= {p["device_id"] for p in tagged_subports if p.get("device_id")}
@@ -283,14 +285,12 @@ class Discovery:
             router = self._read(functools.partial(conn.network.find_router, router_id, ignore_missing=True))
             if router is not None:
                 inv.routers[router_id] = raw(router)
-                inv.router_ports[router_id] = self._list(
-                    functools.partial(conn.network.ports, device_id=router_id)
-                )
+                inv.router_ports[router_id] = self._raw("network", "/ports", {"device_id": router_id})
 
-        inv.security_groups = self._list(lambda: conn.network.security_groups())
-        pools = {p["id"]: p for p in self._list(lambda: conn.network.subnet_pools(tags=tag))}
+        inv.security_groups = self._raw("network", "/security-groups")
+        pools = {p["id"]: p for p in self._raw("network", "/subnetpools", {"tags": tag})}
         for name in (cno_name(infra, "kuryr-pod-subnetpool"),):
-            for pool in self._list(functools.partial(conn.network.subnet_pools, name=name)):
+            for pool in self._raw("network", "/subnetpools", {"name": name}):
                 pools.setdefault(pool["id"], pool)
         inv.subnet_pools = list(pools.values())
         self.ctx.state.save()

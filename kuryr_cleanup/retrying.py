@@ -93,7 +93,7 @@ class RetryPolicy:
     def probe(self) -> RetryPolicy:
         """For the first contact with an API: a few quick tries, so an unreachable endpoint or a wrong
         URL is reported in seconds, not after the full transient budget."""
-        return RetryPolicy(3, self.backoff_initial, 4.0, 0.0, self.dependency_interval, self.scale)
+        return RetryPolicy(5, self.backoff_initial, 4.0, 0.0, self.dependency_interval, self.scale)
 
     def scaled(self, scale: float) -> RetryPolicy:
         return RetryPolicy(

@@ -13,15 +13,13 @@ import json
 import os
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from kuryr_cleanup import cluster as k
 from kuryr_cleanup.context import Context
 from kuryr_cleanup.journal import scrub
+from kuryr_cleanup.openstack_api import list_raw
 from kuryr_cleanup.retrying import call
 from kuryr_cleanup.sim.store import OPENSTACK_COLLECTIONS, SNAPSHOT_FORMAT, SNAPSHOT_VERSION
-
-PAGE = 1000
 
 # (proxy attribute, path, JSON key) for every collection a snapshot holds.
 _OPENSTACK_SOURCES: dict[str, tuple[str, str, str]] = {
@@ -48,26 +46,6 @@ CLUSTER_KINDS: tuple[k.Kind, ...] = (
 )
 
 
-def _raw_list(proxy: Any, path: str, key: str, policy: Any) -> list[dict[str, Any]]:
-    """Every object of a collection, following the `<key>_links` next links (Neutron, Octavia) or
-    marker pagination (Nova)."""
-    out: list[dict[str, Any]] = []
-    url: str | None = f"{path}{'&' if '?' in path else '?'}limit={PAGE}"
-    while url:
-        resp = call(policy, functools.partial(proxy.get, url, raise_exc=True), retry_conflicts=False)
-        body = resp.json()
-        page = body.get(key) or []
-        out.extend(page)
-        url = None
-        for link in body.get(f"{key}_links") or []:
-            if link.get("rel") == "next":
-                parts = urlsplit(link["href"])
-                url = path + "?" + parts.query
-        if url is None and len(page) >= PAGE and key == "servers":
-            url = f"{path}?limit={PAGE}&marker={page[-1]['id']}"
-    return out
-
-
 def capture(ctx: Context) -> dict[str, Any]:
     policy = ctx.options.retry
     infra_id = ctx.infra_id
@@ -80,11 +58,11 @@ def capture(ctx: Context) -> dict[str, Any]:
             openstack[collection] = []
             continue
         proxy_name, path, key = source
-        openstack[collection] = _raw_list(getattr(conn, proxy_name), path, key, policy)
+        openstack[collection] = list_raw(conn, proxy_name, path, key, policy)
     # Members live under their pools.
     members = []
     for pool in openstack.get("pools", []):
-        for member in _raw_list(conn.load_balancer, f"/lbaas/pools/{pool['id']}/members", "members", policy):
+        for member in list_raw(conn, "load_balancer", f"/lbaas/pools/{pool['id']}/members", "members", policy):
             member.setdefault("pool_id", pool["id"])
             members.append(member)
     openstack["members"] = members

@@ -20,6 +20,7 @@ from typing import Any
 from kuryr_cleanup.context import Context
 from kuryr_cleanup.engine import Finished, Outcome, Waiting
 from kuryr_cleanup.inventory import KURYR_FIP_DESCRIPTION, Inventory, ownership, raw
+from kuryr_cleanup.openstack_api import list_raw
 from kuryr_cleanup.plan import DONE, GONE, SKIPPED, PlanItem
 from kuryr_cleanup.retrying import call, http_status
 
@@ -120,10 +121,9 @@ class LoadBalancerWatch:
         api = self.ctx.conn.load_balancer
         policy = self.ctx.options.retry
         with self._lock:
-            if self.has_tags:
-                lbs = call(policy, lambda: [raw(lb) for lb in api.load_balancers(tags=self.tag)], retry_conflicts=False)
-            else:
-                lbs = call(policy, lambda: [raw(lb) for lb in api.load_balancers()], retry_conflicts=False)
+            # With tags the listing is just the cluster's LBs; before Octavia 2.5 it is every LB.
+            params = {"tags": self.tag} if self.has_tags else None
+            lbs = list_raw(self.ctx.conn, "load_balancer", "/lbaas/loadbalancers", "loadbalancers", policy, params)
             found = {lb["id"]: lb for lb in lbs}
             for lb_id in (ids & self.untagged) - set(found):
                 one = call(policy, functools.partial(api.find_load_balancer, lb_id, ignore_missing=True),

@@ -14,7 +14,8 @@ from typing import Any
 
 from kuryr_cleanup.context import Context
 from kuryr_cleanup.engine import Finished, Outcome
-from kuryr_cleanup.inventory import ROUTER_INTERFACE_OWNERS, Inventory, ownership, raw
+from kuryr_cleanup.inventory import ROUTER_INTERFACE_OWNERS, Inventory, ownership
+from kuryr_cleanup.openstack_api import list_raw
 from kuryr_cleanup.plan import DONE, FAILED, GONE, SKIPPED, PlanItem
 from kuryr_cleanup.retrying import call, http_status
 
@@ -211,8 +212,8 @@ def plan_check(inv: Inventory) -> list[PlanItem]:
 
 def check_networks_gone(ctx: Context, inv: Inventory, item: PlanItem) -> Outcome:
     named = set(inv.kuryr_networks)
-    remaining = [n for n in call(ctx.options.retry, lambda: [raw(x) for x in ctx.conn.network.networks(tags=inv.tag)],
-                                 retry_conflicts=False) if n["id"] in named]
+    tagged = list_raw(ctx.conn, "network", "/networks", "networks", ctx.options.retry, {"tags": inv.tag})
+    remaining = [n for n in tagged if n["id"] in named]
     if remaining:
         names = ", ".join(f"{n.get('name')} ({n['id']})" for n in remaining[:10])
         return Finished(FAILED, f"networks still exist: {names}")

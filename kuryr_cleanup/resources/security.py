@@ -20,8 +20,8 @@ from kuryr_cleanup.inventory import (
     Inventory,
     cno_name,
     ownership,
-    raw,
 )
+from kuryr_cleanup.openstack_api import list_raw
 from kuryr_cleanup.plan import KEPT, SKIPPED, PlanItem
 from kuryr_cleanup.resources.networks import _delete
 from kuryr_cleanup.retrying import call, http_status
@@ -131,7 +131,7 @@ def plan_router(inv: Inventory) -> list[PlanItem]:
 def delete_router(ctx: Context, item: PlanItem) -> Outcome:
     """Re-check just before deleting: a router that gained a non-Kuryr interface since the plan is kept."""
     net = ctx.conn.network
-    ports = call(ctx.options.retry, lambda: [raw(p) for p in net.ports(device_id=item.id)], retry_conflicts=False)
+    ports = list_raw(ctx.conn, "network", "/ports", "ports", ctx.options.retry, {"device_id": item.id})
     foreign = foreign_interfaces(ports, set(item.params.get("kuryr_subnets") or []))
     if foreign:
         return Finished(KEPT, f"kept: now serves subnets that are not Kuryr's ({', '.join(foreign)})")
