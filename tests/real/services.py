@@ -350,6 +350,30 @@ def start_octavia() -> str:
         return url
 
 
+def force_load_balancer_status(lb_id: str, provisioning_status: str) -> None:
+    """Write an LB's provisioning_status straight into Octavia's database.
+
+    With noop drivers and a valid CA no API call ends in ERROR; tests that need an ERROR (or stuck
+    PENDING_*) load balancer make one this way.
+    """
+    state = _read_state()
+    if "mariadb" not in state:
+        raise ServiceError("Octavia's MariaDB is not running")
+    statement = (
+        f"UPDATE load_balancer SET provisioning_status = {_sql_string(provisioning_status)}"
+        f" WHERE id = {_sql_string(lb_id)}"
+    )
+    subprocess.run(
+        ["mariadb", "--no-defaults", "-h127.0.0.1", f"-P{state['mariadb']['port']}", "-uroot", "octavia", "-e",
+         statement],
+        check=True, capture_output=True,
+    )
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
 # ---------------------------------------------------------------- users and stop
 
 

@@ -12,6 +12,8 @@ from typing import Any
 import openstack.exceptions
 import pytest
 
+from tests.real import services
+
 VIP_SUBNET = "22222222-2222-2222-2222-222222222222"
 WAIT_SECONDS = 60
 
@@ -82,6 +84,23 @@ def test_changes_to_a_pending_lb_are_refused(octavia: Any, project_id: str) -> N
     with pytest.raises(openstack.exceptions.ResourceNotFound) as missing:
         octavia.load_balancer.delete_load_balancer(lb.id, ignore_missing=False)
     assert octavia_fault(missing.value) == f"Load Balancer {lb.id} not found."
+
+
+def test_an_error_lb_is_deleted_like_an_active_one(octavia: Any, project_id: str) -> None:
+    lb = octavia.load_balancer.create_load_balancer(name="broken", vip_subnet_id=VIP_SUBNET, project_id=project_id)
+    wait_active(octavia, lb.id)
+    listener = octavia.load_balancer.create_listener(load_balancer_id=lb.id, protocol="TCP", protocol_port=80)
+    wait_active(octavia, lb.id)
+    services.force_load_balancer_status(lb.id, "ERROR")
+    assert octavia.load_balancer.get_load_balancer(lb.id).provisioning_status == "ERROR"
+    # ERROR does not lift the children rule ...
+    with pytest.raises(openstack.exceptions.BadRequestException) as raised:
+        octavia.load_balancer.delete_load_balancer(lb.id, ignore_missing=False)
+    assert octavia_fault(raised.value) == f"Validation failure: Cannot delete Load Balancer {lb.id} - it has children"
+    # ... and cascade works from ERROR.
+    octavia.load_balancer.delete_load_balancer(lb.id, ignore_missing=False, cascade=True)
+    wait_gone(octavia, lb.id)
+    assert octavia.load_balancer.find_listener(listener.id, ignore_missing=True) is None
 
 
 def test_lb_tag_filters(octavia: Any, project_id: str) -> None:
