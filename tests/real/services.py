@@ -191,9 +191,14 @@ def ensure_venv() -> Path:
     return VENV
 
 
+def _system_binary(name: str) -> str | None:
+    """Find a Debian binary even when PATH lacks /usr/sbin (mariadbd lives there)."""
+    return shutil.which(name, path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/bin"]))
+
+
 def ensure_mariadb_installed() -> None:
     """Install Debian's mariadb-server if mariadbd is missing; only its binaries are used, not its service."""
-    if shutil.which("mariadbd") and shutil.which("mariadb-install-db"):
+    if _system_binary("mariadbd") and _system_binary("mariadb-install-db"):
         return
     if os.geteuid() != 0:
         raise ServiceError("mariadb-server is not installed and this is not root: apt-get install -y mariadb-server")
@@ -231,7 +236,7 @@ def _start_mariadb(state: dict[str, Any]) -> int:
     if not (datadir / "mysql").exists():
         _run(
             [
-                "mariadb-install-db", "--no-defaults", f"--datadir={datadir}",
+                _system_binary("mariadb-install-db") or "mariadb-install-db", "--no-defaults", f"--datadir={datadir}",
                 "--auth-root-authentication-method=normal", "--skip-test-db", *as_root,
             ],
             "mariadb-install.log",
@@ -240,7 +245,7 @@ def _start_mariadb(state: dict[str, Any]) -> int:
     pid = _spawn(
         "mariadb",
         [
-            shutil.which("mariadbd") or "mariadbd", "--no-defaults", f"--datadir={datadir}",
+            _system_binary("mariadbd") or "mariadbd", "--no-defaults", f"--datadir={datadir}",
             f"--socket={home / 'mysqld.sock'}", f"--pid-file={home / 'mysqld.pid'}", "--bind-address=127.0.0.1",
             f"--port={port}", "--skip-name-resolve", f"--log-error={LOGS / 'mariadb.log'}", "--skip-log-bin",
             # A test database: durability is not worth the fsyncs.
