@@ -132,16 +132,19 @@ def migrate_command(ctx: Context, options: MigrationOptions, *, plan_only: bool,
 
 
 def _migrate(mctx: MigrationContext, out: Output, mplan: runner.MigrationPlan, plan: Plan, yes: bool,
-             confirm: Confirm, what: str, cleanup_plan: Plan | None = None) -> list[runner.StepOutcome]:
+             confirm: Confirm, what: str, cleanup_plan: Plan | None = None,
+             plan_shown: bool = False) -> list[runner.StepOutcome]:
     if mplan.problems:
         raise PreflightFailed(mplan.problems)
-    if not mplan.done:
-        if not yes:
-            _print_plan(Output(False) if not out.json_output else out, plan, "Migration plan", [])
+    cleanup_left = cleanup_plan is not None and bool(cleanup_plan.actionable())
+    if not yes and (not mplan.done or cleanup_left):
+        if not plan_shown:
+            click.echo(render.plan_table(plan, "Migration plan"), err=out.json_output)
             if cleanup_plan is not None:
                 click.echo(render.plan_table(cleanup_plan, "Then the cleanup (as the inventory stands now)"),
                            err=out.json_output)
-            confirm(mctx.ctx, yes, what)
+        confirm(mctx.ctx, yes, what)
+    if not mplan.done:
         confirm_etcd_backup(mctx, yes)
     return runner.run_steps(mctx)
 
@@ -257,7 +260,8 @@ def status_command(ctx: Context) -> int:
 
 
 # -- run -------------------------------------------------------------------------------------------------
-def run_command(ctx: Context, options: MigrationOptions, *, plan_only: bool, yes: bool, confirm: Confirm) -> int:
+def run_command(ctx: Context, options: MigrationOptions, *, plan_only: bool, yes: bool, confirm: Confirm,
+                show_plan: bool = False) -> int:
     """A0-A9, then the cleanup: one resumable flow; the cleanup never starts unless A8 passed."""
     from kuryr_cleanup import commands
 
@@ -268,16 +272,18 @@ def run_command(ctx: Context, options: MigrationOptions, *, plan_only: bool, yes
         mplan, plan = _migration_plan(mctx)
         inv = cleanup.discover(ctx)
         cleanup_plan = cleanup.make_plan(inv)
-        if plan_only:
+        if plan_only or (show_plan and not out.json_output):
             whole = Plan(ctx.infra_id, plan.steps + cleanup_plan.steps, plan.items + cleanup_plan.items,
                          plan.notes + cleanup_plan.notes)
             if facts.network_state(mctx).status_type != OVN:
                 whole.notes.append("the cleanup part (B) is the inventory as it stands now, on a cluster still "
                                    "using Kuryr; it runs only after the migration has been verified (A8)")
             _print_plan(out, whole, "Run plan", mplan.problems)
-            return PreflightFailed.exit_code if mplan.problems else EXIT_OK
+            if plan_only:
+                return PreflightFailed.exit_code if mplan.problems else EXIT_OK
         outcomes = _migrate(mctx, out, mplan, plan, yes, confirm,
-                            "migrate and then delete what is listed above", cleanup_plan)
+                            "migrate and then delete what is listed above", cleanup_plan,
+                            plan_shown=show_plan and not out.json_output)
         out(reboot_summary_text(mctx) or "B    the migration is complete; cleaning up Kuryr's leftovers")
         # Rediscover: the plan above was made before the migration; the run re-validates each item.
         inv = cleanup.discover(ctx)
@@ -360,10 +366,8 @@ def simulate_command(store: Any, make_context: Callable[[dict[str, Any]], Contex
         with _environment({"OS_CLIENT_CONFIG_FILE": str(paths["clouds"].resolve()), "OS_CLOUD": SIM_CLOUD}):
             ctx = make_context(kwargs)
             try:
-                if not plan_only and not echo_err:
-                    # Show the whole plan first, as a newcomer would want to see it, then run it.
-                    run_command(ctx, options, plan_only=True, yes=True, confirm=confirm)
-                return run_command(ctx, options, plan_only=plan_only, yes=yes, confirm=confirm)
+                # Show the whole plan first, as a newcomer would want to see it, then run it.
+                return run_command(ctx, options, plan_only=plan_only, yes=yes, confirm=confirm, show_plan=True)
             finally:
                 ctx.close()
     finally:

@@ -1,0 +1,286 @@
+"""The migration (SPEC A0-A9) through the CLI against the simulator: what an admin sees and gets.
+
+Also home of the small helpers the run and reboot tests share (`kuryr`, `FAST`, end-state readers).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from kuryr_cleanup.cli import cli
+
+CONFIG_API = "config.openshift.io/v1"
+OPERATOR_API = "operator.openshift.io/v1"
+# Simulated delays small enough for fast tests, large enough that every wait really waits.
+FAST = {"server_reboot": 0.03, "node_boot": 0.03, "mco_node": 0.02, "multus_rollout": 0.05,
+        "operator_settle": 0.05, "lb_create": 0.01, "lb_update": 0.01, "lb_delete": 0.02}
+SMALL = "namespaces=2,pods=2,services=1,policies=1,masters=3,workers=2"
+_ACTION = re.compile(r"^/v2\.1/servers/(?P<id>[^/]+)/action$")
+
+
+def connection_args(sim: Any, run_dir: Path) -> list[str]:
+    return ["--os-cloud", "sim", "--kubeconfig", sim.env["KUBECONFIG"], "--run-dir", str(run_dir),
+            "--poll-interval", "0.02", "--retry-scale", "0.01"]
+
+
+def kuryr(sim: Any, run_dir: Path, command: str, *args: str, input: str | None = None,
+          env: dict[str, str] | None = None) -> Result:
+    """`kuryr-migrate <command> <connection> <args>` in-process, as the admin would type it."""
+    runner = CliRunner(mix_stderr=False) if "mix_stderr" in CliRunner.__init__.__code__.co_varnames else CliRunner()
+    environment = {"OS_CLIENT_CONFIG_FILE": sim.env["OS_CLIENT_CONFIG_FILE"], "OS_CLOUD": "sim",
+                   "KUBECONFIG": sim.env["KUBECONFIG"], **(env or {})}
+    return runner.invoke(cli, [command, *connection_args(sim, run_dir), *args], input=input, env=environment,
+                         catch_exceptions=False)
+
+
+def text(result: Result) -> str:
+    return result.output + (result.stderr if result.stderr_bytes is not None else "")
+
+
+def kube_object(sim: Any, api_version: str, kind: str, name: str, namespace: str = "") -> dict[str, Any]:
+    with sim.store.lock:
+        obj = sim.store.kube_get(api_version, kind, name, namespace)
+        assert obj is not None
+        return json.loads(json.dumps(obj))
+
+
+def nova_reboots(sim: Any) -> Counter[str]:
+    """Server id -> accepted Nova reboot actions, from the simulator's request log."""
+    counts: Counter[str] = Counter()
+    for request in sim.requests():
+        match = _ACTION.match(request["path"])
+        if request["service"] == "compute" and request["method"] == "POST" and match and request["status"] == 202:
+            counts[match["id"]] += 1
+    return counts
+
+
+def server_ids(sim: Any) -> set[str]:
+    with sim.store.lock:
+        return {n["spec"]["providerID"].rsplit("/", 1)[1] for n in sim.store.kube_objects("v1", "Node").values()}
+
+
+def assert_migrated(sim: Any) -> None:
+    config = kube_object(sim, CONFIG_API, "Network", "cluster")
+    operator = kube_object(sim, OPERATOR_API, "Network", "cluster")
+    assert config["status"]["networkType"] == "OVNKubernetes"
+    assert config["spec"]["networkType"] == "OVNKubernetes"
+    assert operator["spec"].get("migration") is None
+
+
+def assert_rebooted_once_each(sim: Any) -> None:
+    counts = nova_reboots(sim)
+    assert set(counts) == server_ids(sim)
+    assert set(counts.values()) == {1}, counts
+
+
+def assert_no_kuryr_left(sim: Any) -> None:
+    """The cleanup's end state, read from the simulator: nothing of this cluster's Kuryr remains."""
+    infra = sim.store.infra_id
+    tag = f"openshiftClusterID={infra}"
+    state = sim.state()
+    os_state = state["openstack"]
+    assert not [lb for lb in os_state["loadbalancers"] if tag in (lb.get("tags") or [])]
+    assert not [p for p in os_state["subnetpools"] if tag in (p.get("tags") or [])]
+    names = {n["name"] for n in os_state["networks"]}
+    assert f"{infra}-kuryr-service-network" not in names
+    assert not [n for n in os_state["networks"] if tag in (n.get("tags") or []) and n["name"].startswith("ns-")]
+    assert f"{infra}-kuryr-pods-security-group" not in {g["name"] for g in os_state["security_groups"]}
+    assert not [g for g in os_state["security_groups"] if tag in (g.get("tags") or [])
+                and (g.get("description") or "").startswith("Kuryr-Kubernetes Network Policy")]
+    kuryr_ports = [p for p in os_state["ports"] if tag in (p.get("tags") or []) and p["device_owner"] in
+                   ("compute:kuryr", "trunk:subport")]
+    assert not kuryr_ports
+    objects = state["kubernetes"]["objects"]
+    assert not [o for o in objects if o["kind"] == "Namespace" and o["metadata"]["name"] == "openshift-kuryr"]
+    with_kuryr_finalizers = [o for o in objects if any("kuryr" in f for f in o["metadata"].get("finalizers") or [])]
+    assert not with_kuryr_finalizers
+
+
+def writes_except_reads(sim: Any) -> list[dict[str, Any]]:
+    return [w for w in sim.writes() if not (w["service"] == "identity" and w["path"].endswith("/auth/tokens"))]
+
+
+def set_network_type(sim: Any, network_type: str) -> None:
+    with sim.store.lock:
+        config = sim.store.kube_get(CONFIG_API, "Network", "cluster")
+        config["spec"]["networkType"] = network_type
+        config["status"]["networkType"] = network_type
+
+
+# -- the migration alone ----------------------------------------------------------------------------
+def test_migrate_takes_a_kuryr_cluster_to_ovn_kubernetes(make_sim: Any, tmp_path: Path) -> None:
+    sim = make_sim(generate=SMALL, delays=FAST)
+    result = kuryr(sim, tmp_path / "run", "migrate", "--yes", "--etcd-backup-confirmed")
+    assert result.exit_code == 0, text(result)
+    assert_migrated(sim)
+    assert_rebooted_once_each(sim)
+    out = result.output
+    for step in ("A0", "A1", "A2", "A3", "A4", "A5", "A6", "A7", "A8", "A9"):
+        assert re.search(rf"^{step} ", out, re.M), step
+    assert re.search(r"^A4 +(pools \d/2 updated \(master \d/3, worker \d/2\)|done: pools)", out, re.M)
+    assert "outage expected about" in out
+    # The MTU default: the node network's 1450 minus 100 for Geneve.
+    operator = kube_object(sim, OPERATOR_API, "Network", "cluster")
+    assert operator["spec"]["defaultNetwork"]["ovnKubernetesConfig"] == {"mtu": 1350}
+    # A1 wrote the backup as it was before anything changed.
+    backup = (tmp_path / "run" / "cluster-kuryr.yaml").read_text()
+    assert "networkType: Kuryr" in backup
+    # A0 added the Geneve rules between the node groups.
+    rules = [r for r in sim.state()["openstack"]["security_group_rules"] if r.get("port_range_min") == 6081]
+    assert len(rules) == 4 and all(r["protocol"] == "udp" and r["remote_group_id"] for r in rules)
+    # The journal holds every object before it was changed.
+    journal = [json.loads(line) for line in (tmp_path / "run" / "journal.jsonl").read_text().splitlines()]
+    changes = [j for j in journal if j["event"] == "change"]
+    assert {c["step"] for c in changes} >= {"A0", "A2", "A3", "A5", "A9"}
+    assert all(c.get("object") for c in changes)
+    assert "sim-password" not in (tmp_path / "run" / "journal.jsonl").read_text()
+
+
+def test_a_second_migrate_finds_everything_done_and_changes_nothing(make_sim: Any, tmp_path: Path) -> None:
+    sim = make_sim(generate=SMALL, delays=FAST)
+    assert kuryr(sim, tmp_path / "run", "migrate", "--yes", "--etcd-backup-confirmed").exit_code == 0
+    sim.clear_requests()
+    again = kuryr(sim, tmp_path / "run", "migrate", "--yes")
+    assert again.exit_code == 0, text(again)
+    assert all(re.search(rf"^{s}\s+done: ", again.output, re.M) for s in ("A1", "A2", "A5", "A7", "A9"))
+    assert writes_except_reads(sim) == []
+
+
+def test_migrate_plan_lists_the_patches_and_reboots_without_writing(make_sim: Any, tmp_path: Path) -> None:
+    sim = make_sim(generate=SMALL, delays=FAST)
+    sim.clear_requests()
+    result = kuryr(sim, tmp_path / "run", "migrate", "--plan", "-o", "json")
+    assert result.exit_code == 0, text(result)
+    assert writes_except_reads(sim) == []
+    doc = json.loads(result.output)
+    assert doc["apiVersion"] == "kuryr-migrate/v1" and doc["kind"] == "MigrationPlan"
+    by_step = Counter(i["step"] for i in doc["items"])
+    assert by_step["A7"] == 5 and by_step["A0"] == 4
+    assert {i["action"] for i in doc["items"] if i["step"] in ("A2", "A3", "A5", "A9")} == {"merge-patch"}
+    assert not (tmp_path / "run" / "cluster-kuryr.yaml").exists()
+
+
+def test_settings_the_admin_gives_are_patched(make_sim: Any, tmp_path: Path) -> None:
+    sim = make_sim(generate=SMALL, delays=FAST)
+    result = kuryr(sim, tmp_path / "run", "migrate", "--yes", "--etcd-backup-confirmed", "--mtu", "1300",
+                   "--geneve-port", "6090", "--v4-internal-subnet", "100.66.0.0/16",
+                   "--cluster-network", "10.132.0.0/14", "--host-prefix", "23")
+    assert result.exit_code == 0, text(result)
+    operator = kube_object(sim, OPERATOR_API, "Network", "cluster")
+    assert operator["spec"]["defaultNetwork"]["ovnKubernetesConfig"] == {
+        "mtu": 1300, "genevePort": 6090, "v4InternalSubnet": "100.66.0.0/16"}
+    config = kube_object(sim, CONFIG_API, "Network", "cluster")
+    assert config["spec"]["clusterNetwork"] == [{"cidr": "10.132.0.0/14", "hostPrefix": 23}]
+    ports = {r.get("port_range_min") for r in sim.state()["openstack"]["security_group_rules"]}
+    assert 6090 in ports
+
+
+# -- refusals: clear, non-zero, and before any write --------------------------------------------------
+@pytest.mark.parametrize(("args", "message"), [
+    (["--geneve-port", "4789"], "--geneve-port 4789 is Kuryr's VXLAN port"),
+    (["--v4-internal-subnet", "10.128.0.0/16"], "--v4-internal-subnet 10.128.0.0/16 overlaps the cluster network"),
+    (["--v4-internal-subnet", "100.88.0.0/16"], "overlaps OVN's reserved transit switch subnet"),
+    (["--cluster-network", "100.64.0.0/14", "--host-prefix", "23"], "overlaps OVN's internal (join) subnet"),
+    (["--cluster-network", "10.196.0.0/14", "--host-prefix", "23"], "overlaps the machine network 10.196.0.0/16"),
+    (["--cluster-network", "10.132.0.0/14"], "--cluster-network and --host-prefix go together"),
+    (["--mtu", "1400"], "--mtu 1400 is above the smallest node network MTU (1450"),
+    (["--v4-internal-subnet", "100.66.0.0/30"], "too small for 5 nodes"),
+])
+def test_bad_settings_refuse_before_any_write(make_sim: Any, tmp_path: Path, args: list[str], message: str) -> None:
+    sim = make_sim(generate=SMALL, delays=FAST)
+    sim.clear_requests()
+    result = kuryr(sim, tmp_path / "run", "run", "--yes", "--etcd-backup-confirmed", *args)
+    assert result.exit_code == 3, text(result)
+    assert "preflight failed, nothing was changed" in text(result)
+    assert message in text(result)
+    assert writes_except_reads(sim) == []
+
+
+def test_a_cluster_neither_on_kuryr_nor_migrating_is_refused(make_sim: Any, tmp_path: Path) -> None:
+    sim = make_sim(generate=SMALL, delays=FAST)
+    set_network_type(sim, "OpenShiftSDN")
+    sim.clear_requests()
+    result = kuryr(sim, tmp_path / "run", "run", "--yes", "--etcd-backup-confirmed")
+    assert result.exit_code == 3
+    assert "network type is OpenShiftSDN: it is neither on Kuryr nor in a migration to OVNKubernetes" in text(result)
+    assert writes_except_reads(sim) == []
+
+
+def test_an_unhealthy_cluster_is_refused_with_every_reason(make_sim: Any, tmp_path: Path) -> None:
+    sim = make_sim(generate=SMALL, delays=FAST)
+    sim.control("PUT", "behaviours", {"degraded_operator": "dns"})
+    with sim.store.lock:
+        node = sorted(sim.store.kube_objects("v1", "Node").values(), key=lambda n: n["metadata"]["name"])[-1]
+        for cond in node["status"]["conditions"]:
+            cond["status"] = "Unknown"
+    sim.clear_requests()
+    result = kuryr(sim, tmp_path / "run", "migrate", "--yes", "--etcd-backup-confirmed")
+    assert result.exit_code == 3
+    assert "ClusterOperator dns: Degraded=True" in text(result)
+    assert f"node {node['metadata']['name']} is not Ready" in text(result)
+    assert writes_except_reads(sim) == []
+
+
+def test_a_migration_to_something_else_is_not_touched(make_sim: Any, tmp_path: Path) -> None:
+    sim = make_sim(generate=SMALL, delays=FAST)
+    with sim.store.lock:
+        sim.store.kube_get(OPERATOR_API, "Network", "cluster")["spec"]["migration"] = {"networkType": "OpenShiftSDN"}
+    sim.clear_requests()
+    result = kuryr(sim, tmp_path / "run", "migrate", "--yes", "--etcd-backup-confirmed")
+    assert result.exit_code == 3
+    assert 'spec.migration is {"networkType":"OpenShiftSDN"}' in text(result)
+    assert writes_except_reads(sim) == []
+
+
+def test_yes_does_not_stand_in_for_the_etcd_backup(make_sim: Any, tmp_path: Path) -> None:
+    sim = make_sim(generate=SMALL, delays=FAST)
+    sim.clear_requests()
+    result = kuryr(sim, tmp_path / "run", "migrate", "--yes")
+    assert result.exit_code == 2
+    assert "--etcd-backup-confirmed" in text(result)
+    assert writes_except_reads(sim) == []
+
+
+def test_without_yes_the_admin_types_the_infra_id_and_confirms_the_backup(make_sim: Any, tmp_path: Path) -> None:
+    sim = make_sim(generate=SMALL, delays=FAST)
+    refused = kuryr(sim, tmp_path / "run", "migrate", input="not-it\n")
+    assert refused.exit_code == 2 and "not confirmed" in text(refused)
+    assert writes_except_reads(sim) == []
+    result = kuryr(sim, tmp_path / "run", "migrate", input=f"{sim.store.infra_id}\ny\n")
+    assert result.exit_code == 0, text(result)
+    assert "Migration plan for cluster" in result.output
+    assert_migrated(sim)
+
+
+def test_a_degraded_pool_stops_the_migration_with_its_reason(make_sim: Any, tmp_path: Path) -> None:
+    sim = make_sim(generate=SMALL, delays=FAST)
+    sim.control("PUT", "behaviours", {"degraded_pool": "worker"})
+    result = kuryr(sim, tmp_path / "run", "run", "--yes", "--etcd-backup-confirmed")
+    assert result.exit_code == 4, text(result)
+    assert "A4: MachineConfigPool worker is Degraded" in text(result)
+    assert "failed to drain node" in text(result)
+    assert "Marking Degraded" in text(result)  # the machine-config-daemon log tail
+    config = kube_object(sim, CONFIG_API, "Network", "cluster")
+    assert config["spec"]["networkType"] == "Kuryr"  # never switched
+    assert not [w for w in sim.writes() if w["method"] == "DELETE"]  # no cleanup
+
+
+def test_a_node_stuck_not_ready_during_the_rollout_is_named_with_its_daemon_log(make_sim: Any,
+                                                                                tmp_path: Path) -> None:
+    sim = make_sim(generate=SMALL, delays=FAST)
+    with sim.store.lock:
+        workers = sorted(n["metadata"]["name"] for n in sim.store.kube_objects("v1", "Node").values()
+                         if "node-role.kubernetes.io/worker" in n["metadata"]["labels"])
+    sim.control("PUT", "behaviours", {"lost_node": workers[0]})
+    result = kuryr(sim, tmp_path / "run", "run", "--yes", "--etcd-backup-confirmed", "--node-timeout", "0.3")
+    assert result.exit_code == 4, text(result)
+    assert f"A4: node {workers[0]} has been NotReady" in text(result)
+    assert "machine-config-daemon-" in text(result) and "Rebooting node" in text(result)
+    assert not [w for w in sim.writes() if w["method"] == "DELETE"]
