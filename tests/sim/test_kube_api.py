@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +16,7 @@ from kubernetes.client.rest import ApiException
 from kuryr_cleanup.sim import openshift
 from kuryr_cleanup.sim.store import Store
 
-KUBECTL = "/work/venv/bin/kubectl"
+KUBECTL = str(Path(sys.executable).with_name("kubectl"))
 PORT_FINALIZER = "kuryr.openstack.org/kuryrport-finalizer"
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from kubernetes import client, config
 from kuryr_cleanup.sim import nova, openshift
 from kuryr_cleanup.sim.store import Store
 
-KUBECTL = "/work/venv/bin/kubectl"
+KUBECTL = str(Path(sys.executable).with_name("kubectl"))
 STAND_IN_SSH = Path(__file__).resolve().parent.parent / "bin"
 STEP = 60.0  # every behaviour delay, in simulated seconds (large: real time must not matter)
 OVS_OVN = "ExecStart=/usr/local/bin/configure-ovs.sh OVNKubernetes"
