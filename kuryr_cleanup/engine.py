@@ -11,10 +11,12 @@
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,6 +75,95 @@ class RunResult:
         return not self.interrupted and all(i.state not in (FAILED, BLOCKED) for i in self.items)
 
 
+class _Graph:
+    """Which items may start: event-driven, so a run of tens of thousands of items stays linear.
+
+    An item may start when every step its step depends on has no unfinished item (and none of them
+    failed: then it is blocked) and every item in its `after` has finished well.
+    """
+
+    def __init__(self, items: list[PlanItem], step_deps: dict[str, tuple[str, ...]]) -> None:
+        self.step_deps = step_deps
+        self.unfinished: dict[str, PlanItem] = {i.key: i for i in items}
+        self.finished: dict[str, PlanItem] = {}
+        self.ready: deque[PlanItem] = deque()
+        self.step_pending: dict[str, int] = {}
+        self.step_bad: set[str] = set()
+        self.parked: dict[str, list[PlanItem]] = {}  # step -> items waiting for their step's dependencies
+        self.unmet: dict[str, int] = {}
+        self.dependents: dict[str, list[PlanItem]] = {}
+        self.dependent_steps: dict[str, set[str]] = {}
+        for step, deps in step_deps.items():
+            for dep in deps:
+                self.dependent_steps.setdefault(dep, set()).add(step)
+        for item in items:
+            self.step_pending[item.step] = self.step_pending.get(item.step, 0) + 1
+            waits_for = [k for k in item.after if k in self.unfinished]
+            self.unmet[item.key] = len(waits_for)
+            for key in waits_for:
+                self.dependents.setdefault(key, []).append(item)
+        for item in items:
+            self.parked.setdefault(item.step, []).append(item)
+        for step in list(self.parked):
+            self._release(step)
+
+    def _step_state(self, step: str) -> str:
+        """open, waiting, or a blocking reason."""
+        for dep in self.step_deps.get(step, ()):
+            if self.step_pending.get(dep, 0):
+                return "waiting"
+            if dep in self.step_bad:
+                return f"blocked: step {dep} did not finish cleanly"
+        return "open"
+
+    def _release(self, step: str) -> list[PlanItem]:
+        """Move a step's parked items on once its dependencies allow; returns items it blocked."""
+        state = self._step_state(step)
+        if state == "waiting" or step not in self.parked:
+            return []
+        items = self.parked.pop(step)
+        blocked: list[PlanItem] = []
+        for item in items:
+            if state != "open":
+                blocked.extend(self.finish(item, BLOCKED, state))
+            elif self.unmet[item.key] == 0 and item.key in self.unfinished:
+                self.ready.append(item)
+        return blocked
+
+    def _step_open(self, step: str) -> bool:
+        return step not in self.parked and self._step_state(step) == "open"
+
+    def finish(self, item: PlanItem, state: str, reason: str = "") -> list[PlanItem]:
+        """Record an item's end; returns it and every item that this blocked, in order."""
+        if item.key not in self.unfinished:
+            return []
+        del self.unfinished[item.key]
+        result = item.with_state(state, reason)
+        self.finished[item.key] = result
+        out = [result]
+        self.step_pending[item.step] -= 1
+        ok = state in FINAL_OK_STATES
+        if not ok:
+            self.step_bad.add(item.step)
+        for dependent in self.dependents.pop(item.key, []):
+            if dependent.key not in self.unfinished:
+                continue
+            if not ok:
+                out.extend(self.finish(dependent, BLOCKED,
+                                       f"blocked: {item.action} of {item.kind} {item.name or item.id} {state}"))
+                continue
+            self.unmet[dependent.key] -= 1
+            if self.unmet[dependent.key] == 0 and self._step_open(dependent.step):
+                self.ready.append(dependent)
+        if self.step_pending[item.step] == 0:
+            for step in sorted(self.dependent_steps.get(item.step, ())):
+                out.extend(self._release(step))
+        return out
+
+    def stuck(self) -> list[PlanItem]:
+        return list(self.unfinished.values())
+
+
 class Engine:
     def __init__(
         self,
@@ -106,103 +197,74 @@ class Engine:
     def run(self, items: Iterable[PlanItem]) -> RunResult:
         started = time.monotonic()
         all_items = list(items)
-        todo = [i for i in all_items if i.actionable]
-        finished: dict[str, PlanItem] = {}
-        step_pending: dict[str, int] = {}
-        step_bad: set[str] = set()
-        for item in todo:
-            step_pending[item.step] = step_pending.get(item.step, 0) + 1
-        waiting_items = list(todo)
-        running: dict[Future[Outcome], PlanItem] = {}
+        graph = _Graph([i for i in all_items if i.actionable], self.step_deps)
+        done_queue: queue.SimpleQueue[tuple[PlanItem, Outcome]] = queue.SimpleQueue()
         waits: dict[str, _Wait] = {}
+        in_flight = 0
         interrupted = False
         next_poll = time.monotonic()
 
-        def deps_state(item: PlanItem) -> tuple[bool, str]:
-            """(ready, blocking reason)."""
-            for dep in self.step_deps.get(item.step, ()):
-                if step_pending.get(dep, 0):
-                    return False, ""
-                if dep in step_bad:
-                    return False, f"blocked: step {dep} did not finish cleanly"
-            for key in item.after:
-                if key in pending_keys:
-                    return False, ""
-                done = finished.get(key)
-                if done is not None and done.state not in FINAL_OK_STATES:
-                    return False, f"blocked: {done.action} of {done.kind} {done.name or done.id} {done.state}"
-            return True, ""
-
         def finish(item: PlanItem, state: str, reason: str = "") -> None:
-            result = item.with_state(state, reason)
-            finished[item.key] = result
-            pending_keys.discard(item.key)
-            step_pending[item.step] -= 1
-            if state not in FINAL_OK_STATES:
-                step_bad.add(item.step)
-            self.on_change(result)
+            for result in graph.finish(item, state, reason):
+                self.on_change(result)
 
-        pending_keys = {i.key for i in todo}
+        def work(item: PlanItem) -> None:
+            done_queue.put((item, self._execute(item)))
+
         pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="kuryr-migrate")
         try:
-            while waiting_items or running or waits:
+            while graph.unfinished:
                 if self._stop.is_set():
                     interrupted = True
                     break
-                # Release what is ready; block what can no longer run.
-                progressed = True
-                while progressed:
-                    progressed = False
-                    still: list[PlanItem] = []
-                    for item in waiting_items:
-                        ready, blocked = deps_state(item)
-                        if blocked:
-                            finish(item, BLOCKED, blocked)
-                            progressed = True
-                        elif ready and len(running) < self.concurrency * 2:
-                            running[pool.submit(self._execute, item)] = item
-                        else:
-                            still.append(item)
-                    waiting_items = still
-                if not running and not waits and waiting_items:
-                    # Nothing can move: a dependency cycle or a dependency outside the plan.
-                    for item in waiting_items:
+                while in_flight < self.concurrency and graph.ready:
+                    pool.submit(work, graph.ready.popleft())
+                    in_flight += 1
+                if not in_flight and not waits:
+                    for item in graph.stuck():  # a dependency that can never finish
                         finish(item, BLOCKED, "blocked: its dependencies cannot finish")
-                    waiting_items = []
-                    break
-                timeout = max(0.0, next_poll - time.monotonic()) if waits else None
-                if running:
-                    done, _ = wait(list(running), timeout=timeout if timeout is not None else 0.5,
-                                   return_when=FIRST_COMPLETED)
-                else:
-                    done = set()
-                    if timeout:
-                        self._stop.wait(timeout)
-                for future in done:
-                    item = running.pop(future)
-                    outcome = future.result()
+                    continue
+                timeout = max(0.0, next_poll - time.monotonic()) if waits else 0.5
+                batch: list[tuple[PlanItem, Outcome]] = []
+                if in_flight:
+                    try:
+                        batch.append(done_queue.get(timeout=timeout))
+                    except queue.Empty:
+                        pass
+                elif timeout:
+                    self._stop.wait(timeout)
+                while True:
+                    try:
+                        batch.append(done_queue.get_nowait())
+                    except queue.Empty:
+                        break
+                for item, outcome in batch:
+                    in_flight -= 1
                     if isinstance(outcome, Waiting):
                         waits[item.key] = _Wait(item, outcome, time.monotonic() + outcome.timeout)
                     else:
                         finish(item, outcome.state, outcome.reason)
                 if waits and time.monotonic() >= next_poll:
-                    self._poll(waits, finish, waiting_items)
+                    self._poll(waits, finish, graph.ready)
                     next_poll = time.monotonic() + self.poll_interval
         except KeyboardInterrupt:
             interrupted = True
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
         if interrupted:
-            for future, item in running.items():
-                if future.done() and not future.cancelled():
-                    outcome = future.result()
-                    if isinstance(outcome, Finished):
-                        finish(item, outcome.state, outcome.reason)
-        results = [finished.get(i.key, i) for i in all_items]
+            # Record what the running calls did before they were allowed to finish.
+            while True:
+                try:
+                    done_item, done_outcome = done_queue.get_nowait()
+                except queue.Empty:
+                    break
+                if isinstance(done_outcome, Finished):
+                    finish(done_item, done_outcome.state, done_outcome.reason)
+        results = [graph.finished.get(i.key, i) for i in all_items]
         return RunResult(results, interrupted=interrupted, elapsed=time.monotonic() - started)
 
     def _poll(self, waits: dict[str, _Wait], finish: Callable[[PlanItem, str, str], None],
-              requeue: list[PlanItem]) -> None:
+              requeue: deque[PlanItem]) -> None:
         groups: dict[str, set[str]] = {}
         for w in waits.values():
             groups.setdefault(w.waiting.group, set()).add(w.waiting.ident)

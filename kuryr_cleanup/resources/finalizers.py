@@ -75,13 +75,13 @@ def remove_finalizer(ctx: Context, item: PlanItem) -> Outcome:
         except Exception as exc:
             status = http_status(exc)
             if status == 404:
-                ctx.journal.write("result", step=item.step, kind=item.kind, id=item.id, result="gone")
+                ctx.journal.write("result", sync=False, step=item.step, kind=item.kind, id=item.id, result="gone")
                 return Finished(GONE, "already gone")
             if status == 409:
                 obj = None  # someone changed it: read it again and recompute
                 continue
             raise
-        ctx.journal.write("result", step=item.step, kind=item.kind, id=item.id, result="done")
+        ctx.journal.write("result", sync=False, step=item.step, kind=item.kind, id=item.id, result="done")
         return Finished(DONE)
     return Finished(FAILED, f"the object kept changing: {CONFLICT_ATTEMPTS} conflicting updates in a row")
 
@@ -118,5 +118,5 @@ def delete_object(ctx: Context, item: PlanItem) -> Outcome:
         lambda: ctx.cluster.delete(kind, item.params["object_name"], item.params["namespace"]),
         retry_conflicts=False,
     )
-    ctx.journal.write("result", step=item.step, kind=item.kind, id=item.id, result="done" if existed else "gone")
+    ctx.journal.write("result", sync=False, step=item.step, kind=item.kind, id=item.id, result="done" if existed else "gone")
     return Finished(DONE) if existed else Finished(GONE, "already gone")

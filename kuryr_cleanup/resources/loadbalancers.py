@@ -78,7 +78,7 @@ def release_floating_ip(ctx: Context, item: PlanItem) -> Outcome:
         if http_status(exc) == 404:
             return Finished(GONE, "already gone")
         raise
-    ctx.journal.write("result", step=item.step, kind=item.kind, id=item.id, result="done")
+    ctx.journal.write("result", sync=False, step=item.step, kind=item.kind, id=item.id, result="done")
     return Finished(DONE)
 
 
@@ -94,7 +94,7 @@ def disassociate_floating_ip(ctx: Context, item: PlanItem) -> Outcome:
         if http_status(exc) == 404:
             return Finished(GONE, "already gone")
         raise
-    ctx.journal.write("result", step=item.step, kind=item.kind, id=item.id, result="done")
+    ctx.journal.write("result", sync=False, step=item.step, kind=item.kind, id=item.id, result="done")
     return Finished(DONE, "kept: user-allocated floating IP, disassociated")
 
 
@@ -170,5 +170,5 @@ def cascade_delete(ctx: Context, watch: LoadBalancerWatch, item: PlanItem) -> Ou
         if code == 409:  # went PENDING_* between our read and the delete
             return Waiting("lb-settled", item.id, ctx.options.lb_timeout, "for the LB to settle", retry=True)
         raise
-    ctx.journal.write("result", step=item.step, kind=item.kind, id=item.id, result="deleting")
+    ctx.journal.write("result", sync=False, step=item.step, kind=item.kind, id=item.id, result="deleting")
     return Waiting("lb-gone", item.id, ctx.options.lb_timeout, "for the LB to be deleted")

@@ -92,7 +92,7 @@ def unset_subports(ctx: Context, item: PlanItem) -> Outcome:
             if not wanted:
                 return Finished(GONE, "subports already removed")
             continue
-        ctx.journal.write("result", step=item.step, kind=item.kind, id=item.id, result="done")
+        ctx.journal.write("result", sync=False, step=item.step, kind=item.kind, id=item.id, result="done")
         return Finished(DONE)
     return Finished(FAILED, "subports kept changing while they were being removed")
 
@@ -178,10 +178,10 @@ def _delete(ctx: Context, item: PlanItem, fn: Any) -> Outcome:
         call(ctx.options.retry, fn, retry_conflicts=True)
     except Exception as exc:
         if http_status(exc) == 404:
-            ctx.journal.write("result", step=item.step, kind=item.kind, id=item.id, result="gone")
+            ctx.journal.write("result", sync=False, step=item.step, kind=item.kind, id=item.id, result="gone")
             return Finished(GONE, "already gone")
         raise
-    ctx.journal.write("result", step=item.step, kind=item.kind, id=item.id, result="done")
+    ctx.journal.write("result", sync=False, step=item.step, kind=item.kind, id=item.id, result="done")
     return Finished(DONE)
 
 
@@ -198,7 +198,7 @@ def remove_interface(ctx: Context, item: PlanItem) -> Outcome:
         if http_status(exc) == 404:  # RouterInterfaceNotFoundForSubnet, or the router/subnet is gone
             return Finished(GONE, "already removed")
         raise
-    ctx.journal.write("result", step=item.step, kind=item.kind, id=item.id, result="done")
+    ctx.journal.write("result", sync=False, step=item.step, kind=item.kind, id=item.id, result="done")
     return Finished(DONE)
 
 
