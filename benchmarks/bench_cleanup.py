@@ -27,7 +27,9 @@ from typing import Any
 VENDOR_SECONDS_PER_CALL = 1.5  # one `openstack`/`oc` process per resource in the vendor procedure
 
 
-def start_simulator(spec: str, latency_ms: float, lb_delete: float, workdir: Path) -> tuple[subprocess.Popen[str], dict[str, str], str]:
+def start_simulator(
+    spec: str, latency_ms: float, lb_delete: float, workdir: Path
+) -> tuple[subprocess.Popen[str], dict[str, str], str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "kuryr_cleanup", "sim", "serve", "--generate", spec, "--latency", str(latency_ms),
          "--workdir", str(workdir)],

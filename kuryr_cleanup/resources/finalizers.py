@@ -118,5 +118,6 @@ def delete_object(ctx: Context, item: PlanItem) -> Outcome:
         lambda: ctx.cluster.delete(kind, item.params["object_name"], item.params["namespace"]),
         retry_conflicts=False,
     )
-    ctx.journal.write("result", sync=False, step=item.step, kind=item.kind, id=item.id, result="done" if existed else "gone")
+    ctx.journal.write("result", sync=False, step=item.step, kind=item.kind, id=item.id,
+                      result="done" if existed else "gone")
     return Finished(DONE) if existed else Finished(GONE, "already gone")

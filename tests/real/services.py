@@ -375,6 +375,27 @@ def force_load_balancer_status(lb_id: str, provisioning_status: str) -> None:
     )
 
 
+def set_load_balancer_vip(lb_id: str, port_id: str, address: str, network_id: str | None = None) -> None:
+    """Point an LB's VIP at a real Neutron port (what a real network driver would have allocated).
+
+    The noop network driver invents VIP ports Neutron does not have; the seeding creates the port in
+    Neutron and records it here so `vip_port_id` names a port that exists, as on a real cloud.
+    """
+    state = _read_state()
+    if "mariadb" not in state:
+        raise ServiceError("Octavia's MariaDB is not running")
+    network = f", network_id = {_sql_string(network_id)}" if network_id else ""
+    statement = (
+        f"UPDATE vip SET port_id = {_sql_string(port_id)}, ip_address = {_sql_string(address)}{network}"
+        f" WHERE load_balancer_id = {_sql_string(lb_id)}"
+    )
+    subprocess.run(
+        ["mariadb", "--no-defaults", "-h127.0.0.1", f"-P{state['mariadb']['port']}", "-uroot", "octavia", "-e",
+         statement],
+        check=True, capture_output=True,
+    )
+
+
 def _sql_string(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
 
