@@ -303,3 +303,20 @@ def test_writes_equal_actions_and_reads_grow_with_pages_not_resources(make_sim: 
     # 4x the resources: the reads may grow with pages and batches, far less than the actions do.
     assert actions200 > 3.5 * actions50
     assert reads200 < 2 * reads50 + 20, counts
+
+
+def test_json_output_is_a_versioned_envelope(make_sim: Any) -> None:
+    """The contract scripts rely on: these keys, these item fields, this version."""
+    sim = migrated_sim(make_sim, generate="namespaces=1,second-cluster")
+    plan = json.loads(kuryr_migrate(sim, "cleanup", "--plan", "-o", "json", *FAST).stdout)
+    assert set(plan) == {"apiVersion", "kind", "infraID", "notes", "steps", "items", "summary"}
+    assert (plan["apiVersion"], plan["kind"], plan["infraID"]) == ("kuryr-migrate/v1", "CleanupPlan",
+                                                                   sim.store.infra_id)
+    assert [s["id"] for s in plan["steps"]] == [f"B{n}" for n in range(1, 19)]
+    for item in plan["items"]:
+        assert set(item) == {"step", "kind", "id", "name", "action", "evidence", "state", "reason"}
+    skipped = [i for i in plan["items"] if i["state"] == "skipped"]
+    assert skipped and all("another cluster" in i["reason"] for i in skipped)
+    result = json.loads(kuryr_migrate(sim, "cleanup", "--yes", "-o", "json", *FAST).stdout)
+    assert result["kind"] == "CleanupResult" and result["ok"] is True
+    assert {i["state"] for i in result["items"]} <= {"done", "gone", "kept", "skipped"}
