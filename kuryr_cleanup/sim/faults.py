@@ -71,30 +71,18 @@ def parse_faults(text: str) -> list[FaultRule]:
             data = [data]
         return [FaultRule.from_dict(d) for d in data]
     rules = []
-    for part in text.split(";"):
-        part = part.strip()
-        if not part:
-            continue
+    for part in filter(None, (p.strip() for p in text.split(";"))):
         try:
-            where, what = part.rsplit("=", 1) if ",retry-after=" not in part else (
-                part.split(",retry-after=")[0].rsplit("=", 1)
-            )
-            retry_after = None
-            if ",retry-after=" in part:
-                retry_after = float(part.split(",retry-after=")[1])
+            rule, _, retry = part.partition(",retry-after=")
+            where, _, what = rule.rpartition("=")
             service, method, path = where.split(":", 2)
-            count = None
-            probability = 1.0
-            if "@" in what:
-                what, prob = what.split("@", 1)
-                probability = float(prob)
-            if "x" in what:
-                what, cnt = what.split("x", 1)
-                count = int(cnt)
-            status = {"drop": DROP, "hang": HANG}.get(what) if what in ("drop", "hang") else int(what)
+            what, _, probability = what.partition("@")
+            what, _, count = what.partition("x")
+            status = {"drop": DROP, "hang": HANG}[what] if what in ("drop", "hang") else int(what)
+            rules.append(FaultRule(service, method, path, status, float(probability or 1.0),
+                                   int(count) if count else None, float(retry) if retry else None))
         except ValueError as exc:
             raise ValueError(f"bad fault rule {part!r}: expected service:METHOD:path=status") from exc
-        rules.append(FaultRule(service, method, path, int(status or 0), probability, count, retry_after))
     return rules
 
 
