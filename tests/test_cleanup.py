@@ -320,3 +320,26 @@ def test_json_output_is_a_versioned_envelope(make_sim: Any) -> None:
     result = json.loads(kuryr_migrate(sim, "cleanup", "--yes", "-o", "json", *FAST).stdout)
     assert result["kind"] == "CleanupResult" and result["ok"] is True
     assert {i["state"] for i in result["items"]} <= {"done", "gone", "kept", "skipped"}
+
+
+def test_unreachable_cluster_api_is_one_line(make_sim: Any, tmp_path: Path) -> None:
+    sim = migrated_sim(make_sim, generate="namespaces=1")
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(Path(sim.env["KUBECONFIG"]).read_text().replace(sim.server.kube_url, "http://127.0.0.1:9"))
+    env = {k: sim.env[k] for k in ("OS_CLIENT_CONFIG_FILE", "OS_CLOUD")} | {"KUBECONFIG": str(kubeconfig)}
+    result = CliRunner().invoke(cli, ["cleanup", "--yes", *FAST, "--run-dir", str(tmp_path / "run")], env=env)
+    assert result.exit_code == 2, result.output
+    assert "cannot reach the cluster API at http://127.0.0.1:9" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert sim.writes() == []
+
+
+@pytest.mark.parametrize("service", ["kube", "network"])
+def test_missing_permission_is_one_line_and_changes_nothing(make_sim: Any, service: str) -> None:
+    sim = migrated_sim(make_sim, generate="namespaces=1")
+    sim.control("PUT", "faults", [{"service": service, "method": "GET", "path": "*", "status": 403}])
+    result = kuryr_migrate(sim, "cleanup", "--yes", *FAST)
+    assert result.exit_code == 2, result.output
+    assert "refused" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert sim.writes() == []
