@@ -1,0 +1,179 @@
+"""Node reboot (SPEC R) through the CLI: Nova and SSH, rolling and all at once, resumable, never twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import REPO
+from tests.test_migration import (
+    FAST,
+    SMALL,
+    assert_migrated,
+    assert_rebooted_once_each,
+    connection_args,
+    kuryr,
+    nova_reboots,
+    text,
+)
+from tests.test_run import KURYR_MIGRATE, NOVA_ACTION, run_all
+
+STAND_IN_SSH = REPO / "tests" / "bin" / "ssh"
+
+
+def _switch_without_rebooting(sim: Any, run_dir: Path) -> None:
+    """Migrate up to the reboots (Nova refuses them in this first run)."""
+    sim.control("PUT", "faults", [NOVA_ACTION])
+    first = kuryr(sim, run_dir, "migrate", "--yes", "--etcd-backup-confirmed")
+    assert first.exit_code == 4, text(first)
+    sim.control("PUT", "faults", [])
+    sim.clear_requests()
+
+
+def _journal(run_dir: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (run_dir / "journal.jsonl").read_text().splitlines()]
+
+
+def _logging_ssh(tmp_path: Path, exit_code: int | None = None) -> Path:
+    """An `ssh` on PATH that records its argv, then behaves like the stand-in (or fails with `exit_code`)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "ssh.log"
+    then = f"exit {exit_code}" if exit_code is not None else f'exec "{STAND_IN_SSH}" "$@"'
+    script = bin_dir / "ssh"
+    script.write_text(f'#!/bin/sh\necho "$@" >> {shlex.quote(str(log))}\n'
+                      + ("echo 'ssh: connect to host: Connection refused' >&2\n" if exit_code else "") + then + "\n")
+    script.chmod(0o755)
+    return bin_dir
+
+
+def test_the_ssh_path_reboots_every_node_over_ssh_and_none_through_nova(make_sim: Any, tmp_path: Path) -> None:
+    sim = make_sim(generate=SMALL, delays=FAST)
+    bin_dir = _logging_ssh(tmp_path)
+    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "KURYR_SIM_URL": sim.server.os_url}
+    result = kuryr(sim, tmp_path / "run", "run", "--yes", "--etcd-backup-confirmed", "--method", "ssh",
+                   "--ssh-option", "-o StrictHostKeyChecking=no", "--ssh-option", "-i /keys/id_ed25519", env=env)
+    assert result.exit_code == 0, text(result)
+    assert_migrated(sim)
+    assert nova_reboots(sim) == {}
+    calls = (tmp_path / "ssh.log").read_text().splitlines()
+    with sim.store.lock:
+        ips = sorted(next(a["address"] for a in n["status"]["addresses"] if a["type"] == "InternalIP")
+                     for n in sim.store.kube_objects("v1", "Node").values())
+    assert sorted(c.split(" core@")[1].split()[0] for c in calls) == ips  # each node once
+    for call in calls:
+        assert call.startswith("-o BatchMode=yes -o ConnectTimeout=15 -o StrictHostKeyChecking=no -i /keys/id_ed25519 ")
+        assert call.endswith("sudo shutdown -r -t 3")
+
+
+def test_a_failing_ssh_names_the_node_and_stops_before_the_cleanup(make_sim: Any, tmp_path: Path) -> None:
+    sim = make_sim(generate=SMALL, delays=FAST)
+    bin_dir = _logging_ssh(tmp_path, exit_code=255)
+    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    result = kuryr(sim, tmp_path / "run", "run", "--yes", "--etcd-backup-confirmed", "--method", "ssh", env=env)
+    assert result.exit_code == 4
+    assert "ssh to node " in text(result) and "failed with exit 255: ssh: connect to host: Connection refused" in \
+        text(result)
+    assert not [w for w in sim.writes() if w["method"] == "DELETE"]
+
+
+def test_reboot_refuses_before_the_switch(make_sim: Any, tmp_path: Path) -> None:
+    sim = make_sim(generate=SMALL, delays=FAST)
+    result = kuryr(sim, tmp_path / "run", "reboot", "--yes")
+    assert result.exit_code == 2
+    assert "not switched yet" in text(result)
+    assert nova_reboots(sim) == {}
+
+
+def test_reboot_plan_then_all_at_once(make_sim: Any, tmp_path: Path) -> None:
+    sim = make_sim(generate=SMALL, delays=FAST)
+    run_dir = tmp_path / "run"
+    _switch_without_rebooting(sim, run_dir)
+    planned = kuryr(sim, run_dir, "reboot", "--plan", "--strategy", "all", "--reboot-estimate", "240")
+    assert planned.exit_code == 0, text(planned)
+    assert planned.output.count("reboot node ") == 5
+    assert "strategy all in 1 batch(es); expected outage about 4 min" in planned.output
+    assert nova_reboots(sim) == {}
+
+    result = kuryr(sim, run_dir, "reboot", "--yes", "--strategy", "all", "--hard", "-o", "json")
+    assert result.exit_code == 0, text(result)
+    doc = json.loads(result.stdout)
+    assert doc["kind"] == "RebootResult" and len(doc["rebooted"]) == 5 and doc["actualSeconds"] is not None
+    assert_rebooted_once_each(sim)
+    # All at once: every request went out before the first node was waited for.
+    events = [e["event"] for e in _journal(run_dir) if e["event"].startswith("reboot-")]
+    assert events[-10:] == ["reboot-request", "reboot-sent"] * 5
+    assert all(e["hard"] for e in [e for e in _journal(run_dir) if e["event"] == "reboot-request"][-5:])
+
+    again = kuryr(sim, run_dir, "reboot", "--yes")
+    assert again.exit_code == 0 and "Nothing to do" in text(again)
+    assert_rebooted_once_each(sim)
+    finished = kuryr(sim, run_dir, "migrate", "--yes")
+    assert finished.exit_code == 0, text(finished)
+    assert_migrated(sim)
+    assert_rebooted_once_each(sim)
+
+
+def test_rolling_reboots_control_plane_one_at_a_time_then_workers_in_batches(make_sim: Any, tmp_path: Path) -> None:
+    sim = make_sim(generate="namespaces=1,masters=3,workers=4", delays=FAST)
+    run_dir = tmp_path / "run"
+    _switch_without_rebooting(sim, run_dir)
+    result = kuryr(sim, run_dir, "reboot", "--yes", "--max-unavailable", "2")
+    assert result.exit_code == 0, text(result)
+    assert_rebooted_once_each(sim)
+    lines = [line for line in result.output.splitlines() if line.startswith("R    rebooting ")]
+    assert [line.split()[2].split("-")[-2] for line in lines[:3]] == ["master"] * 3
+    plan_notes = kuryr(sim, run_dir, "reboot", "--plan").output
+    assert "already" in plan_notes or "to reboot" not in plan_notes
+    assert len([e for e in _journal(run_dir) if e["event"] == "reboot-sent"]) == 7
+
+
+def test_nodes_are_matched_to_servers_by_name_when_the_provider_id_is_missing(make_sim: Any,
+                                                                               tmp_path: Path) -> None:
+    sim = make_sim(generate=SMALL, delays=FAST)
+    with sim.store.lock:
+        node = sorted(sim.store.kube_objects("v1", "Node").values(), key=lambda n: n["metadata"]["name"])[0]
+        del node["spec"]["providerID"]
+    result = run_all(sim, tmp_path / "run")
+    assert result.exit_code == 0, text(result)
+    counts = nova_reboots(sim)
+    assert len(counts) == 5 and set(counts.values()) == {1}
+
+
+def test_a_node_without_a_server_is_refused_for_nova(make_sim: Any, tmp_path: Path) -> None:
+    sim = make_sim(generate=SMALL, delays=FAST)
+    with sim.store.lock:
+        nodes = sim.store.kube_objects("v1", "Node")
+        key = sorted(nodes)[0]
+        node = nodes[key]
+        node["spec"]["providerID"] = "openstack:///00000000-0000-0000-0000-000000000000"
+        node["metadata"]["name"] = "renamed-node"
+        del nodes[key]
+        nodes[("", "renamed-node")] = node
+    result = run_all(sim, tmp_path / "run")
+    assert result.exit_code == 3
+    assert "node renamed-node has no Nova server (providerID or name): use --method ssh" in text(result)
+
+
+def test_an_interrupted_reboot_resumes_with_the_nodes_not_yet_rebooted(make_sim: Any, tmp_path: Path) -> None:
+    sim = make_sim(generate=SMALL, delays={**FAST, "server_reboot": 0.3, "node_boot": 0.3})
+    run_dir = tmp_path / "run"
+    _switch_without_rebooting(sim, run_dir)
+    argv = [KURYR_MIGRATE, "reboot", *connection_args(sim, run_dir), "--yes"]
+    proc = subprocess.Popen(argv, env=sim.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while sum(nova_reboots(sim).values()) < 3 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    assert sum(nova_reboots(sim).values()) == 3
+    result = kuryr(sim, run_dir, "reboot", "--yes")
+    assert result.exit_code == 0, text(result)
+    assert_rebooted_once_each(sim)
+    assert result.output.count("R    rebooting ") == 2
