@@ -963,6 +963,10 @@ class OpenShiftBehaviours:
             if node.get("spec", {}).get("providerID") == provider_id:
                 self.reboot_node(node["metadata"]["name"])
                 return
+        # A node without a providerID still runs on its server: the installer names both alike.
+        server = self.store.get("servers", server_id) or {}
+        if server.get("name") and self._get("v1", "Node", str(server["name"])) is not None:
+            self.reboot_node(str(server["name"]))
 
     def reboot_node_by_ip(self, ip: str) -> str | None:
         """The SSH path (`sudo shutdown -r`): reboot the node whose InternalIP is `ip`."""
