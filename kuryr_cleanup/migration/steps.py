@@ -221,6 +221,8 @@ def check_backup(mctx: MigrationContext) -> StepCheck:
     if path.exists():
         return StepCheck(True, summary=f"backup {path} exists (never overwritten)")
     state = facts.network_state(mctx)
+    if state.status_type == OVN and state.migration is None:
+        return StepCheck(True, summary="the migration is complete: there is no Kuryr configuration to back up")
     notes = () if not state.started else (
         f"A1: the migration is already under way; the backup will show Network.config as it is now ({state.phase})",)
     return StepCheck(False, (item("A1", "file", str(path), "write", f"{NETWORK_CONFIG_REF}/cluster as YAML",
