@@ -343,3 +343,36 @@ def test_missing_permission_is_one_line_and_changes_nothing(make_sim: Any, servi
     assert "refused" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert sim.writes() == []
+
+
+def test_changes_made_while_the_run_waits_are_kept(make_sim: Any) -> None:
+    """A finalizer removal carries the resourceVersion it was planned from: if the object changed since,
+    the API answers 409, and the tool reads it again instead of overwriting the change."""
+    import threading
+
+    from kubernetes import client, config
+
+    sim = migrated_sim(make_sim, generate="namespaces=2,pods=2")
+    # Every finalizer removal is held until the pods have changed under the run.
+    sim.control("PUT", "faults", [{"service": "kube", "method": "PATCH", "path": "*", "status": -1}])
+    outcome: dict[str, Result] = {}
+    runner = threading.Thread(target=lambda: outcome.update(run=kuryr_migrate(sim, "cleanup", "--yes", *FAST)))
+    runner.start()
+    _wait_for(lambda: sim.control("GET", "faults")["faults"][0]["fired"] >= 1)
+    # Someone else changes the pods meanwhile (a PUT: the held requests are the tool's PATCHes).
+    api = client.CoreV1Api(config.new_client_from_config(sim.env["KUBECONFIG"]))
+    pods = [p for p in api.list_pod_for_all_namespaces().items
+            if "kuryr.openstack.org/pod-finalizer" in (p.metadata.finalizers or [])]
+    for pod in pods:
+        pod.metadata.labels = {**(pod.metadata.labels or {}), "touched": "yes"}
+        api.replace_namespaced_pod(pod.metadata.name, pod.metadata.namespace, pod)
+    sim.control("PUT", "faults", [])
+    sim.control("POST", "faults/release")  # the held requests are dropped: the tool sends them again
+    runner.join(timeout=120)
+    assert outcome["run"].exit_code == 0, outcome["run"].output
+    for pod in pods:
+        now = api.read_namespaced_pod(pod.metadata.name, pod.metadata.namespace)
+        assert now.metadata.labels.get("touched") == "yes"
+        assert "kuryr.openstack.org/pod-finalizer" not in (now.metadata.finalizers or [])
+    conflicts = [r for r in sim.requests() if r["service"] == "kube" and r["method"] == "PATCH" and r["status"] == 409]
+    assert conflicts

@@ -1062,8 +1062,13 @@ def _pod_object(namespace: str, plan: _PodPlan, uid: str, node: _Node, ip: str,
             "qosClass": "BestEffort",
             "conditions": [{"type": t, "status": "True"} for t in ("Initialized", "Ready", "ContainersReady",
                                                                    "PodScheduled")],
+            # Complete as the kubelet writes them: the typed kubernetes client refuses a status without
+            # image, imageID or containerID.
             "containerStatuses": [
-                {"name": c, "ready": True, "restartCount": 0, "started": True, "image": f"registry.example.com/{c}",
+                {"name": c, "ready": True, "restartCount": 0, "started": True,
+                 "image": f"registry.example.com/{c}:latest",
+                 "imageID": f"registry.example.com/{c}@sha256:{hashlib.sha256(c.encode()).hexdigest()}",
+                 "containerID": "cri-o://" + hashlib.sha256(f"{namespace}/{plan.name}/{c}".encode()).hexdigest(),
                  "state": {"running": {}}}
                 for c in plan.containers
             ],
