@@ -24,28 +24,38 @@ EXIT_INTERRUPTED = 130
 
 
 class Progress:
-    """Progress of a run: a bar on a terminal, one plain line per state change otherwise."""
+    """Progress of a run: on a terminal, a bar per step (tqdm); otherwise one plain line per state
+    change, the same fields as the journal. Called from the engine's scheduling thread only."""
 
-    def __init__(self, total: int, json_output: bool) -> None:
+    def __init__(self, plan: Plan, json_output: bool) -> None:
         self.json_output = json_output
         self.tty = sys.stderr.isatty() and not json_output
-        self._bar: Any = None
-        if self.tty and total:
-            self._bar = click.progressbar(length=total, label="cleanup", file=sys.stderr, show_pos=True)
-            self._bar.__enter__()
+        self._bars: dict[str, Any] = {}
+        if self.tty:
+            from tqdm import tqdm
+
+            titles = {s.id: s.title for s in plan.steps}
+            totals: dict[str, int] = {}
+            for item in plan.actionable():
+                totals[item.step] = totals.get(item.step, 0) + 1
+            for position, (step, total) in enumerate(totals.items()):
+                self._bars[step] = tqdm(total=total, desc=f"{step:<4} {titles.get(step, '')[:48]:<48}",
+                                        position=position, file=sys.stderr, leave=True, unit="item",
+                                        dynamic_ncols=True)
 
     def __call__(self, item: PlanItem) -> None:
-        if self._bar is not None:
-            self._bar.update(1)
-            if item.state in (FAILED, BLOCKED):
-                click.echo("\n" + render.item_line(item), err=True)
-        else:
+        bar = self._bars.get(item.step)
+        if bar is None:
             click.echo(render.item_line(item), err=self.json_output)
+            return
+        bar.update(1)
+        if item.state in (FAILED, BLOCKED):
+            bar.write(render.item_line(item), file=sys.stderr)
 
     def close(self) -> None:
-        if self._bar is not None:
-            self._bar.__exit__(None, None, None)
-            self._bar = None
+        for bar in self._bars.values():
+            bar.close()
+        self._bars = {}
 
 
 def run_engine_with_signals(run: Callable[[Callable[[Engine], None]], RunResult]) -> RunResult:
@@ -102,7 +112,7 @@ def emit_plan(plan: Plan, json_output: bool) -> None:
 
 
 def execute_plan(ctx: Context, inv: Any, plan: Plan, json_output: bool) -> RunResult:
-    progress = Progress(len(plan.actionable()), json_output)
+    progress = Progress(plan, json_output)
     try:
         return run_engine_with_signals(
             lambda hook: cleanup.execute(ctx, inv, plan, on_change=progress, engine_hook=hook)
