@@ -63,7 +63,7 @@ _NOT_FOUND: dict[str, tuple[str, str]] = {
     "networks": ("NetworkNotFound", "Network {id} could not be found."),
     "subnets": ("SubnetNotFound", "Subnet {id} could not be found."),
     "ports": ("PortNotFound", "Port {id} could not be found."),
-    "routers": ("RouterNotFound", "Router {id} could not be found."),
+    "routers": ("RouterNotFound", "Router {id} could not be found"),  # no final period, as on Neutron 29
     "trunks": ("TrunkNotFound", "Trunk {id} could not be found."),
     "security_groups": ("SecurityGroupNotFound", "Security group {id} does not exist"),
     "security_group_rules": ("SecurityGroupRuleNotFound", "Security group rule {id} does not exist"),
@@ -743,8 +743,7 @@ def router_interface_info(router: dict[str, Any], port: dict[str, Any]) -> dict[
     subnet_ids = [f["subnet_id"] for f in port["fixed_ips"]]
     return {
         "id": router["id"],
-        "tenant_id": router["tenant_id"],
-        "project_id": router["project_id"],
+        "project_id": router["project_id"],  # no tenant_id here, unlike resource bodies (Neutron 29)
         "port_id": port["id"],
         "network_id": port["network_id"],
         "subnet_id": subnet_ids[0] if subnet_ids else None,
@@ -975,7 +974,7 @@ def remove_tag(store: Store, collection: str, rid: str, tag: str) -> None:
     record = get(store, collection, rid)
     if tag not in record["tags"]:
         raise NeutronError(
-            404, "TagNotFound", f"Tag {tag} could not be found for {_SINGULAR[collection]} {rid}."
+            404, "TagNotFound", f"Tag {tag} could not be found."
         )
     _change(store, collection, record, tags=[t for t in record["tags"] if t != tag])
 
@@ -1055,13 +1054,15 @@ def _remove_subnet(store: Store, subnet: dict[str, Any]) -> None:
 def delete_network(store: Store, network_id: str) -> None:
     """Refused while the network has ports other than DHCP's; its subnets go with it."""
     network = get(store, "networks", network_id)
-    for port in lookup(store, "ports", "network_id", network_id):
-        if port["device_owner"] != DHCP_OWNER:
-            raise NeutronError(
-                409, "NetworkInUse",
-                f"Unable to complete operation on network {network_id}. There are one or more ports still in use "
-                "on the network.",
-            )
+    in_use = {p["id"] for p in lookup(store, "ports", "network_id", network_id) if p["device_owner"] != DHCP_OWNER}
+    if in_use:
+        # Neutron names them in creation order (its SQL has no ORDER BY); the store keeps creation order.
+        in_use_ordered = [pid for pid in store.os["ports"] if pid in in_use]
+        raise NeutronError(
+            409, "NetworkInUse",
+            f"Unable to complete operation on network {network_id}. There are one or more ports still in use "
+            f"on the network, id for these ports is: {','.join(in_use_ordered)}.",
+        )
     for port in lookup(store, "ports", "network_id", network_id):
         _delete(store, "ports", port["id"])
     for subnet in lookup(store, "subnets", "network_id", network_id):
@@ -1120,7 +1121,8 @@ def delete_router(store: Store, router_id: str) -> None:
     """Refused while interfaces remain; the gateway (and its port) go with the router."""
     get(store, "routers", router_id)
     if router_interfaces(store, router_id):
-        raise NeutronError(409, "RouterInUse", f"Router {router_id} still has ports")
+        attached = ", ".join(p["id"] for p in router_interfaces(store, router_id))
+        raise NeutronError(409, "RouterInUse", f"Router {router_id} has ports still attached: {attached}")
     for fip in lookup(store, "floatingips", "router_id", router_id):
         associate_floatingip(store, fip["id"], None)
     for port in lookup(store, "ports", "device_id", router_id):
@@ -1753,7 +1755,7 @@ class Neutron(Service):
 
     def get_tags(self, request: Request) -> Response:
         _, record = self._tagged(request)
-        return _json_response(200, {"tags": list(record["tags"])})
+        return _json_response(200, {"tags": sorted(record["tags"])})
 
     def replace_tags(self, request: Request) -> Response:
         collection, record = self._tagged(request)
@@ -1772,8 +1774,7 @@ class Neutron(Service):
         collection, record = self._tagged(request)
         tag = unquote(request.params["tag"])
         if tag not in record["tags"]:
-            raise NeutronError(404, "TagNotFound",
-                               f"Tag {tag} could not be found for {_SINGULAR[collection]} {record['id']}.")
+            raise NeutronError(404, "TagNotFound", f"Tag {tag} could not be found.")
         return Response(204)
 
     def put_tag(self, request: Request) -> Response:

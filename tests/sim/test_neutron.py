@@ -109,11 +109,14 @@ def test_every_refusal_has_the_real_type_status_and_message(sim: Any, cloud: Clo
          f"Port {cloud.parent['id']} is currently a parent port for trunk {cloud.trunk['id']}."),
         ("networks/" + cloud.network["id"], 409, "NetworkInUse",
          f"Unable to complete operation on network {cloud.network['id']}. There are one or more ports still in "
-         "use on the network."),
+         "use on the network, id for these ports is: "
+         + ",".join(p["id"] for p in sim.store.os["ports"].values() if p["network_id"] == cloud.network["id"])
+         + "."),
         ("subnets/" + cloud.subnet["id"], 409, "SubnetInUse",
          f"Unable to complete operation on subnet {cloud.subnet['id']}: One or more ports have an IP allocation "
          "from this subnet."),
-        ("routers/" + cloud.router["id"], 409, "RouterInUse", f"Router {cloud.router['id']} still has ports"),
+        ("routers/" + cloud.router["id"], 409, "RouterInUse",
+         f"Router {cloud.router['id']} has ports still attached: {cloud.interface['id']}"),
         ("ports/" + cloud.interface["id"], 409, "ServicePortInUse",
          f"Port {cloud.interface['id']} cannot be deleted directly via the port API: has device owner "
          "network:router_interface."),
@@ -140,7 +143,7 @@ def test_not_found_types_per_collection(sim: Any) -> None:
         "networks": ("NetworkNotFound", f"Network {missing} could not be found."),
         "subnets": ("SubnetNotFound", f"Subnet {missing} could not be found."),
         "ports": ("PortNotFound", f"Port {missing} could not be found."),
-        "routers": ("RouterNotFound", f"Router {missing} could not be found."),
+        "routers": ("RouterNotFound", f"Router {missing} could not be found"),
         "trunks": ("TrunkNotFound", f"Trunk {missing} could not be found."),
         "security-groups": ("SecurityGroupNotFound", f"Security group {missing} does not exist"),
         "subnetpools": ("SubnetPoolNotFound", f"Subnet pool {missing} could not be found."),
