@@ -140,6 +140,8 @@ def execute(ctx: Context, inv: Inventory, plan: Plan, on_change: Listener | None
     )
     if engine_hook:
         engine_hook(engine)
+    # What only the Kuryr CRs know goes to disk before the first change: the run may remove them.
+    ctx.state.save()
     ctx.journal.write("run-start", command="cleanup", infra_id=inv.infra_id,
                       planned=len(plan.actionable()), steps=[s.id for s in STEPS])
     result = engine.run(plan.items)

@@ -293,7 +293,6 @@ class Discovery:
             for pool in self._raw("network", "/subnetpools", {"name": name}):
                 pools.setdefault(pool["id"], pool)
         inv.subnet_pools = list(pools.values())
-        self.ctx.state.save()
 
     def octavia_version(self) -> tuple[int, int]:
         """The highest Octavia API version the endpoint supports (tags need 2.5)."""

@@ -376,3 +376,10 @@ def test_changes_made_while_the_run_waits_are_kept(make_sim: Any) -> None:
         assert "kuryr.openstack.org/pod-finalizer" not in (now.metadata.finalizers or [])
     conflicts = [r for r in sim.requests() if r["service"] == "kube" and r["method"] == "PATCH" and r["status"] == 409]
     assert conflicts
+
+
+def test_plan_writes_nothing_locally_either(make_sim: Any, tmp_path: Path) -> None:
+    sim = migrated_sim(make_sim, generate="namespaces=1")
+    run_dir = tmp_path / "run"
+    assert kuryr_migrate(sim, "cleanup", "--plan", *FAST, run_dir=run_dir).exit_code == 0
+    assert not run_dir.exists()
