@@ -77,6 +77,7 @@ def run_steps(mctx: MigrationContext, steps: tuple[MigrationStep, ...] = STEPS) 
         if check.problems:
             raise PreflightFailed(list(check.problems))
         if check.done:
+            mctx.remember(last_step=step.id)
             mctx.say(f"{step.id:<4} done: {check.summary}")
             outcomes.append(StepOutcome(step.id, step.title, "done", check.summary))
             continue
