@@ -22,7 +22,6 @@ from kuryr_cleanup.context import Context
 from kuryr_cleanup.errors import UsageError
 from kuryr_cleanup.migration import facts, reboot, runner, verify
 from kuryr_cleanup.migration.base import (
-    OVN,
     Interrupted,
     MigrationContext,
     MigrationOptions,
@@ -81,7 +80,7 @@ def confirm_etcd_backup(mctx: MigrationContext, yes: bool) -> None:
         mctx.remember(etcd_backup_confirmed=True)
         return
     state = facts.network_state(mctx)
-    if state.spec_type == OVN or state.status_type == OVN:
+    if state.switched:
         return  # past the switch: a backup taken now would not be a pre-migration one anyway
     if yes:
         raise UsageError("confirm that a recent etcd backup exists with --etcd-backup-confirmed (--yes does not "
@@ -174,7 +173,7 @@ def reboot_command(ctx: Context, options: MigrationOptions, *, plan_only: bool, 
         if options.method == "nova":
             ctx.check_openstack()
         state = facts.network_state(mctx)
-        if state.spec_type != OVN and state.status_type != OVN:
+        if not state.switched:
             raise UsageError(f"the network type is not switched yet (phase: {state.phase}): the reboot is step A7, "
                              f"after the switch; run `kuryr-migrate migrate`")
         items, notes = reboot.plan(mctx, "R")
@@ -217,10 +216,10 @@ def status_document(ctx: Context, with_leftovers: bool = True) -> dict[str, Any]
     recorded = (ctx.state.get(reboot.STATE_KEY) or {}).get("boot_ids")
     if recorded:
         rebooted: int | None = sum(1 for p in reboot.progress(mctx, nodes) if p.rebooted)
-    elif state.status_type == OVN:
+    elif state.finished:
         rebooted = len(nodes)
-    else:
-        rebooted = 0 if state.spec_type != OVN else None
+    else:  # switched without records here: the cluster can't tell (status.networkType is no proof)
+        rebooted = 0 if not state.switched else None
     doc: dict[str, Any] = {
         "apiVersion": render.API_VERSION, "kind": "Status", "infraID": ctx.infra_id, "phase": state.phase,
         "networkType": {"spec": state.spec_type, "status": state.status_type}, "migration": state.migration,
@@ -275,7 +274,7 @@ def run_command(ctx: Context, options: MigrationOptions, *, plan_only: bool, yes
         if plan_only or (show_plan and not out.json_output):
             whole = Plan(ctx.infra_id, plan.steps + cleanup_plan.steps, plan.items + cleanup_plan.items,
                          plan.notes + cleanup_plan.notes)
-            if facts.network_state(mctx).status_type != OVN:
+            if not facts.network_state(mctx).finished:
                 whole.notes.append("the cleanup part (B) is the inventory as it stands now, on a cluster still "
                                    "using Kuryr; it runs only after the migration has been verified (A8)")
             _print_plan(out, whole, "Run plan", mplan.problems)

@@ -284,3 +284,37 @@ def test_a_node_stuck_not_ready_during_the_rollout_is_named_with_its_daemon_log(
     assert f"A4: node {workers[0]} has been NotReady" in text(result)
     assert "machine-config-daemon-" in text(result) and "Rebooting node" in text(result)
     assert not [w for w in sim.writes() if w["method"] == "DELETE"]
+
+
+# -- status.networkType is no proof of the multus rollout nor of the reboots ---------------------------
+def test_the_multus_rollout_is_waited_for_even_though_status_says_ovn_kubernetes(make_sim: Any,
+                                                                                 tmp_path: Path) -> None:
+    # The CNO reports status.networkType as soon as it processed the switch; multus takes its time.
+    sim = make_sim(generate=SMALL, delays={**FAST, "multus_rollout": 3600})
+    result = kuryr(sim, tmp_path / "run", "migrate", "--yes", "--etcd-backup-confirmed", "--multus-timeout", "0.3")
+    assert result.exit_code == 4, text(result)
+    assert "A6: the multus rollout did not finish" in text(result)
+    assert kube_object(sim, CONFIG_API, "Network", "cluster")["status"]["networkType"] == "OVNKubernetes"
+    assert nova_reboots(sim) == {}  # no reboot before multus rolled out
+
+
+def test_a_switched_cluster_without_recorded_reboots_is_rebooted_not_assumed_done(make_sim: Any,
+                                                                                   tmp_path: Path) -> None:
+    from tests.test_run import NOVA_ACTION
+
+    sim = make_sim(generate=SMALL, delays=FAST)
+    sim.control("PUT", "faults", [NOVA_ACTION])
+    first = kuryr(sim, tmp_path / "first", "migrate", "--yes", "--etcd-backup-confirmed")
+    assert first.exit_code == 4, text(first)
+    sim.control("PUT", "faults", [])
+    assert kube_object(sim, CONFIG_API, "Network", "cluster")["status"]["networkType"] == "OVNKubernetes"
+    # Another run directory knows no boot IDs: the cluster can't say whether the nodes rebooted.
+    status = json.loads(kuryr(sim, tmp_path / "other", "status", "-o", "json").output)
+    assert status["phase"].startswith("switched") and status["nodes"]["rebootedSinceSwitch"] is None
+    verified = kuryr(sim, tmp_path / "other", "verify")
+    assert verified.exit_code == 1 and "no boot IDs recorded in this run directory" in verified.output
+    result = kuryr(sim, tmp_path / "other", "migrate", "--yes")
+    assert result.exit_code == 0, text(result)
+    assert "A7   done" not in result.output
+    assert_rebooted_once_each(sim)
+    assert_migrated(sim)

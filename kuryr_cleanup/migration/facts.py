@@ -71,14 +71,26 @@ class NetworkState:
         return str(mig.get("networkType")) if mig and mig.get("networkType") else None
 
     @property
+    def switched(self) -> bool:
+        """A5 happened: spec or status says OVNKubernetes.
+
+        Never proof that the nodes rebooted: the CNO may set `status.networkType` as soon as it has
+        processed the switch, while every node still runs the old plugin until its reboot.
+        """
+        return self.spec_type == OVN or self.status_type == OVN
+
+    @property
+    def finished(self) -> bool:
+        """A9 happened: switched and spec.migration cleared (only done after the reboots and A8)."""
+        return self.switched and self.migration is None
+
+    @property
     def phase(self) -> str:
-        """Where the migration is, in the admin's words."""
-        if self.status_type == OVN and self.migration is None:
+        """Where the migration is, in the admin's words (the cluster can't tell whether nodes rebooted)."""
+        if self.finished:
             return "migrated"
-        if self.status_type == OVN:
-            return "rebooted (verify and finish left)"
-        if self.spec_type == OVN:
-            return "switched (multus rollout and node reboots left)"
+        if self.switched:
+            return "switched (multus rollout, node reboots, verify and finish left)"
         if self.migration_target == OVN:
             return "prepared (machine configs rolling out)"
         if self.status_type == KURYR:
@@ -87,7 +99,7 @@ class NetworkState:
 
     @property
     def started(self) -> bool:
-        return self.migration_target == OVN or self.spec_type == OVN
+        return self.migration_target == OVN or self.switched
 
 
 def network_state(mctx: MigrationContext) -> NetworkState:

@@ -69,13 +69,13 @@ def _network_type_problems(mctx: MigrationContext, state: facts.NetworkState) ->
     if state.migration is not None and target != OVN:
         return [f"{NETWORK_OPERATOR_REF}/cluster spec.migration is {_compact(state.migration)}: another migration "
                 f"is under way (expected null or networkType {OVN})"]
-    if state.status_type == KURYR or state.started:
-        return []
-    if state.status_type == OVN:
+    if state.finished:
         # Already migrated: fine for finishing an earlier run (its cleanup), not for a cluster that never ran Kuryr.
         if mctx.step_state().get("finished") or _kuryr_leftovers_exist(mctx):
             return []
         return [f"the cluster is on {OVN} and has no Kuryr leftovers: there is nothing to migrate"]
+    if state.status_type == KURYR or state.started:
+        return []
     return [f"the cluster's network type is {state.status_type or 'unknown'}: it is neither on {KURYR} nor in a "
             f"migration to {OVN}"]
 
@@ -178,11 +178,11 @@ def check_preflight(mctx: MigrationContext) -> StepCheck:
     cloud_problems, cloud_notes = _cloud_problems(mctx)
     problems += cloud_problems
     notes += cloud_notes
-    if state.spec_type != OVN:
+    if not state.switched:
         problems += settings.validate(mctx, state)
-    if state.status_type != OVN:
+    if not state.finished:
         problems += _reboot_problems(mctx)
-    items, rule_notes = geneve_rule_items(mctx) if state.status_type != OVN or state.migration else ([], [])
+    items, rule_notes = geneve_rule_items(mctx) if not state.finished else ([], [])
     notes += rule_notes
     summary = f"cluster {state.phase}" + (f"; {len(items)} Geneve rule(s) to add" if items else "")
     return StepCheck(done=not items, items=tuple(items), notes=tuple(notes), summary=summary,
@@ -221,7 +221,7 @@ def check_backup(mctx: MigrationContext) -> StepCheck:
     if path.exists():
         return StepCheck(True, summary=f"backup {path} exists (never overwritten)")
     state = facts.network_state(mctx)
-    if state.status_type == OVN and state.migration is None:
+    if state.finished:
         return StepCheck(True, summary="the migration is complete: there is no Kuryr configuration to back up")
     notes = () if not state.started else (
         f"A1: the migration is already under way; the backup will show Network.config as it is now ({state.phase})",)
@@ -254,7 +254,7 @@ MIGRATION_PATCH = {"spec": {"migration": {"networkType": OVN}}}
 
 def check_prepare(mctx: MigrationContext) -> StepCheck:
     state = facts.network_state(mctx)
-    if state.migration_target == OVN or state.spec_type == OVN or (state.status_type == OVN and not state.migration):
+    if state.migration_target == OVN or state.switched:
         return StepCheck(True, summary=f"spec.migration is {_compact(state.migration)}" if state.migration else
                          "the migration is past this step")
     if state.migration is not None:
@@ -272,7 +272,7 @@ def apply_prepare(mctx: MigrationContext, check: StepCheck) -> None:
 # -- A3 OVN-Kubernetes settings ------------------------------------------------------------------------
 def check_settings(mctx: MigrationContext) -> StepCheck:
     state = facts.network_state(mctx)
-    if state.spec_type == OVN or state.status_type == OVN:
+    if state.switched:
         return StepCheck(True, summary="the network is switched: settings are fixed")
     wanted = settings.ovn_config_patch(mctx)
     current = ((state.operator.get("spec") or {}).get("defaultNetwork") or {}).get("ovnKubernetesConfig") or {}
@@ -312,7 +312,7 @@ def _mco_status(mctx: MigrationContext) -> tuple[bool, list[facts.PoolState], li
 
 def check_mco(mctx: MigrationContext) -> StepCheck:
     state = facts.network_state(mctx)
-    if state.spec_type == OVN or state.status_type == OVN:
+    if state.switched:
         return StepCheck(True, summary="the network is switched: the machine configs were rolled out")
     done, pools, nodes, waiting = _mco_status(mctx) if state.migration_target == OVN else (False, facts.pools(mctx),
                                                                                          [], [])
@@ -371,7 +371,7 @@ def switch_patch(mctx: MigrationContext) -> dict[str, Any]:
 
 def check_switch(mctx: MigrationContext) -> StepCheck:
     state = facts.network_state(mctx)
-    if state.spec_type == OVN or state.status_type == OVN:
+    if state.switched:
         return StepCheck(True, summary=f"spec.networkType is {OVN}")
     patch = switch_patch(mctx)
     return StepCheck(False, (item("A5", NETWORK_CONFIG_REF, "cluster", "merge-patch",
@@ -401,10 +401,11 @@ def _multus_done(mctx: MigrationContext, ds: dict[str, Any] | None) -> tuple[boo
 
 
 def check_multus(mctx: MigrationContext) -> StepCheck:
+    # Decided by the DaemonSet alone: status.networkType may say OVNKubernetes before multus rolled out.
     state = facts.network_state(mctx)
-    if state.status_type == OVN:
-        return StepCheck(True, summary="the network type is switched in status: multus rolled out")
-    if state.spec_type == OVN:
+    if state.finished:
+        return StepCheck(True, summary="the migration is finished (spec.migration is null)")
+    if state.switched:
         done, text = _multus_done(mctx, facts.multus(mctx))
         if done:
             return StepCheck(True, summary=text)
@@ -430,11 +431,13 @@ def apply_multus(mctx: MigrationContext, check: StepCheck) -> None:
 
 # -- A7 reboot ---------------------------------------------------------------------------------------
 def check_reboot(mctx: MigrationContext) -> StepCheck:
+    # Done only by the recorded reboots (boot ID changed, Ready) or once A9 cleared spec.migration:
+    # status.networkType is no proof, the CNO may set it before any node rebooted.
     state = facts.network_state(mctx)
+    if state.finished:
+        return StepCheck(True, summary="the migration is finished (spec.migration is null): every node rebooted")
     recorded = (mctx.ctx.state.get(reboot.STATE_KEY) or {}).get("boot_ids")
-    if state.status_type == OVN and not recorded:
-        return StepCheck(True, summary="the network type is switched in status: every node has rebooted")
-    if state.spec_type == OVN and recorded:
+    if state.switched and recorded:
         nodes = facts.nodes(mctx)
         progress = reboot.progress(mctx, nodes)
         if all(p.rebooted for p in progress):
@@ -450,7 +453,7 @@ def apply_reboot(mctx: MigrationContext, check: StepCheck) -> None:
 # -- A8 verify ---------------------------------------------------------------------------------------
 def check_verify(mctx: MigrationContext) -> StepCheck:
     state = facts.network_state(mctx)
-    if state.status_type == OVN:
+    if state.switched:
         report = verify.run_checks(mctx)
         if report.ok:
             return StepCheck(True, summary="network type, nodes, pods, cluster operators: all good")
@@ -482,7 +485,7 @@ FINISH_PATCH: dict[str, Any] = {"spec": {"migration": None}}
 
 def check_finish(mctx: MigrationContext) -> StepCheck:
     state = facts.network_state(mctx)
-    if state.migration is None and state.status_type == OVN:
+    if state.finished:
         return StepCheck(True, summary="spec.migration is null")
     return StepCheck(False, (item("A9", NETWORK_OPERATOR_REF, "cluster", "merge-patch", "the migration verified",
                                   name="spec.migration=null"),), summary="clear spec.migration")

@@ -11,7 +11,7 @@ from typing import Any
 
 from kuryr_cleanup import cluster as k
 from kuryr_cleanup.inventory import POD_FINALIZER
-from kuryr_cleanup.migration import facts
+from kuryr_cleanup.migration import facts, reboot
 from kuryr_cleanup.migration.base import OVN, MigrationContext
 
 # Container waiting reasons that mean the pod is broken, not starting.
@@ -90,6 +90,20 @@ def check_pods(mctx: MigrationContext) -> Check:
     return Check("pods", not errors, detail, tuple(errors[:MAX_LISTED]), tuple(sorted(expected)[:MAX_LISTED]))
 
 
+def check_reboots(mctx: MigrationContext, nodes: list[dict[str, Any]]) -> Check:
+    """While the migration is under way, every node must have rebooted since the switch.
+
+    Judged from the boot IDs this run directory recorded: status.networkType says OVNKubernetes as
+    soon as the CNO has processed the switch, before any node has rebooted.
+    """
+    if not (mctx.ctx.state.get(reboot.STATE_KEY) or {}).get("boot_ids"):
+        return Check("node reboots", False, "no boot IDs recorded in this run directory: whether the nodes "
+                     "rebooted since the switch is unknown (use the run directory of the migration)")
+    waiting = [p.name for p in reboot.progress(mctx, nodes) if not p.rebooted]
+    return Check("node reboots", not waiting, f"{len(nodes) - len(waiting)}/{len(nodes)} rebooted since the switch",
+                 tuple(f"node {n} has not rebooted since the switch" for n in waiting))
+
+
 def run_checks(mctx: MigrationContext) -> Report:
     report = Report()
     state = facts.network_state(mctx)
@@ -101,6 +115,8 @@ def run_checks(mctx: MigrationContext) -> Report:
     report.checks.append(Check("nodes", not not_ready,
                                f"{len(nodes) - len(not_ready)}/{len(nodes)} Ready",
                                tuple(f"node {n} NotReady" for n in not_ready)))
+    if state.switched and state.migration is not None:
+        report.checks.append(check_reboots(mctx, nodes))
     report.checks.append(check_pods(mctx))
     operators = facts.unhealthy_operators(mctx)
     total = len(facts.list_all(mctx, k.CLUSTER_OPERATOR))

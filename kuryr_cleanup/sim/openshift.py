@@ -10,9 +10,11 @@ Behaviours (`OpenShiftBehaviours`) react to API writes and to Nova reboots on th
 - MCO: `Network.operator spec.migration` set -> every pool renders a new MachineConfig (whose
   `configure-ovs.sh` argument is the migration's network type), goes Updating, and its nodes take the
   config one at a time (desiredConfig, state Working, reboot, currentConfig, state Done) -> Updated.
-- CNO: `Network.config spec.networkType` switched -> the multus DaemonSet rolls out, ClusterOperators
-  go Progressing then settle, and `status.networkType` follows once every node has rebooted since the
-  switch (boot IDs recorded at the switch, kept in `store.settings` so a snapshot keeps them).
+- CNO: `Network.config spec.networkType` switched -> as soon as the CNO has processed it (the next
+  tick) `status.networkType` says the new type, as a real CNO may report it long before any node has
+  rebooted; the multus DaemonSet rolls out, ClusterOperators go Progressing then settle, and the
+  `network` operator settles once every node has rebooted since the switch (boot IDs recorded at the
+  switch, kept in `store.settings` so a snapshot keeps them).
 - Reboot: Nova's `server_reboot` event or `/_sim/reboot-by-ip` -> the node goes NotReady, then Ready
   with a new bootID after the "server_reboot" + "node_boot" delays.
 
@@ -874,8 +876,9 @@ class OpenShiftBehaviours:
 
     # -- CNO -------------------------------------------------------------------------------------------
     def switch_network_type(self, network_type: str) -> None:
-        """Network.config spec.networkType changed: roll multus, operators progress, and the status
-        follows once every node has rebooted (boot IDs recorded now)."""
+        """Network.config spec.networkType changed: the status follows once the CNO processed it (not
+        after the reboots), multus rolls, operators progress; the network operator settles once every
+        node has rebooted (boot IDs recorded now)."""
         self.store.settings["cno_switch"] = {
             "networkType": network_type,
             "bootIDs": {n["metadata"]["name"]: n["status"]["nodeInfo"].get("bootID") for n in self._nodes()},
@@ -902,6 +905,7 @@ class OpenShiftBehaviours:
             )
             self._save(multus)
             self.store.schedule("multus_rollout", lambda: self._multus_rolled_out(generation))
+        self.store.schedule(0.0, lambda: self._report_network_type(network_type))
         for name in OPERATORS_PROGRESSING_ON_SWITCH:
             self._set_operator_progressing(name, f"Deployment of the {network_type} network is in progress")
             if name != "network":
@@ -947,13 +951,18 @@ class OpenShiftBehaviours:
             if node["status"]["nodeInfo"].get("bootID") == boot_ids.get(name) or not node_is_ready(node):
                 return
         switch["done"] = True
-        config = self._get(CONFIG_API, "Network", "cluster")
-        if config is not None:
-            config = _copy(config)
-            config.setdefault("status", {})["networkType"] = switch["networkType"]
-            config["status"]["clusterNetwork"] = _copy(config["spec"].get("clusterNetwork") or [])
-            self._save(config)
         self.store.schedule("operator_settle", lambda: self._settle_operator("network"))
+
+    def _report_network_type(self, network_type: str) -> None:
+        """The CNO has processed the switch: Network.config's status says the new type (and cluster
+        network) right away, while nodes are still running the old plugin until they reboot."""
+        config = self._get(CONFIG_API, "Network", "cluster")
+        if config is None or (config.get("spec") or {}).get("networkType") != network_type:
+            return
+        config = _copy(config)
+        config.setdefault("status", {})["networkType"] = network_type
+        config["status"]["clusterNetwork"] = _copy(config["spec"].get("clusterNetwork") or [])
+        self._save(config)
 
     # -- reboots -------------------------------------------------------------------------------------
     def on_server_reboot(self, server_id: str, hard: bool = False, **_: Any) -> None:
