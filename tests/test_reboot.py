@@ -177,3 +177,30 @@ def test_an_interrupted_reboot_resumes_with_the_nodes_not_yet_rebooted(make_sim:
     assert result.exit_code == 0, text(result)
     assert_rebooted_once_each(sim)
     assert result.output.count("R    rebooting ") == 2
+
+
+def _set_ready(sim: Any, name: str, ready: bool) -> None:
+    from kuryr_cleanup.sim.openshift import node_ready_conditions
+
+    with sim.store.lock:
+        node = sim.store.kube_get("v1", "Node", name)
+        node["status"]["conditions"] = node_ready_conditions(ready)
+
+
+def test_a_control_plane_node_is_rebooted_only_while_every_other_one_is_ready(make_sim: Any, tmp_path: Path) -> None:
+    sim = make_sim(generate=SMALL, delays=FAST)
+    run_dir = tmp_path / "run"
+    _switch_without_rebooting(sim, run_dir)
+    with sim.store.lock:
+        masters = sorted(n["metadata"]["name"] for n in sim.store.kube_objects("v1", "Node").values()
+                         if "node-role.kubernetes.io/master" in n["metadata"]["labels"])
+    _set_ready(sim, masters[-1], False)  # down for a reason of its own
+    result = kuryr(sim, run_dir, "reboot", "--yes", "--reboot-timeout", "0.5")
+    assert result.exit_code == 4, text(result)
+    assert f"control-plane node(s) {masters[-1]} not Ready within" in text(result)
+    assert "could lose etcd quorum" in text(result)
+    assert nova_reboots(sim) == {}  # no second member taken down
+    _set_ready(sim, masters[-1], True)
+    again = kuryr(sim, run_dir, "reboot", "--yes")
+    assert again.exit_code == 0, text(again)
+    assert_rebooted_once_each(sim)

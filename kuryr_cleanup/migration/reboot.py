@@ -242,6 +242,37 @@ def _needs_request(mctx: MigrationContext, node: dict[str, Any], server: dict[st
     return not (server is not None and _server_shows_reboot(mctx, server["id"]))
 
 
+def _wait_for_the_other_control_plane_nodes(mctx: MigrationContext, step: str, batch: list[str],
+                                            say: ProgressLine) -> None:
+    """Rolling: reboot a control-plane node only while every other one is Ready, so etcd keeps quorum.
+
+    A control-plane node may be down for a reason of its own (a reboot by hand, the MCO, a crash):
+    wait for it within the reboot timeout, then stop naming it rather than take a second member down.
+    """
+    if mctx.options.strategy == "all":
+        return  # the admin chose the outage: every node at once
+    in_batch = set(batch)
+    down: list[str] = []
+
+    def others_ready() -> bool:
+        nodes = facts.nodes(mctx)
+        if not any(facts.is_control_plane(n) and facts.node_name(n) in in_batch for n in nodes):
+            down.clear()
+            return True
+        down[:] = [facts.node_name(n) for n in nodes if facts.is_control_plane(n)
+                   and facts.node_name(n) not in in_batch and not facts.node_ready(n)]
+        if down:
+            say(f"waiting for control-plane node(s) {', '.join(down)} to be Ready before rebooting "
+                f"{', '.join(batch)} (etcd quorum)")
+        return not down
+
+    if not wait_until(mctx, mctx.options.reboot_timeout, others_ready):
+        raise MigrationStopped(
+            f"{step}: control-plane node(s) {', '.join(down)} not Ready within {mctx.options.reboot_timeout:.0f} s: "
+            f"rebooting {', '.join(batch)} now could lose etcd quorum, so it was not rebooted; bring "
+            f"{', '.join(down)} back (console, Nova), then run the same command again")
+
+
 @dataclass
 class RebootResult:
     rebooted: list[str]
@@ -267,6 +298,7 @@ def run(mctx: MigrationContext, step: str = "A7") -> RebootResult:
     requested_now: list[str] = []
     total = len(nodes)
     for batch in todo:
+        _wait_for_the_other_control_plane_nodes(mctx, step, batch, say)
         current = {facts.node_name(n): n for n in facts.nodes(mctx)}
         data = _state(mctx)
         for name in batch:
