@@ -204,3 +204,28 @@ def test_a_control_plane_node_is_rebooted_only_while_every_other_one_is_ready(ma
     again = kuryr(sim, run_dir, "reboot", "--yes")
     assert again.exit_code == 0, text(again)
     assert_rebooted_once_each(sim)
+
+
+def test_all_at_once_survives_the_cluster_api_being_down_while_the_masters_reboot(make_sim: Any,
+                                                                                  tmp_path: Path) -> None:
+    from kuryr_cleanup.sim.faults import FaultRule
+
+    sim = make_sim(generate=SMALL, delays=FAST)
+    run_dir = tmp_path / "run"
+    _switch_without_rebooting(sim, run_dir)
+    outage: list[FaultRule] = []
+
+    def api_goes_down(**_: Any) -> None:
+        # With every control-plane node rebooting, the API drops connections and answers 503 for a while.
+        if not outage:
+            outage.extend([FaultRule(service="kube", status=0, count=30),
+                           FaultRule(service="kube", status=503, count=30)])
+            sim.server.faults.add_rules(outage)
+
+    sim.store.on("server_reboot", api_goes_down)
+    result = kuryr(sim, run_dir, "migrate", "--yes", "--strategy", "all")
+    assert result.exit_code == 0, text(result)
+    assert "API unreachable" in result.output
+    assert [rule.fired for rule in outage] == [30, 30]  # the outage really happened and ended
+    assert_rebooted_once_each(sim)
+    assert_migrated(sim)

@@ -16,6 +16,7 @@ from typing import Any
 from kuryr_cleanup.context import Context
 from kuryr_cleanup.errors import KuryrMigrateError
 from kuryr_cleanup.plan import PlanItem
+from kuryr_cleanup.retrying import Failure, classify, describe
 
 OVN = "OVNKubernetes"
 KURYR = "Kuryr"
@@ -144,12 +145,23 @@ class ProgressLine:
             self.last = text
 
 
-def wait_until(mctx: MigrationContext, timeout: float, probe: Callable[[], bool]) -> bool:
-    """Poll `probe` every poll interval until it returns True (True) or `timeout` passes (False)."""
+def wait_until(mctx: MigrationContext, timeout: float, probe: Callable[[], bool],
+               report: Callable[[str], None] | None = None) -> bool:
+    """Poll `probe` every poll interval until it returns True (True) or `timeout` passes (False).
+
+    A transient failure inside the probe (connection refused or dropped, 5xx, 429: what an API
+    server being rebooted answers) counts as "not yet": only the deadline decides. With
+    `--strategy all` every control-plane node is down for minutes at once.
+    """
     deadline = time.monotonic() + timeout
     while True:
-        if probe():
-            return True
+        try:
+            if probe():
+                return True
+        except Exception as exc:
+            if classify(exc) is not Failure.TRANSIENT:
+                raise
+            (report or mctx.say)(f"API unreachable ({describe(exc)}): still waiting")
         if time.monotonic() >= deadline:
             return False
         mctx.sleep(max(0.0, min(mctx.poll_interval, deadline - time.monotonic())))

@@ -266,7 +266,7 @@ def _wait_for_the_other_control_plane_nodes(mctx: MigrationContext, step: str, b
                 f"{', '.join(batch)} (etcd quorum)")
         return not down
 
-    if not wait_until(mctx, mctx.options.reboot_timeout, others_ready):
+    if not wait_until(mctx, mctx.options.reboot_timeout, others_ready, say):
         raise MigrationStopped(
             f"{step}: control-plane node(s) {', '.join(down)} not Ready within {mctx.options.reboot_timeout:.0f} s: "
             f"rebooting {', '.join(batch)} now could lose etcd quorum, so it was not rebooted; bring "
@@ -323,11 +323,14 @@ def run(mctx: MigrationContext, step: str = "A7") -> RebootResult:
             say(f"nodes rebooted {rebooted}/{total}" + (f"; waiting for {detail}" if waiting else ""))
             return not waiting
 
-        if not wait_until(mctx, mctx.options.reboot_timeout, batch_done):
-            stuck = [n for n in batch if n in last and not last[n].rebooted]
+        if not wait_until(mctx, mctx.options.reboot_timeout, batch_done, say):
+            stuck = [n for n in batch if (n in last and not last[n].rebooted) or not last]  # empty: API down
             lines = []
             for name in stuck:
-                state = "NotReady" if not last[name].ready else "Ready but still on its old boot ID"
+                if name not in last:
+                    state = "unknown: the cluster API was unreachable"
+                else:
+                    state = "NotReady" if not last[name].ready else "Ready but still on its old boot ID"
                 lines.append(f"node {name} did not come back from its reboot within "
                              f"{mctx.options.reboot_timeout:.0f} s ({state})")
             log = [line for name in stuck for line in facts.daemon_log_tail(mctx, name, 10)]

@@ -356,7 +356,7 @@ def apply_mco(mctx: MigrationContext, check: StepCheck) -> None:
         say(f"pools {updated}/{len(pools)} updated (" + ", ".join(p.text() for p in pools) + ")")
         return done
 
-    if not wait_until(mctx, mctx.options.mco_timeout, probe):
+    if not wait_until(mctx, mctx.options.mco_timeout, probe, say):
         raise MigrationStopped(f"A4: the machine config rollout did not finish within {mctx.options.mco_timeout:.0f} "
                                f"s: still waiting for " + "; ".join(last_waiting[:10]))
 
@@ -424,7 +424,7 @@ def apply_multus(mctx: MigrationContext, check: StepCheck) -> None:
         say(text)
         return done
 
-    if not wait_until(mctx, mctx.options.multus_timeout, probe):
+    if not wait_until(mctx, mctx.options.multus_timeout, probe, say):
         raise MigrationStopped(f"A6: the multus rollout did not finish within {mctx.options.multus_timeout:.0f} s: "
                                f"{last[0]}")
 
@@ -473,7 +473,7 @@ def apply_verify(mctx: MigrationContext, check: StepCheck) -> None:
         say("all checks pass" if not failing else "waiting: " + "; ".join(failing))
         return report.ok
 
-    if not wait_until(mctx, mctx.options.verify_timeout, probe):
+    if not wait_until(mctx, mctx.options.verify_timeout, probe, say):
         lines = verify.report_lines(last[0]) if last else []
         raise MigrationStopped(f"A8: verification failed after {mctx.options.verify_timeout:.0f} s; the cleanup was "
                                f"not started:\n  " + "\n  ".join(lines))
