@@ -299,7 +299,9 @@ class Discovery:
         conn = self.ctx.conn
 
         def fetch() -> tuple[int, int]:
-            endpoint = conn.session.get_endpoint(service_type="load-balancer", interface="public")
+            # The proxy's endpoint honours load_balancer_endpoint_override; the session's catalog
+            # lookup would not (with auth_type none it would answer Neutron's URL).
+            endpoint = conn.load_balancer.get_endpoint()
             root = endpoint.rstrip("/")
             for suffix in ("/v2.0", "/v2"):
                 if root.endswith(suffix):

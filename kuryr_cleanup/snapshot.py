@@ -14,11 +14,13 @@ import os
 from pathlib import Path
 from typing import Any
 
+from openstack import exceptions as os_exc
+
 from kuryr_cleanup import cluster as k
 from kuryr_cleanup.context import Context
 from kuryr_cleanup.journal import scrub
 from kuryr_cleanup.openstack_api import list_raw
-from kuryr_cleanup.retrying import call
+from kuryr_cleanup.retrying import call, describe
 from kuryr_cleanup.sim.store import OPENSTACK_COLLECTIONS, SNAPSHOT_FORMAT, SNAPSHOT_VERSION
 
 # (proxy attribute, path, JSON key) for every collection a snapshot holds.
@@ -52,13 +54,21 @@ def capture(ctx: Context) -> dict[str, Any]:
     ctx.check_openstack()
     conn = ctx.conn
     openstack: dict[str, Any] = {"project_id": conn.current_project_id}
+    notes: list[str] = []
     for collection in OPENSTACK_COLLECTIONS:
         source = _OPENSTACK_SOURCES.get(collection)
         if source is None:
             openstack[collection] = []
             continue
         proxy_name, path, key = source
-        openstack[collection] = list_raw(conn, proxy_name, path, key, policy)
+        try:
+            openstack[collection] = list_raw(conn, proxy_name, path, key, policy)
+        except (os_exc.EndpointNotFound, os_exc.NotFoundException) as exc:
+            if proxy_name != "compute":
+                raise
+            # A cloud (or a token) without Nova: the snapshot is still useful for the cleanup.
+            openstack[collection] = []
+            notes.append(f"no servers captured: {describe(exc)}")
     # Members live under their pools.
     members = []
     for pool in openstack.get("pools", []):
@@ -82,6 +92,7 @@ def capture(ctx: Context) -> dict[str, Any]:
         "source": "kuryr-migrate snapshot",
         "infra_id": infra_id,
         "settings": {},
+        "notes": notes,
         "openstack": scrub(openstack),
         "kubernetes": {"objects": scrub(objects)},
     }

@@ -134,10 +134,6 @@ def test_recorded_real_fixture_is_a_loadable_snapshot() -> None:
     assert FIXTURE.stat().st_size < 1_000_000
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "tool: inventory.octavia_version() reads conn.session.get_endpoint(service_type='load-balancer'), which "
-    "ignores load_balancer_endpoint_override (with auth_type none it is Neutron's URL): Octavia is taken for "
-    "API 2.0 and LBs are matched by description instead of tags. Fix: conn.load_balancer.get_endpoint()."))
 def test_octavia_api_version_is_read_from_the_load_balancer_endpoint(
         real_neutron_url: str, real_octavia_url: str, make_sim: Any, tmp_path: Path) -> None:
     cluster = make_sim(generate="namespaces=1,pods=0,services=0,policies=0,masters=1,workers=1")
