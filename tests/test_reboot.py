@@ -91,24 +91,58 @@ def test_reboot_refuses_before_the_switch(make_sim: Any, tmp_path: Path) -> None
     assert nova_reboots(sim) == {}
 
 
+def _transitions(sim: Any) -> list[dict[str, Any]]:
+    """The simulator's record of every node going down (reboot requested) and coming back (Ready, new boot)."""
+    from kuryr_cleanup.sim.openshift import behaviours_for
+
+    with sim.store.lock:
+        return [dict(t) for t in behaviours_for(sim.store).reboot_transitions]
+
+
+def _most_down_at_once(transitions: list[dict[str, Any]], names: set[str]) -> int:
+    down: set[str] = set()
+    most = 0
+    for t in transitions:
+        if t["node"] not in names:
+            continue
+        if t["event"] == "down":
+            down.add(t["node"])
+        else:
+            down.discard(t["node"])
+        most = max(most, len(down))
+    return most
+
+
+def _roles(sim: Any) -> tuple[list[str], list[str]]:
+    with sim.store.lock:
+        nodes = sorted(sim.store.kube_objects("v1", "Node").values(), key=lambda n: n["metadata"]["name"])
+    masters = [n["metadata"]["name"] for n in nodes if "node-role.kubernetes.io/master" in n["metadata"]["labels"]]
+    workers = [n["metadata"]["name"] for n in nodes if n["metadata"]["name"] not in masters]
+    return masters, workers
+
+
 def test_reboot_plan_then_all_at_once(make_sim: Any, tmp_path: Path) -> None:
-    sim = make_sim(generate=SMALL, delays=FAST)
+    # Reboots slow enough that a node coming back before the last request would be a real ordering fault.
+    sim = make_sim(generate=SMALL, delays={**FAST, "server_reboot": 0.4, "node_boot": 0.4})
     run_dir = tmp_path / "run"
     _switch_without_rebooting(sim, run_dir)
     planned = kuryr(sim, run_dir, "reboot", "--plan", "--strategy", "all", "--reboot-estimate", "240")
     assert planned.exit_code == 0, text(planned)
     assert planned.output.count("reboot node ") == 5
     assert "strategy all in 1 batch(es); expected outage about 4 min" in planned.output
-    assert nova_reboots(sim) == {}
+    assert sim.writes() == []
 
     result = kuryr(sim, run_dir, "reboot", "--yes", "--strategy", "all", "--hard", "-o", "json")
     assert result.exit_code == 0, text(result)
     doc = json.loads(result.stdout)
     assert doc["kind"] == "RebootResult" and len(doc["rebooted"]) == 5 and doc["actualSeconds"] is not None
     assert_rebooted_once_each(sim)
-    # All at once: every request went out before the first node was waited for.
-    events = [e["event"] for e in _journal(run_dir) if e["event"].startswith("reboot-")]
-    assert events[-10:] == ["reboot-request", "reboot-sent"] * 5
+    # All at once: every node was asked to reboot before the first one came back.
+    transitions = _transitions(sim)
+    downs = [t for t in transitions if t["event"] == "down"]
+    first_up = transitions.index(next(t for t in transitions if t["event"] == "up"))
+    assert len(downs) == 5 and all(transitions.index(d) < first_up for d in downs)
+    assert _most_down_at_once(transitions, {t["node"] for t in transitions}) == 5
     assert all(e["hard"] for e in [e for e in _journal(run_dir) if e["event"] == "reboot-request"][-5:])
 
     again = kuryr(sim, run_dir, "reboot", "--yes")
@@ -121,17 +155,28 @@ def test_reboot_plan_then_all_at_once(make_sim: Any, tmp_path: Path) -> None:
 
 
 def test_rolling_reboots_control_plane_one_at_a_time_then_workers_in_batches(make_sim: Any, tmp_path: Path) -> None:
-    sim = make_sim(generate="namespaces=1,masters=3,workers=4", delays=FAST)
+    sim = make_sim(generate="namespaces=1,masters=3,workers=5", delays=FAST)
     run_dir = tmp_path / "run"
     _switch_without_rebooting(sim, run_dir)
     result = kuryr(sim, run_dir, "reboot", "--yes", "--max-unavailable", "2")
     assert result.exit_code == 0, text(result)
     assert_rebooted_once_each(sim)
-    lines = [line for line in result.output.splitlines() if line.startswith("R    rebooting ")]
-    assert [line.split()[2].split("-")[-2] for line in lines[:3]] == ["master"] * 3
+    masters, workers = _roles(sim)
+    transitions = _transitions(sim)
+    assert {t["node"] for t in transitions} == set(masters + workers)
+    # Control plane: one at a time, each asked only after the previous one was Ready again, all before workers.
+    assert _most_down_at_once(transitions, set(masters)) == 1
+    master_events = [(t["node"], t["event"]) for t in transitions if t["node"] in masters]
+    assert master_events == [(name, event) for name in masters for event in ("down", "up")]
+    last_master_up = max(i for i, t in enumerate(transitions) if t["node"] in masters)
+    first_worker_down = min(i for i, t in enumerate(transitions) if t["node"] in workers)
+    assert last_master_up < first_worker_down
+    # Workers: never more than --max-unavailable down at once (and the batches were used).
+    assert _most_down_at_once(transitions, set(workers)) == 2
+    assert _most_down_at_once(transitions, set(masters + workers)) == 2
     plan_notes = kuryr(sim, run_dir, "reboot", "--plan").output
     assert "already" in plan_notes or "to reboot" not in plan_notes
-    assert len([e for e in _journal(run_dir) if e["event"] == "reboot-sent"]) == 7
+    assert len([e for e in _journal(run_dir) if e["event"] == "reboot-sent"]) == 8
 
 
 def test_nodes_are_matched_to_servers_by_name_when_the_provider_id_is_missing(make_sim: Any,

@@ -16,7 +16,8 @@ Behaviours (`OpenShiftBehaviours`) react to API writes and to Nova reboots on th
   `network` operator settles once every node has rebooted since the switch (boot IDs recorded at the
   switch, kept in `store.settings` so a snapshot keeps them).
 - Reboot: Nova's `server_reboot` event or `/_sim/reboot-by-ip` -> the node goes NotReady, then Ready
-  with a new bootID after the "server_reboot" + "node_boot" delays.
+  with a new bootID after the "server_reboot" + "node_boot" delays; each transition is recorded in
+  `reboot_transitions` (what tests judge the reboot strategies by).
 
 Faults (`store.behaviour_faults`, set with PUT /_sim/behaviours; each value a name or a list):
 - `degraded_pool`: pool name(s) whose rollout stops with the first node Degraded.
@@ -688,6 +689,10 @@ class OpenShiftBehaviours:
         # Rollout generations: a newer rollout of a pool (or reboot of a node) supersedes older timers.
         self._pool_rollout: dict[str, int] = {}
         self._node_reboot: dict[str, int] = {}
+        # Every reboot's transitions in order: {"t": simulated time, "node": name, "event": "down"|"up"},
+        # "down" when the reboot was requested (Nova or SSH), "up" when the node is Ready on a new boot ID.
+        # Tests judge the reboot strategies by it (how many nodes were down at once, and which).
+        self.reboot_transitions: list[dict[str, Any]] = []
         store.on("server_reboot", self.on_server_reboot)
 
     # -- small accessors ---------------------------------------------------------------------------
@@ -992,6 +997,7 @@ class OpenShiftBehaviours:
         node = _copy(node)
         self._set_not_ready(node)
         self._save(node)
+        self.reboot_transitions.append({"t": self.store.clock.now(), "node": name, "event": "down"})
         self.mcd_log(name, "Shutting down for reboot", "daemon.go:1523")
         self._node_reboot[name] = self._node_reboot.get(name, 0) + 1
         token = self._node_reboot[name]
@@ -1022,6 +1028,7 @@ class OpenShiftBehaviours:
         else:
             node["spec"].pop("taints", None)
         self._save(node)
+        self.reboot_transitions.append({"t": self.store.clock.now(), "node": name, "event": "up"})
         self.mcd_log(name, "Starting MachineConfigDaemon", "start.go:112")
         self._heal_pods_on(name)
         self._check_network_switch_complete()
