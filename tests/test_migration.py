@@ -318,3 +318,21 @@ def test_a_switched_cluster_without_recorded_reboots_is_rebooted_not_assumed_don
     assert "A7   done" not in result.output
     assert_rebooted_once_each(sim)
     assert_migrated(sim)
+
+
+def test_a4_does_not_pass_on_pool_conditions_written_before_the_new_target(make_sim: Any, tmp_path: Path) -> None:
+    from kuryr_cleanup.sim.openshift import make_rendered_machine_config
+
+    sim = make_sim(generate=SMALL, delays=FAST)
+    with sim.store.lock:
+        # spec.migration is set and the MCO has rendered and targeted the new configs, but the pools'
+        # conditions (Updated=True) and the nodes (Done, current == desired) still describe the old ones.
+        sim.store.kube_get(OPERATOR_API, "Network", "cluster")["spec"]["migration"] = {"networkType": "OVNKubernetes"}
+        for pool in sim.store.kube_objects("machineconfiguration.openshift.io/v1", "MachineConfigPool").values():
+            rendered = sim.store.kube_put(make_rendered_machine_config(pool["metadata"]["name"], "OVNKubernetes"))
+            pool["spec"]["configuration"]["name"] = rendered["metadata"]["name"]
+    result = kuryr(sim, tmp_path / "run", "migrate", "--yes", "--etcd-backup-confirmed", "--mco-timeout", "0.3")
+    assert result.exit_code == 4, text(result)
+    assert "A4: the machine config rollout did not finish" in text(result)
+    assert "pool master reports rendered-master-" in text(result) and "not yet its target" in text(result)
+    assert kube_object(sim, CONFIG_API, "Network", "cluster")["spec"]["networkType"] == "Kuryr"  # never switched

@@ -114,16 +114,27 @@ class PoolState:
     name: str
     machines: int
     updated_machines: int
-    degraded_machines: int
     updated: bool
     updating: bool
     degraded: bool
     message: str
     target: str  # spec.configuration.name: the rendered config the pool rolls out
+    reached: str  # status.configuration.name: the config the MCO says every node of the pool is on
+    node_labels: dict[str, str]  # spec.nodeSelector.matchLabels: which nodes belong to the pool
 
     @property
     def settled(self) -> bool:
         return self.updated and not self.updating and not self.degraded
+
+    @property
+    def on_target(self) -> bool:
+        """Settled on its target: Updated conditions alone may be stale (the MCO wrote them before it
+        picked the new target), status.configuration says which config they are about."""
+        return self.settled and bool(self.target) and self.reached == self.target
+
+    def selects(self, node: dict[str, Any]) -> bool:
+        labels = (node.get("metadata") or {}).get("labels") or {}
+        return bool(self.node_labels) and all(labels.get(k) == v for k, v in self.node_labels.items())
 
     def text(self) -> str:
         return f"{self.name} {self.updated_machines}/{self.machines}"
@@ -136,18 +147,28 @@ def pools(mctx: MigrationContext) -> list[PoolState]:
         status = pool.get("status") or {}
         degraded = conds.get("Degraded") == "True" or conds.get("NodeDegraded") == "True"
         message = condition_message(pool, "NodeDegraded") if degraded else ""
+        spec = pool.get("spec") or {}
+        selector = (spec.get("nodeSelector") or {}).get("matchLabels") or {}
         result.append(PoolState(
             name=pool["metadata"]["name"],
             machines=int(status.get("machineCount") or 0),
             updated_machines=int(status.get("updatedMachineCount") or 0),
-            degraded_machines=int(status.get("degradedMachineCount") or 0),
             updated=conds.get("Updated") == "True",
             updating=conds.get("Updating") == "True",
             degraded=degraded,
             message=message or condition_message(pool, "Degraded"),
-            target=str(((pool.get("spec") or {}).get("configuration") or {}).get("name") or ""),
+            target=str((spec.get("configuration") or {}).get("name") or ""),
+            reached=str((status.get("configuration") or {}).get("name") or ""),
+            node_labels={str(k): str(v) for k, v in selector.items()},
         ))
     return result
+
+
+def pool_of(node: dict[str, Any], pools: list[PoolState]) -> PoolState | None:
+    """The pool whose config the node runs: a custom pool (infra, ...) wins over `worker`, as in the MCO."""
+    matching = [p for p in pools if p.selects(node)]
+    custom = [p for p in matching if p.name != "worker"]
+    return (custom or matching or [None])[0]
 
 
 def rendered_config_has_ovs_line(mctx: MigrationContext, name: str, network_type: str = OVN) -> bool:
@@ -200,9 +221,12 @@ def node_annotations(node: dict[str, Any]) -> dict[str, str]:
     return dict((node.get("metadata") or {}).get("annotations") or {})
 
 
-def node_config_done(node: dict[str, Any]) -> bool:
+def node_config_done(node: dict[str, Any], target: str | None = None) -> bool:
+    """The daemon is Done and the node runs its desired config (and that is `target`, when given)."""
     ann = node_annotations(node)
-    return ann.get(ANN_STATE) == "Done" and bool(ann.get(ANN_CURRENT)) and ann.get(ANN_CURRENT) == ann.get(ANN_DESIRED)
+    current = ann.get(ANN_CURRENT)
+    done = ann.get(ANN_STATE) == "Done" and bool(current) and current == ann.get(ANN_DESIRED)
+    return done and (target is None or current == target)
 
 
 def daemon_log_tail(mctx: MigrationContext, node: str, lines: int = 20) -> list[str]:

@@ -302,11 +302,17 @@ def _mco_status(mctx: MigrationContext) -> tuple[bool, list[facts.PoolState], li
     for pool in pools:
         if not pool.settled:
             waiting.append(f"pool {pool.name} {pool.updated_machines}/{pool.machines}")
+        elif not pool.on_target:
+            waiting.append(f"pool {pool.name} reports {pool.reached or 'no config'}, not yet its target {pool.target}")
         elif not facts.rendered_config_has_ovs_line(mctx, pool.target):
             waiting.append(f"pool {pool.name} config {pool.target} lacks configure-ovs.sh {OVN}")
     for node in nodes:
-        if not facts.node_config_done(node):
-            waiting.append(f"node {facts.node_name(node)} {facts.node_annotations(node).get(facts.ANN_STATE, '?')}")
+        pool = facts.pool_of(node, pools)
+        target = pool.target if pool is not None else None
+        if not facts.node_config_done(node, target):
+            ann = facts.node_annotations(node)
+            waiting.append(f"node {facts.node_name(node)} {ann.get(facts.ANN_STATE, '?')} on "
+                           f"{ann.get(facts.ANN_CURRENT) or 'no config'}" + (f" (target {target})" if target else ""))
     return not waiting, pools, nodes, waiting
 
 
@@ -352,7 +358,7 @@ def apply_mco(mctx: MigrationContext, check: StepCheck) -> None:
                 raise MigrationStopped(
                     f"A4: node {name} has been NotReady for more than {mctx.options.node_timeout:.0f} s during the "
                     f"machine config rollout; the tail of its machine-config-daemon log:\n  " + "\n  ".join(log))
-        updated = sum(1 for p in pools if p.settled)
+        updated = sum(1 for p in pools if p.on_target)
         say(f"pools {updated}/{len(pools)} updated (" + ", ".join(p.text() for p in pools) + ")")
         return done
 
