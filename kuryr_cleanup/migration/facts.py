@@ -168,7 +168,8 @@ def pool_of(node: dict[str, Any], pools: list[PoolState]) -> PoolState | None:
     """The pool whose config the node runs: a custom pool (infra, ...) wins over `worker`, as in the MCO."""
     matching = [p for p in pools if p.selects(node)]
     custom = [p for p in matching if p.name != "worker"]
-    return (custom or matching or [None])[0]
+    found = custom or matching
+    return found[0] if found else None
 
 
 def rendered_config_has_ovs_line(mctx: MigrationContext, name: str, network_type: str = OVN) -> bool:

@@ -307,8 +307,8 @@ def _mco_status(mctx: MigrationContext) -> tuple[bool, list[facts.PoolState], li
         elif not facts.rendered_config_has_ovs_line(mctx, pool.target):
             waiting.append(f"pool {pool.name} config {pool.target} lacks configure-ovs.sh {OVN}")
     for node in nodes:
-        pool = facts.pool_of(node, pools)
-        target = pool.target if pool is not None else None
+        node_pool = facts.pool_of(node, pools)
+        target = node_pool.target if node_pool is not None else None
         if not facts.node_config_done(node, target):
             ann = facts.node_annotations(node)
             waiting.append(f"node {facts.node_name(node)} {ann.get(facts.ANN_STATE, '?')} on "
