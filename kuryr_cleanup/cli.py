@@ -303,13 +303,15 @@ def migrate(plan_only: bool, yes: bool, **kwargs: Any) -> None:
 @reboot_options
 @click.option("--plan", "plan_only", is_flag=True, help="Show the reboots and the expected outage; reboot nothing.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-def reboot(plan_only: bool, yes: bool, **kwargs: Any) -> None:
+@click.option("--force", is_flag=True, help="Reboot even though the migration is finished (spec.migration null).")
+def reboot(plan_only: bool, yes: bool, force: bool, **kwargs: Any) -> None:
     """Reboot every node not yet rebooted since the switch (SPEC R), resumable."""
     from kuryr_cleanup.workflow import migration_options, reboot_command
 
     options = migration_options(kwargs)
     ctx = make_context(kwargs)
-    _exit_after(ctx, lambda: reboot_command(ctx, options, plan_only=plan_only, yes=yes, confirm=confirm_infra_id))
+    _exit_after(ctx, lambda: reboot_command(ctx, options, plan_only=plan_only, yes=yes, confirm=confirm_infra_id,
+                                            force=force))
 
 
 @cli.command()

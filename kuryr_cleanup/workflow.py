@@ -167,7 +167,8 @@ def reboot_summary_text(mctx: MigrationContext) -> str:
 
 
 # -- reboot ----------------------------------------------------------------------------------------------
-def reboot_command(ctx: Context, options: MigrationOptions, *, plan_only: bool, yes: bool, confirm: Confirm) -> int:
+def reboot_command(ctx: Context, options: MigrationOptions, *, plan_only: bool, yes: bool, confirm: Confirm,
+                   force: bool = False) -> int:
     mctx, out = make_migration_context(ctx, options)
     with interruptible():
         if options.method == "nova":
@@ -176,6 +177,13 @@ def reboot_command(ctx: Context, options: MigrationOptions, *, plan_only: bool, 
         if not state.switched:
             raise UsageError(f"the network type is not switched yet (phase: {state.phase}): the reboot is step A7, "
                              f"after the switch; run `kuryr-migrate migrate`")
+        if state.finished and not force:
+            raise UsageError("the migration is finished (spec.migration is null): its reboots are done, and a "
+                             "reboot now is not part of it; pass --force to reboot the nodes anyway")
+        if not (ctx.state.get(reboot.STATE_KEY) or {}).get("boot_ids"):
+            click.echo(f"WARNING: no boot IDs are recorded in the run directory {ctx.run_dir}: every node will be "
+                       f"rebooted, including any that already rebooted since the switch. If the migration ran with "
+                       f"another --run-dir, stop now and use that one.", err=True)
         items, notes = reboot.plan(mctx, "R")
         plan = Plan(ctx.infra_id, [StepInfo("R", "Reboot every node")], items, notes)
         if plan_only or not items:

@@ -274,3 +274,27 @@ def test_all_at_once_survives_the_cluster_api_being_down_while_the_masters_reboo
     assert [rule.fired for rule in outage] == [30, 30]  # the outage really happened and ended
     assert_rebooted_once_each(sim)
     assert_migrated(sim)
+
+
+def test_reboot_after_a_finished_migration_refuses_without_force(make_sim: Any, tmp_path: Path) -> None:
+    sim = make_sim(generate=SMALL, delays=FAST)
+    run_dir = tmp_path / "run"
+    assert kuryr(sim, run_dir, "migrate", "--yes", "--etcd-backup-confirmed").exit_code == 0
+    before = nova_reboots(sim)
+    refused = kuryr(sim, tmp_path / "elsewhere", "reboot", "--yes")
+    assert refused.exit_code == 2, text(refused)
+    assert "the migration is finished (spec.migration is null)" in text(refused) and "--force" in text(refused)
+    assert nova_reboots(sim) == before
+    forced = kuryr(sim, run_dir, "reboot", "--yes", "--force")  # the recorded boot IDs: nothing left to do
+    assert forced.exit_code == 0 and "Nothing to do" in text(forced)
+    assert nova_reboots(sim) == before
+
+
+def test_reboot_warns_loudly_when_no_boot_ids_are_recorded(make_sim: Any, tmp_path: Path) -> None:
+    sim = make_sim(generate=SMALL, delays=FAST)
+    _switch_without_rebooting(sim, tmp_path / "run")
+    elsewhere = kuryr(sim, tmp_path / "elsewhere", "reboot", "--plan")
+    assert elsewhere.exit_code == 0, text(elsewhere)
+    assert "WARNING: no boot IDs are recorded in the run directory" in text(elsewhere)
+    assert "WARNING" not in text(kuryr(sim, tmp_path / "run", "reboot", "--plan"))
+    assert sim.writes() == []
