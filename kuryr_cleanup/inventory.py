@@ -18,6 +18,7 @@ from kuryr_cleanup import cluster as k
 from kuryr_cleanup.context import CLUSTER_TAG_KEY, Context
 from kuryr_cleanup.errors import UsageError
 from kuryr_cleanup.openstack_api import list_raw
+from kuryr_cleanup.plan import KEPT, PLANNED, SKIPPED
 from kuryr_cleanup.retrying import call
 
 T = TypeVar("T")
@@ -56,6 +57,13 @@ class Ownership:
     ours: bool
     evidence: str = ""
     reason: str = ""
+
+    @property
+    def state(self) -> str:
+        """The plan state this gives: planned when ours; skipped when another cluster's; else kept."""
+        if self.ours:
+            return PLANNED
+        return SKIPPED if self.reason.startswith("skipped") else KEPT
 
 
 def ownership(resource: dict[str, Any], tag: str, named_in: str | None = None, cno: str | None = None,

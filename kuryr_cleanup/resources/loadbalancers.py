@@ -21,7 +21,7 @@ from kuryr_cleanup.context import Context
 from kuryr_cleanup.engine import Finished, Outcome, Waiting
 from kuryr_cleanup.inventory import KURYR_FIP_DESCRIPTION, Inventory, ownership, raw
 from kuryr_cleanup.openstack_api import list_raw
-from kuryr_cleanup.plan import DONE, GONE, SKIPPED, PlanItem
+from kuryr_cleanup.plan import DONE, GONE, PlanItem
 from kuryr_cleanup.retrying import call, http_status
 
 PENDING = ("PENDING_CREATE", "PENDING_UPDATE", "PENDING_DELETE")
@@ -35,7 +35,7 @@ def plan(inv: Inventory) -> list[PlanItem]:
                         f"{cr['kuryrloadbalancer']}", description_tag=not inv.octavia_has_tags)
         name = lb.get("name") or ""
         if not own.ours:
-            items.append(PlanItem("B3", "load balancer", lb["id"], name, "cascade-delete", "", SKIPPED, own.reason))
+            items.append(PlanItem("B3", "load balancer", lb["id"], name, "cascade-delete", "", own.state, own.reason))
             continue
         after: tuple[str, ...] = ()
         fip = inv.floating_ips_by_port.get(lb.get("vip_port_id") or "")

@@ -16,7 +16,7 @@ from kuryr_cleanup.context import Context
 from kuryr_cleanup.engine import Finished, Outcome
 from kuryr_cleanup.inventory import ROUTER_INTERFACE_OWNERS, Inventory, ownership
 from kuryr_cleanup.openstack_api import list_raw
-from kuryr_cleanup.plan import DONE, FAILED, GONE, SKIPPED, PlanItem
+from kuryr_cleanup.plan import DONE, FAILED, GONE, KEPT, PlanItem
 from kuryr_cleanup.retrying import call, http_status
 
 
@@ -53,7 +53,7 @@ def plan_subports(inv: Inventory) -> list[PlanItem]:
         if own.ours:
             evidence = f"trunk {own.evidence}; subports tagged {inv.tag} or on Kuryr networks"
         elif own.reason.startswith("skipped"):
-            items.append(PlanItem("B11", "trunk", trunk["id"], name, "unset-subports", "", SKIPPED, own.reason))
+            items.append(PlanItem("B11", "trunk", trunk["id"], name, "unset-subports", "", own.state, own.reason))
             continue
         else:
             # An untagged trunk (its tagging failed) still carries our pods' ports: those ports are the
@@ -98,8 +98,7 @@ def unset_subports(ctx: Context, item: PlanItem) -> Outcome:
 
 
 # -- B12 namespace networks and B6 service network ---------------------------------------------------
-def _network_items(step: str, inv: Inventory, net: dict[str, Any], evidence: str,
-                   subnet_hint: str | None) -> list[PlanItem]:
+def _network_items(step: str, inv: Inventory, net: dict[str, Any], evidence: str) -> list[PlanItem]:
     """Delete every port but router interfaces, remove the router interfaces, delete the network."""
     items: list[PlanItem] = []
     net_id = net["id"]
@@ -141,10 +140,10 @@ def plan_namespace_networks(inv: Inventory) -> list[PlanItem]:
     for net_id in sorted(inv.networks, key=lambda n: inv.networks[n].get("name") or n):
         net = inv.networks[net_id]
         if net_id not in owned:
-            reason = ownership(net, inv.tag).reason
-            items.append(PlanItem("B12", "network", net_id, net.get("name") or "", "delete", "", SKIPPED, reason))
+            own = ownership(net, inv.tag)
+            items.append(PlanItem("B12", "network", net_id, net.get("name") or "", "delete", "", own.state, own.reason))
             continue
-        items.extend(_network_items("B12", inv, net, owned[net_id], inv.kuryr_networks[net_id].get("subnet_id")))
+        items.extend(_network_items("B12", inv, net, owned[net_id]))
     return items
 
 
@@ -152,13 +151,13 @@ def plan_service_network(inv: Inventory) -> list[PlanItem]:
     items: list[PlanItem] = []
     for other in inv.other_service_networks:
         own = ownership(other, inv.tag)
-        items.append(PlanItem("B6", "network", other["id"], other.get("name") or "", "delete", "", SKIPPED,
-                              own.reason if not own.ours else "skipped: a second service network"))
+        state, reason = (own.state, own.reason) if not own.ours else (KEPT, "kept: a second network by that name")
+        items.append(PlanItem("B6", "network", other["id"], other.get("name") or "", "delete", "", state, reason))
     net = inv.service_network
     if net is None:
         return items
     own = ownership(net, inv.tag, cno=net.get("name"))
-    items.extend(_network_items("B6", inv, net, own.evidence, None))
+    items.extend(_network_items("B6", inv, net, own.evidence))
     return items
 
 

@@ -22,7 +22,7 @@ from kuryr_cleanup.inventory import (
     ownership,
 )
 from kuryr_cleanup.openstack_api import list_raw
-from kuryr_cleanup.plan import KEPT, SKIPPED, PlanItem
+from kuryr_cleanup.plan import KEPT, PlanItem
 from kuryr_cleanup.resources.networks import _delete
 from kuryr_cleanup.retrying import call, http_status
 
@@ -38,8 +38,7 @@ def plan_pods_security_group(inv: Inventory) -> list[PlanItem]:
             own = ownership(sg, inv.tag)
         else:
             continue
-        state, reason = ("planned", "") if own.ours else (SKIPPED, own.reason)
-        items.append(PlanItem("B13", "security group", sg["id"], name, "delete", own.evidence, state, reason,
+        items.append(PlanItem("B13", "security group", sg["id"], name, "delete", own.evidence, own.state, own.reason,
                               params={"object": sg}))
     return items
 
@@ -52,10 +51,8 @@ def plan_policy_security_groups(inv: Inventory) -> list[PlanItem]:
         if not described and not named_in:
             continue
         own = ownership(sg, inv.tag, named_in=named_in and f"KuryrNetworkPolicy {named_in}")
-        state, reason = ("planned", "") if own.ours else (SKIPPED if "another cluster" in own.reason else KEPT,
-                                                          own.reason)
         items.append(PlanItem("B16", "security group", sg["id"], sg.get("name") or "", "delete", own.evidence,
-                              state, reason, params={"object": sg}))
+                              own.state, own.reason, params={"object": sg}))
     return items
 
 
@@ -68,9 +65,8 @@ def plan_subnet_pools(inv: Inventory) -> list[PlanItem]:
     cno = cno_name(inv.infra_id, "kuryr-pod-subnetpool")
     for pool in sorted(inv.subnet_pools, key=lambda p: p.get("name") or ""):
         own = ownership(pool, inv.tag, cno=cno if pool.get("name") == cno else None)
-        state, reason = ("planned", "") if own.ours else (SKIPPED, own.reason)
         items.append(PlanItem("B14", "subnet pool", pool["id"], pool.get("name") or "", "delete", own.evidence,
-                              state, reason, params={"object": pool}))
+                              own.state, own.reason, params={"object": pool}))
     return items
 
 
@@ -112,7 +108,7 @@ def plan_router(inv: Inventory) -> list[PlanItem]:
         evidence = "named in KuryrNetwork status.routerId"
         own = ownership(router, inv.tag, named_in="KuryrNetwork status.routerId")
         if not own.ours:
-            items.append(PlanItem("B18", "router", router_id, name, "delete", "", SKIPPED, own.reason))
+            items.append(PlanItem("B18", "router", router_id, name, "delete", "", own.state, own.reason))
             continue
         if (router.get("description") or "") == INSTALLER_ROUTER_DESCRIPTION:
             items.append(PlanItem("B18", "router", router_id, name, "delete", evidence, KEPT,
