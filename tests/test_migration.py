@@ -336,3 +336,43 @@ def test_a4_does_not_pass_on_pool_conditions_written_before_the_new_target(make_
     assert "A4: the machine config rollout did not finish" in text(result)
     assert "pool master reports rendered-master-" in text(result) and "not yet its target" in text(result)
     assert kube_object(sim, CONFIG_API, "Network", "cluster")["spec"]["networkType"] == "Kuryr"  # never switched
+
+
+def _set_machine_network(sim: Any, cidr: str) -> None:
+    with sim.store.lock:
+        for subnet in sim.store.os["subnets"].values():
+            if subnet["cidr"] == "10.196.0.0/16":
+                subnet["cidr"] = cidr
+
+
+def _set_config_networks(sim: Any, cluster: list[dict[str, Any]] | None = None,
+                         service: list[str] | None = None) -> None:
+    with sim.store.lock:
+        spec = sim.store.kube_get(CONFIG_API, "Network", "cluster")["spec"]
+        if cluster is not None:
+            spec["clusterNetwork"] = cluster
+        if service is not None:
+            spec["serviceNetwork"] = service
+
+
+@pytest.mark.parametrize(("change", "args", "message"), [
+    (lambda sim: _set_machine_network(sim, "100.64.0.0/16"), [],
+     "the machine network 100.64.0.0/16 overlaps OVN's internal (join) subnet 100.64.0.0/16 (the default)"),
+    (lambda sim: _set_config_networks(sim, service=["100.88.0.0/16"]), [],
+     "the service network 100.88.0.0/16 overlaps OVN's reserved transit switch subnet 100.88.0.0/16"),
+    (lambda sim: _set_config_networks(sim, service=["172.30.0.0/16"]), ["--v4-internal-subnet", "172.30.0.0/16"],
+     "--v4-internal-subnet 172.30.0.0/16 overlaps the service network 172.30.0.0/16"),
+    (lambda sim: _set_config_networks(sim, cluster=[{"cidr": "10.128.0.0/14", "hostPrefix": 23},
+                                                    {"cidr": "fd01::/48", "hostPrefix": 64}],
+                                      service=["172.30.0.0/16", "fd02::/112"]), ["--mtu", "1000"],
+     "--mtu 1000 is below the minimum 1280 (the cluster has IPv6)"),
+])
+def test_existing_networks_are_checked_against_what_ovn_brings(make_sim: Any, tmp_path: Path, change: Any,
+                                                                args: list[str], message: str) -> None:
+    sim = make_sim(generate=SMALL, delays=FAST)
+    change(sim)
+    sim.clear_requests()
+    result = kuryr(sim, tmp_path / "run", "run", "--yes", "--etcd-backup-confirmed", *args)
+    assert result.exit_code == 3, text(result)
+    assert message in text(result)
+    assert writes_except_reads(sim) == []

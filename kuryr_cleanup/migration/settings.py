@@ -99,10 +99,6 @@ def _net(text: str, what: str, problems: list[str]) -> Network | None:
         return None
 
 
-def _overlaps(a: Network, b: Network) -> bool:
-    return a.version == b.version and a.overlaps(b)
-
-
 def ovn_config_patch(mctx: MigrationContext) -> dict[str, Any]:
     """The keys A3 merge-patches under spec.defaultNetwork.ovnKubernetesConfig.
 
@@ -128,19 +124,119 @@ def geneve_port(mctx: MigrationContext) -> int:
     return mctx.options.geneve_port or DEFAULT_GENEVE_PORT
 
 
+@dataclass(frozen=True)
+class NamedNetwork:
+    """A network A3/A5 must keep apart from the others, with the words that name it in a refusal."""
+
+    label: str
+    net: Network
+    kind: str  # machine, service, cluster, internal, transit, join
+    given: bool = False  # the admin gave it with a flag (not what the cluster or OVN has by default)
+
+    @property
+    def ovn(self) -> bool:
+        """Brought by OVN-Kubernetes: a range the cluster does not use yet."""
+        return self.kind in ("internal", "transit", "join")
+
+
+def collect_networks(mctx: MigrationContext, state: facts.NetworkState,
+                     problems: list[str]) -> tuple[list[NamedNetwork], int]:
+    """Every network in effect after the switch (the admin's values, else the cluster's and OVN's
+    defaults) and the node count; unparsable values go to `problems`."""
+    opts = mctx.options
+    nets = cluster_networks(mctx, state)
+    found: list[NamedNetwork] = []
+
+    def add(text: str, what: str, kind: str, given: bool = False, label: str = "") -> NamedNetwork | None:
+        net = _net(text, what, problems)
+        if net is None:
+            return None
+        named = NamedNetwork(label or f"{what} {text}", net, kind, given)
+        found.append(named)
+        return named
+
+    for cidr in nets.machine:
+        add(cidr, "the machine network", "machine")
+    for cidr in nets.service:
+        add(cidr, "the service network", "service")
+    if (opts.cluster_network is None) != (opts.host_prefix is None):
+        problems.append("--cluster-network and --host-prefix go together: give both or neither")
+    if opts.cluster_network is not None and opts.host_prefix is not None:
+        new = add(opts.cluster_network, "--cluster-network", "cluster", given=True)
+        if new is not None:
+            bits = new.net.max_prefixlen
+            if not new.net.prefixlen < opts.host_prefix <= bits:
+                problems.append(f"--host-prefix {opts.host_prefix} must be longer than the cluster network's /"
+                                f"{new.net.prefixlen} and at most /{bits}")
+            elif 2 ** (opts.host_prefix - new.net.prefixlen) < nets.node_count:
+                problems.append(f"--cluster-network {opts.cluster_network} with --host-prefix {opts.host_prefix} has "
+                                f"{2 ** (opts.host_prefix - new.net.prefixlen)} node subnets for {nets.node_count} "
+                                f"nodes")
+    else:
+        for cidr in nets.cluster:
+            add(cidr, "the cluster network", "cluster")
+    for flag, text, default, version in (("--v4-internal-subnet", opts.v4_internal_subnet, DEFAULT_V4_INTERNAL, 4),
+                                         ("--v6-internal-subnet", opts.v6_internal_subnet, DEFAULT_V6_INTERNAL, 6)):
+        label = "" if text else f"OVN's internal{' (join)' if version == 4 else ''} subnet {default} (the default)"
+        named = add(text or default, flag, "internal", given=bool(text), label=label)
+        if named is None:
+            continue
+        if named.net.version != version:
+            problems.append(f"{named.label} is not an IPv{version} network")
+            found.remove(named)
+            continue
+        # One address per node on the join switch, plus the network and router addresses.
+        if named.net.num_addresses < nets.node_count + 3:
+            problems.append(f"{named.label} has {named.net.num_addresses} addresses: too small for "
+                            f"{nets.node_count} nodes")
+    found.append(NamedNetwork(f"OVN's reserved transit switch subnet {OVN_TRANSIT_SUBNET}", OVN_TRANSIT_SUBNET,
+                              "transit"))
+    if opts.v4_internal_subnet:
+        # The default join subnet stays out of the cluster network (SPEC A5) even when moved.
+        found.append(NamedNetwork(f"OVN's internal (join) subnet {OVN_JOIN_SUBNET}", OVN_JOIN_SUBNET, "join"))
+    return found, nets.node_count
+
+
+def _conflicts(a: NamedNetwork, b: NamedNetwork) -> bool:
+    """Whether an overlap of `a` and `b` is a problem the migration would bring."""
+    if a.net.version != b.net.version or not a.net.overlaps(b.net):
+        return False
+    if not (a.given or b.given or a.ovn or b.ovn):
+        return False  # two networks the cluster already runs with: not the migration's business
+    if a.ovn and b.ovn and not (a.given or b.given):
+        return False  # OVN's own defaults fit together
+    if "join" in (a.kind, b.kind):
+        other = b if a.kind == "join" else a
+        return other.kind == "cluster"
+    return True
+
+
+def overlap_problems(networks: list[NamedNetwork]) -> list[str]:
+    """One line per conflicting pair, the admin's value (or the existing network) named first."""
+    problems = []
+    for i, a in enumerate(networks):
+        for b in networks[i + 1:]:
+            if _conflicts(a, b):
+                first, second = sorted((a, b), key=lambda n: (not n.given, n.ovn))
+                problems.append(f"{first.label} overlaps {second.label}")
+    return problems
+
+
 def validate(mctx: MigrationContext, state: facts.NetworkState) -> list[str]:
     """Every problem with the requested settings, each as one line (empty: all good)."""
     opts = mctx.options
     problems: list[str] = []
-    nets = cluster_networks(mctx, state)
     nodes = node_networks(mctx)
+    networks, _ = collect_networks(mctx, state, problems)
 
-    # MTU: the overlay must fit in the smallest node network.
+    # MTU: the overlay must fit in the smallest node network; IPv6 needs 1280 when the cluster has it.
     limit = nodes.max_ovn_mtu
     if opts.mtu is not None:
-        low = MIN_MTU_V6 if opts.v6_internal_subnet else MIN_MTU_V4
+        dual_stack = any(n.net.version == 6 for n in networks if n.kind in ("machine", "service", "cluster"))
+        low = MIN_MTU_V6 if dual_stack else MIN_MTU_V4
         if opts.mtu < low:
-            problems.append(f"--mtu {opts.mtu} is below the minimum {low}")
+            problems.append(f"--mtu {opts.mtu} is below the minimum {low}" + (" (the cluster has IPv6)" if dual_stack
+                                                                               else ""))
         if limit is not None and opts.mtu > limit:
             smallest = nodes.smallest_mtu
             which = ", ".join(f"{n} {m}" for n, m in sorted(nodes.mtus.items()))
@@ -157,63 +253,5 @@ def validate(mctx: MigrationContext, state: facts.NetworkState) -> list[str]:
         elif not 1 <= opts.geneve_port <= 65535:
             problems.append(f"--geneve-port {opts.geneve_port} is not a UDP port number")
 
-    existing: list[tuple[str, Network]] = []
-    for label, cidrs in (("machine network", nets.machine), ("service network", nets.service)):
-        for cidr in cidrs:
-            net = _net(cidr, label, problems)
-            if net is not None:
-                existing.append((f"the {label} {cidr}", net))
-    cluster_nets: list[tuple[str, Network]] = []
-    if (opts.cluster_network is None) != (opts.host_prefix is None):
-        problems.append("--cluster-network and --host-prefix go together: give both or neither")
-    if opts.cluster_network is not None and opts.host_prefix is not None:
-        new = _net(opts.cluster_network, "--cluster-network", problems)
-        if new is not None:
-            cluster_nets.append((f"--cluster-network {opts.cluster_network}", new))
-            bits = new.max_prefixlen
-            if not new.prefixlen < opts.host_prefix <= bits:
-                problems.append(f"--host-prefix {opts.host_prefix} must be longer than the cluster network's /"
-                                f"{new.prefixlen} and at most /{bits}")
-            elif 2 ** (opts.host_prefix - new.prefixlen) < nets.node_count:
-                problems.append(f"--cluster-network {opts.cluster_network} with --host-prefix {opts.host_prefix} has "
-                                f"{2 ** (opts.host_prefix - new.prefixlen)} node subnets for {nets.node_count} nodes")
-    else:
-        for cidr in nets.cluster:
-            net = _net(cidr, "cluster network", problems)
-            if net is not None:
-                cluster_nets.append((f"the cluster network {cidr}", net))
-    for label, new in cluster_nets:
-        if label.startswith("--"):
-            for other_label, other in existing:
-                if _overlaps(new, other):
-                    problems.append(f"{label} overlaps {other_label}")
-
-    internal: list[tuple[str, Network]] = []
-    for flag, text, default in (("--v4-internal-subnet", opts.v4_internal_subnet, DEFAULT_V4_INTERNAL),
-                                ("--v6-internal-subnet", opts.v6_internal_subnet, DEFAULT_V6_INTERNAL)):
-        label = f"{flag} {text}" if text else f"the default internal subnet {default}"
-        net = _net(text or default, flag, problems)
-        if net is None:
-            continue
-        expected = 4 if flag.startswith("--v4") else 6
-        if net.version != expected:
-            problems.append(f"{label} is not an IPv{expected} network")
-            continue
-        internal.append((label, net))
-        # One address per node on the join switch, plus the network and router addresses.
-        if net.num_addresses < nets.node_count + 3:
-            problems.append(f"{label} has {net.num_addresses} addresses: too small for {nets.node_count} nodes")
-    for label, net in internal:
-        for other_label, other in existing + cluster_nets:
-            if _overlaps(net, other) and (label.startswith("--") or other_label.startswith("--")):
-                problems.append(f"{label} overlaps {other_label}")
-        if _overlaps(net, OVN_TRANSIT_SUBNET):
-            problems.append(f"{label} overlaps OVN's reserved transit switch subnet {OVN_TRANSIT_SUBNET}")
-    for label, net in cluster_nets:
-        for reserved, why in ((OVN_TRANSIT_SUBNET, "OVN's reserved transit switch subnet"),):
-            if _overlaps(net, reserved):
-                problems.append(f"{label} overlaps {why} {reserved}")
-        v4_internal = next((n for lbl, n in internal if n.version == 4), OVN_JOIN_SUBNET)
-        if _overlaps(net, v4_internal):
-            problems.append(f"{label} overlaps OVN's internal (join) subnet {v4_internal}")
+    problems += overlap_problems(networks)
     return sorted(set(problems), key=problems.index)
