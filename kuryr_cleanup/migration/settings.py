@@ -100,17 +100,12 @@ def _net(text: str, what: str, problems: list[str]) -> Network | None:
 
 
 def ovn_config_patch(mctx: MigrationContext) -> dict[str, Any]:
-    """The keys A3 merge-patches under spec.defaultNetwork.ovnKubernetesConfig.
-
-    MTU is always set: the given one, or the smallest node network MTU minus the Geneve overhead
-    (the value the vendor says to use when the nodes' MTUs differ; when they are equal it is what
-    the CNO would pick itself). The other keys only when the admin gives them.
-    """
+    """The keys A3 merge-patches under spec.defaultNetwork.ovnKubernetesConfig: only those the admin
+    gives (SPEC A3). Without --mtu the CNO picks the MTU itself; `expected_mtu` says what to expect."""
     opts = mctx.options
     patch: dict[str, Any] = {}
-    mtu = opts.mtu if opts.mtu is not None else node_networks(mctx).max_ovn_mtu
-    if mtu is not None:
-        patch["mtu"] = mtu
+    if opts.mtu is not None:
+        patch["mtu"] = opts.mtu
     if opts.geneve_port is not None:
         patch["genevePort"] = opts.geneve_port
     if opts.v4_internal_subnet:
@@ -118,6 +113,22 @@ def ovn_config_patch(mctx: MigrationContext) -> dict[str, Any]:
     if opts.v6_internal_subnet:
         patch["v6InternalSubnet"] = opts.v6_internal_subnet
     return patch
+
+
+def expected_mtu_note(mctx: MigrationContext) -> str | None:
+    """What the plan says about the MTU when the admin gives none: the smallest node network MTU minus
+    the Geneve overhead, and a warning when the node networks differ (the CNO probes one node)."""
+    if mctx.options.mtu is not None:
+        return None
+    nodes = node_networks(mctx)
+    if nodes.max_ovn_mtu is None:
+        return None
+    note = (f"A3: no --mtu given: OVN-Kubernetes is expected to use MTU {nodes.max_ovn_mtu} (the smallest node "
+            f"network MTU {nodes.smallest_mtu} minus {GENEVE_OVERHEAD}); not patched")
+    if len(set(nodes.mtus.values())) > 1:
+        note += (f"; the node networks' MTUs differ ({', '.join(f'{n} {m}' for n, m in sorted(nodes.mtus.items()))}): "
+                 f"give --mtu {nodes.max_ovn_mtu} so every node fits")
+    return note
 
 
 def geneve_port(mctx: MigrationContext) -> int:

@@ -277,14 +277,14 @@ def check_settings(mctx: MigrationContext) -> StepCheck:
     wanted = settings.ovn_config_patch(mctx)
     current = ((state.operator.get("spec") or {}).get("defaultNetwork") or {}).get("ovnKubernetesConfig") or {}
     missing = {key: v for key, v in wanted.items() if current.get(key) != v}
+    note = settings.expected_mtu_note(mctx)
+    notes = (note,) if note else ()
     if not missing:
-        return StepCheck(True, summary=f"ovnKubernetesConfig has {_compact(wanted)}" if wanted else "nothing asked")
-    nodes = settings.node_networks(mctx)
-    evidence = "given" if mctx.options.mtu is not None else \
-        f"mtu = smallest node network MTU {nodes.smallest_mtu} - {settings.GENEVE_OVERHEAD}"
-    return StepCheck(False, (item("A3", NETWORK_OPERATOR_REF, "cluster", "merge-patch", evidence,
+        return StepCheck(True, notes=notes, summary=f"ovnKubernetesConfig has {_compact(wanted)}" if wanted else
+                         "no setting given (OVN-Kubernetes defaults)")
+    return StepCheck(False, (item("A3", NETWORK_OPERATOR_REF, "cluster", "merge-patch", "given by the admin",
                                   name=f"spec.defaultNetwork.ovnKubernetesConfig={_compact(missing)}",
-                                  patch=missing),),
+                                  patch=missing),), notes,
                      summary=f"set ovnKubernetesConfig {_compact(missing)}")
 
 
