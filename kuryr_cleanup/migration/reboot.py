@@ -67,8 +67,6 @@ class NodeProgress:
     name: str
     control_plane: bool
     rebooted: bool
-    requested: bool
-    sent: bool
     ready: bool
 
 
@@ -104,10 +102,8 @@ def progress(mctx: MigrationContext, nodes: list[dict[str, Any]] | None = None) 
         name = facts.node_name(node)
         before = data["boot_ids"].get(name)
         ready = facts.node_ready(node)
-        request = data["requests"].get(name) or {}
         rebooted = before is not None and facts.boot_id(node) != before and ready
-        result.append(NodeProgress(name, facts.is_control_plane(node), rebooted, bool(request),
-                                   bool(request.get("sent")), ready))
+        result.append(NodeProgress(name, facts.is_control_plane(node), rebooted, ready))
     return result
 
 

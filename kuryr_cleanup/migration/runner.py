@@ -36,10 +36,6 @@ class MigrationPlan:
         return all(check.done for _, check in self.checks)
 
 
-def step_infos(steps: tuple[MigrationStep, ...] = STEPS) -> list[StepInfo]:
-    return [StepInfo(s.id, s.title) for s in steps]
-
-
 def plan_migration(mctx: MigrationContext, steps: tuple[MigrationStep, ...] = STEPS) -> MigrationPlan:
     """Every step's check, without changing anything."""
     result = MigrationPlan([])

@@ -7,7 +7,7 @@ refuses the whole run instead of failing half way through.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from kuryr_cleanup.inventory import raw
@@ -35,7 +35,6 @@ class NodeNetworks:
 
     mtus: dict[str, int]  # network name -> MTU
     cidrs: tuple[str, ...]  # the machine network(s): subnets holding the nodes' addresses
-    server_ids: dict[str, str] = field(default_factory=dict)  # node name -> Nova server id
 
     @property
     def smallest_mtu(self) -> int | None:
@@ -68,7 +67,7 @@ def node_networks(mctx: MigrationContext) -> NodeNetworks:
     for subnet_id in sorted({ip["subnet_id"] for p in ports for ip in p.get("fixed_ips") or []}):
         subnet = raw(facts.read(mctx, lambda s=subnet_id: conn.network.get_subnet(s)))
         cidrs.append(str(subnet["cidr"]))
-    result = NodeNetworks(mtus, tuple(cidrs), server_ids)
+    result = NodeNetworks(mtus, tuple(cidrs))
     mctx.cache["node_networks"] = result
     return result
 
