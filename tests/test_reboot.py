@@ -203,7 +203,8 @@ def test_a_node_without_a_server_is_refused_for_nova(make_sim: Any, tmp_path: Pa
         nodes[("", "renamed-node")] = node
     result = run_all(sim, tmp_path / "run")
     assert result.exit_code == 3
-    assert "node renamed-node has no Nova server (providerID or name): use --method ssh" in text(result)
+    assert "node renamed-node has no Nova server (providerID or name " in text(result)
+    assert "use --method ssh" in text(result)
 
 
 def test_an_interrupted_reboot_resumes_with_the_nodes_not_yet_rebooted(make_sim: Any, tmp_path: Path) -> None:
@@ -298,3 +299,19 @@ def test_reboot_warns_loudly_when_no_boot_ids_are_recorded(make_sim: Any, tmp_pa
     assert "WARNING: no boot IDs are recorded in the run directory" in text(elsewhere)
     assert "WARNING" not in text(kuryr(sim, tmp_path / "run", "reboot", "--plan"))
     assert sim.writes() == []
+
+
+def test_two_servers_with_a_nodes_name_are_refused_not_guessed(make_sim: Any, tmp_path: Path) -> None:
+    sim = make_sim(generate=SMALL, delays=FAST)
+    with sim.store.lock:
+        node = sorted(sim.store.kube_objects("v1", "Node").values(), key=lambda n: n["metadata"]["name"])[-1]
+        server_id = node["spec"].pop("providerID").rsplit("/", 1)[1]
+        twin = json.loads(json.dumps(sim.store.os["servers"][server_id]))
+        twin["id"] = "0b7c7f4e-1d3e-4a55-9a51-6b0c2f0d7a11"
+        sim.store.os["servers"][twin["id"]] = twin
+    sim.clear_requests()
+    result = run_all(sim, tmp_path / "run")
+    assert result.exit_code == 3, text(result)
+    assert f"node {node['metadata']['name']}: 2 Nova servers are named {node['metadata']['name']}" in text(result)
+    assert "ambiguous" in text(result)
+    assert nova_reboots(sim) == {} and sim.writes() == []

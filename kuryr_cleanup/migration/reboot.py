@@ -31,35 +31,53 @@ SSH_DEFAULT_OPTIONS = ("-o", "BatchMode=yes", "-o", "ConnectTimeout=15")
 REBOOT_COMMAND = ("sudo", "shutdown", "-r", "-t", "3")
 
 
-def match_servers(mctx: MigrationContext, nodes: list[dict[str, Any]],
-                  strict: bool = True) -> dict[str, dict[str, Any]]:
-    """Node name -> Nova server: by `spec.providerID` (`openstack:///<id>`), else by name `<infraID>-...`.
-
-    With `strict`, a node without a server is an error naming it (Nova can't reboot what it can't find).
-    """
+def server_matches(mctx: MigrationContext,
+                   nodes: list[dict[str, Any]]) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """Node name -> Nova server, by `spec.providerID` (`openstack:///<id>`), else by name `<infraID>-...`;
+    and node name -> why no server could be chosen (none found, or several with its name: never guess)."""
     if "servers" not in mctx.cache:
         conn = mctx.ctx.conn
         mctx.cache["servers"] = facts.read(mctx, lambda: [raw(s) for s in conn.compute.servers()])
     servers: list[dict[str, Any]] = mctx.cache["servers"]
     by_id = {s["id"]: s for s in servers}
     prefix = f"{mctx.ctx.infra_id}-"
-    by_name = {s["name"]: s for s in servers if str(s.get("name") or "").startswith(prefix)}
-    result: dict[str, dict[str, Any]] = {}
-    missing = []
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for server in servers:
+        if str(server.get("name") or "").startswith(prefix):
+            by_name.setdefault(str(server["name"]), []).append(server)
+    found: dict[str, dict[str, Any]] = {}
+    unmatched: dict[str, str] = {}
     for node in nodes:
         name = facts.node_name(node)
         server_id = facts.server_id_of(node)
-        server = by_id.get(server_id) if server_id else None
-        if server is None:
-            server = by_name.get(name)
-        if server is None:
-            missing.append(name)
+        by_provider = by_id.get(server_id) if server_id else None
+        if by_provider is not None:
+            found[name] = by_provider
+            continue
+        named = by_name.get(name) or []
+        if len(named) == 1:
+            found[name] = named[0]
+        elif named:
+            ids = ", ".join(sorted(s["id"] for s in named))
+            unmatched[name] = (f"{len(named)} Nova servers are named {name} ({ids}) and its providerID names none "
+                               f"of them: which one to reboot is ambiguous")
         else:
-            result[name] = server
-    if missing and strict:
-        raise MigrationStopped(f"no Nova server found for node(s) {', '.join(missing)} (neither by providerID nor "
-                               f"by the name prefix {prefix}): use --method ssh")
-    return result
+            unmatched[name] = f"has no Nova server (providerID or name {prefix}...)"
+    return found, unmatched
+
+
+def match_servers(mctx: MigrationContext, nodes: list[dict[str, Any]],
+                  strict: bool = True) -> dict[str, dict[str, Any]]:
+    """Node name -> Nova server (see `server_matches`).
+
+    With `strict`, a node without exactly one server is an error naming it (Nova can't reboot what it
+    can't find, and must not reboot a server it guessed).
+    """
+    found, unmatched = server_matches(mctx, nodes)
+    if unmatched and strict:
+        raise MigrationStopped("; ".join(f"node {n}: {why}" for n, why in sorted(unmatched.items()))
+                               + ": use --method ssh")
+    return found
 
 
 @dataclass(frozen=True)

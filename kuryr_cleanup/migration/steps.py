@@ -110,9 +110,9 @@ def _cloud_problems(mctx: MigrationContext) -> tuple[list[str], list[str]]:
 def _reboot_problems(mctx: MigrationContext) -> list[str]:
     nodes = facts.nodes(mctx)
     if mctx.options.method == "nova":
-        found = reboot.match_servers(mctx, nodes, strict=False)
-        return [f"node {facts.node_name(n)} has no Nova server (providerID or name): use --method ssh"
-                for n in nodes if facts.node_name(n) not in found]
+        _, unmatched = reboot.server_matches(mctx, nodes)
+        return [f"node {name} {why}: use --method ssh" if why.startswith("has no") else
+                f"node {name}: {why}: use --method ssh" for name, why in sorted(unmatched.items())]
     return [f"node {facts.node_name(n)} has no InternalIP to reach over SSH" for n in nodes if not facts.internal_ip(n)]
 
 
