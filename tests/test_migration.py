@@ -379,3 +379,23 @@ def test_existing_networks_are_checked_against_what_ovn_brings(make_sim: Any, tm
     assert result.exit_code == 3, text(result)
     assert message in text(result)
     assert writes_except_reads(sim) == []
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("not: [valid", "cannot be read as YAML"),
+    ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cluster}\n", "is not a Network.config.openshift.io/cluster"),
+    ("apiVersion: config.openshift.io/v1\nkind: Network\nmetadata: {name: cluster, uid: 1234}\n",
+     "is the Network.config.openshift.io/cluster of another cluster (uid 1234"),
+])
+def test_an_existing_backup_must_be_this_clusters_network_config(make_sim: Any, tmp_path: Path, content: str,
+                                                                 message: str) -> None:
+    sim = make_sim(generate=SMALL, delays=FAST)
+    backup = tmp_path / "cluster-kuryr.yaml"
+    backup.write_text(content)
+    sim.clear_requests()
+    result = kuryr(sim, tmp_path / "run", "migrate", "--yes", "--etcd-backup-confirmed", "--backup-file", str(backup))
+    assert result.exit_code == 3, text(result)
+    assert message in text(result)
+    assert writes_except_reads(sim) == []
+    assert backup.read_text() == content  # never overwritten
+

@@ -181,6 +181,9 @@ def check_preflight(mctx: MigrationContext) -> StepCheck:
     if not state.switched:
         problems += settings.validate(mctx, state)
     if not state.finished:
+        backup = backup_problem(mctx)
+        problems += [backup] if backup else []
+    if not state.finished:
         problems += _reboot_problems(mctx)
     items, rule_notes = geneve_rule_items(mctx) if not state.finished else ([], [])
     notes += rule_notes
@@ -216,10 +219,35 @@ def backup_path(mctx: MigrationContext) -> Path:
     return Path(mctx.options.backup_file) if mctx.options.backup_file else mctx.ctx.run_dir / BACKUP_FILE
 
 
+def backup_problem(mctx: MigrationContext) -> str | None:
+    """An existing backup file counts only if it is this cluster's Network.config (it is never overwritten,
+    so a stray or foreign file must stop the run instead of standing in for the backup)."""
+    path = backup_path(mctx)
+    if not path.exists():
+        return None
+    try:
+        saved = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        return f"A1: the backup file {path} exists but cannot be read as YAML ({type(exc).__name__}): move it away"
+    meta = (saved.get("metadata") or {}) if isinstance(saved, dict) else {}
+    if not isinstance(saved, dict) or saved.get("kind") != "Network" or \
+            not str(saved.get("apiVersion") or "").startswith("config.openshift.io/") or meta.get("name") != "cluster":
+        return f"A1: the backup file {path} exists but is not a {NETWORK_CONFIG_REF}/cluster: move it away"
+    current = facts.get(mctx, k.NETWORK_CONFIG, "cluster") or {}
+    uid = (current.get("metadata") or {}).get("uid")
+    if uid and meta.get("uid") != uid:
+        return (f"A1: the backup file {path} is the {NETWORK_CONFIG_REF}/cluster of another cluster (uid "
+                f"{meta.get('uid') or 'missing'}, this cluster's is {uid}): move it away or choose --backup-file")
+    return None
+
+
 def check_backup(mctx: MigrationContext) -> StepCheck:
     path = backup_path(mctx)
     if path.exists():
-        return StepCheck(True, summary=f"backup {path} exists (never overwritten)")
+        problem = backup_problem(mctx)
+        if problem:
+            raise MigrationStopped(problem)
+        return StepCheck(True, summary=f"backup {path} exists (this cluster's; never overwritten)")
     state = facts.network_state(mctx)
     if state.finished:
         return StepCheck(True, summary="the migration is complete: there is no Kuryr configuration to back up")
