@@ -322,3 +322,25 @@ def test_run_simulate_from_a_fixture_plans_without_writing(tmp_path: Path) -> No
     doc = json.loads(result.output[result.output.index("{"):])
     assert doc["kind"] == "RunPlan" and any(i["step"] == "A7" for i in doc["items"])
 
+
+
+def test_verify_reports_pods_stuck_creating_their_sandbox(make_sim: Any, tmp_path: Path) -> None:
+    sim = make_sim(generate=SMALL, delays=FAST)
+    assert kuryr(sim, tmp_path / "run", "migrate", "--yes", "--etcd-backup-confirmed").exit_code == 0
+    with sim.store.lock:
+        node = sorted(sim.store.kube_objects("v1", "Node"))[-1][1]
+        for name, created in (("stuck", "2024-03-01T09:00:00Z"), ("starting", None)):
+            pod = {"apiVersion": "v1", "kind": "Pod",
+                   "metadata": {"name": name, "namespace": "ns-1"},
+                   "spec": {"nodeName": node, "containers": [{"name": "web", "image": "i"}]},
+                   "status": {"phase": "Pending", "containerStatuses": [
+                       {"name": "web", "image": "i", "imageID": "", "ready": False, "restartCount": 0,
+                        "state": {"waiting": {"reason": "ContainerCreating"}}}]}}
+            stored = sim.store.kube_put(pod)
+            if created:
+                stored["metadata"]["creationTimestamp"] = created
+    result = kuryr(sim, tmp_path / "run", "verify", "-o", "json")
+    assert result.exit_code == 1, text(result)
+    pods = {c["name"]: c for c in json.loads(result.output)["checks"]}["pods"]
+    assert len(pods["problems"]) == 1
+    assert f"pod ns-1/stuck on node {node}: Pending (ContainerCreating) for " in pods["problems"][0]

@@ -6,6 +6,8 @@ removes those finalizers) and are listed as such, not as errors.
 
 from __future__ import annotations
 
+import datetime as dt
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +23,10 @@ ERROR_REASONS = frozenset({
 })
 # Sandbox creation failures: what pods show when their node's network plugin is not working.
 SANDBOX_MARKERS = ("FailedCreatePodSandBox", "failed to create pod network sandbox")
+# Waiting reasons of a pod still starting; past STUCK_AFTER seconds it is stuck, usually because its
+# sandbox can't be created (the kubelet reports that only as events: FailedCreatePodSandBox).
+STARTING_REASONS = frozenset({"ContainerCreating", "PodInitializing"})
+STUCK_AFTER = 600.0
 MAX_LISTED = 20
 
 
@@ -53,8 +59,24 @@ class Report:
                        for p in c.problems if " on node " in p})
 
 
-def pod_error(pod: dict[str, Any]) -> str | None:
+def _age(pod: dict[str, Any], now: float) -> float | None:
+    stamp = (pod.get("status") or {}).get("startTime") or (pod.get("metadata") or {}).get("creationTimestamp")
+    try:
+        started = dt.datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return now - started.timestamp()
+
+
+def pod_error(pod: dict[str, Any], now: float | None = None) -> str | None:
     status = pod.get("status") or {}
+    if status.get("phase") == "Pending" and (pod.get("spec") or {}).get("nodeName"):  # scheduled, not starting
+        age = _age(pod, time.time() if now is None else now)
+        reasons = [str(((cs.get("state") or {}).get("waiting") or {}).get("reason") or "")
+                   for cs in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or [])]
+        starting = [r for r in reasons if r in STARTING_REASONS] or ([] if reasons else ["no container started"])
+        if starting and age is not None and age > STUCK_AFTER:
+            return f"Pending ({starting[0]}) for {age / 60:.0f} min (see its events: FailedCreatePodSandBox?)"
     if status.get("phase") == "Failed" and status.get("reason") != "Evicted":
         return f"phase Failed ({status.get('reason') or 'no reason'})"
     if status.get("phase") == "Unknown":
