@@ -98,11 +98,19 @@ class CleanupRefused(KuryrMigrateError):
 
 
 def check_cluster_migrated(inv: Inventory, force: bool) -> None:
-    """Cleaning up under a cluster still on Kuryr would cut every pod off its network."""
-    if inv.network_type != "OVNKubernetes" and not force:
+    """Cleaning up under a cluster still on Kuryr would cut every pod off its network; so would cleaning
+    up mid-migration (status.networkType may already say OVNKubernetes before the nodes rebooted)."""
+    if force:
+        return
+    if inv.network_type != "OVNKubernetes":
         raise CleanupRefused(
             f"the cluster's network type is {inv.network_type or 'unknown'}, not OVNKubernetes: cleaning up Kuryr's "
             f"resources now would break pod networking (migrate first, or pass --force if you know why)"
+        )
+    if inv.migration:
+        raise CleanupRefused(
+            "the migration is still under way (Network.operator spec.migration is set): finish it first "
+            "(kuryr-migrate migrate), or pass --force if you know why"
         )
 
 

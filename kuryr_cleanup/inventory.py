@@ -106,6 +106,7 @@ class Inventory:
     infra_id: str
     tag: str
     network_type: str | None = None
+    migration: dict[str, Any] | None = None  # Network.operator spec.migration: set while migrating
     octavia_version: tuple[int, int] = (2, 0)
     # cluster objects that carry a Kuryr finalizer, by step
     finalizer_objects: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
@@ -164,6 +165,8 @@ class Discovery:
         cl = self.ctx.cluster
         net = self._read(lambda: cl.get(k.NETWORK_CONFIG, "cluster")) or {}
         inv.network_type = (net.get("status") or {}).get("networkType")
+        operator = self._read(lambda: cl.get(k.NETWORK_OPERATOR, "cluster")) or {}
+        inv.migration = (operator.get("spec") or {}).get("migration")
 
         def with_finalizer(kind: k.Kind, finalizer: str) -> list[dict[str, Any]]:
             objs = self._read(lambda: list(cl.list(kind)))

@@ -383,3 +383,15 @@ def test_plan_writes_nothing_locally_either(make_sim: Any, tmp_path: Path) -> No
     run_dir = tmp_path / "run"
     assert kuryr_migrate(sim, "cleanup", "--plan", *FAST, run_dir=run_dir).exit_code == 0
     assert not run_dir.exists()
+
+
+def test_refuses_while_the_migration_is_still_under_way(make_sim: Any) -> None:
+    sim = migrated_sim(make_sim, generate="namespaces=1")
+    with sim.store.lock:
+        sim.store.kube_get("operator.openshift.io/v1", "Network", "cluster")["spec"]["migration"] = {
+            "networkType": "OVNKubernetes"}
+    sim.clear_requests()
+    result = kuryr_migrate(sim, "cleanup", "--yes", *FAST)
+    assert result.exit_code == 3
+    assert "still under way" in result.stderr
+    assert sim.writes() == []
