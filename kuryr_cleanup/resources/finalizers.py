@@ -20,30 +20,20 @@ from kuryr_cleanup.retrying import call, http_status
 CONFLICT_ATTEMPTS = 10
 
 
+def _object_item(step: str, kind: k.Kind, obj: dict[str, Any], action: str, evidence: str,
+                 **params: Any) -> PlanItem:
+    """A plan item for one cluster object; it carries the object as read (journal, resourceVersion)."""
+    meta = obj["metadata"]
+    return PlanItem(
+        step=step, kind=kind.kind, id=k.object_ref(obj), name=k.object_ref(obj), action=action, evidence=evidence,
+        params={"api_version": kind.api_version, "namespaced": kind.namespaced, "namespace": meta.get("namespace"),
+                "object_name": meta["name"], "object": obj, **params},
+    )
+
+
 def plan_finalizer_removals(step: str, kind: k.Kind, finalizer: str, objects: list[dict[str, Any]]) -> list[PlanItem]:
-    items = []
-    for obj in sorted(objects, key=k.object_ref):
-        meta = obj["metadata"]
-        items.append(
-            PlanItem(
-                step=step,
-                kind=kind.kind,
-                id=k.object_ref(obj),
-                name=k.object_ref(obj),
-                action="remove-finalizer",
-                evidence=f"carries finalizer {finalizer}",
-                params={
-                    "api_version": kind.api_version,
-                    "namespaced": kind.namespaced,
-                    "namespace": meta.get("namespace"),
-                    "object_name": meta["name"],
-                    "finalizer": finalizer,
-                    "resource_version": meta.get("resourceVersion"),
-                    "object": obj,
-                },
-            )
-        )
-    return items
+    return [_object_item(step, kind, obj, "remove-finalizer", f"carries finalizer {finalizer}", finalizer=finalizer)
+            for obj in sorted(objects, key=k.object_ref)]
 
 
 def _kind(item: PlanItem) -> k.Kind:
@@ -87,26 +77,7 @@ def remove_finalizer(ctx: Context, item: PlanItem) -> Outcome:
 
 
 def plan_delete_object(step: str, kind: k.Kind, obj: dict[str, Any] | None, evidence: str) -> list[PlanItem]:
-    if obj is None:
-        return []
-    meta = obj["metadata"]
-    return [
-        PlanItem(
-            step=step,
-            kind=kind.kind,
-            id=k.object_ref(obj),
-            name=k.object_ref(obj),
-            action="delete",
-            evidence=evidence,
-            params={
-                "api_version": kind.api_version,
-                "namespaced": kind.namespaced,
-                "namespace": meta.get("namespace"),
-                "object_name": meta["name"],
-                "object": obj,
-            },
-        )
-    ]
+    return [] if obj is None else [_object_item(step, kind, obj, "delete", evidence)]
 
 
 def delete_object(ctx: Context, item: PlanItem) -> Outcome:
