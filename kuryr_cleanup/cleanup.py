@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from kuryr_cleanup import cluster as k
 from kuryr_cleanup.context import Context
-from kuryr_cleanup.engine import Engine, Executor, Finished, Listener, Outcome, Poller, RunResult
+from kuryr_cleanup.engine import Engine, Executor, Listener, Outcome, Poller, RunResult
 from kuryr_cleanup.errors import KuryrMigrateError
 from kuryr_cleanup.inventory import (
     KLB_FINALIZER,
@@ -157,16 +156,3 @@ def execute(ctx: Context, inv: Inventory, plan: Plan, on_change: Listener | None
                       counts={state: sum(1 for i in result.items if i.state == state)
                               for state in {i.state for i in result.items}})
     return result
-
-
-def finished_ok(outcome: Outcome) -> bool:
-    return isinstance(outcome, Finished)
-
-
-def inventory_summary(inv: Inventory) -> dict[str, Any]:
-    return {
-        "load_balancers": len(inv.load_balancers),
-        "kuryr_networks": len(inv.networks),
-        "ports": sum(len(v) for v in inv.ports_by_network.values()),
-        "trunks": len(inv.trunks),
-    }

@@ -18,9 +18,8 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
 
-from kuryr_cleanup.plan import BLOCKED, DONE, FAILED, FINAL_OK_STATES, GONE, PlanItem
+from kuryr_cleanup.plan import BLOCKED, DONE, FAILED, FINAL_OK_STATES, PlanItem
 from kuryr_cleanup.retrying import describe
 
 
@@ -291,15 +290,3 @@ class Engine:
                 finish(w.item, FAILED, f"timed out waiting {w.waiting.what} (still {status})")
             else:
                 w.last_status = status
-
-
-def gone_or_done(found: bool) -> Finished:
-    """404 is success (S3): the resource is already gone."""
-    return Finished(DONE) if found else Finished(GONE, "already gone")
-
-
-def result_summary(items: Iterable[PlanItem]) -> dict[str, Any]:
-    counts: dict[str, int] = {}
-    for item in items:
-        counts[item.state] = counts.get(item.state, 0) + 1
-    return counts

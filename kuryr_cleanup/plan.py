@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,13 +93,3 @@ class Plan:
 
     def actionable(self) -> list[PlanItem]:
         return [i for i in self.items if i.actionable]
-
-
-def step_sort_key(step_id: str) -> tuple[str, int]:
-    letter = step_id[:1]
-    digits = "".join(ch for ch in step_id[1:] if ch.isdigit())
-    return (letter, int(digits or 0))
-
-
-def count_by(items: Iterable[PlanItem], attr: str) -> dict[str, int]:
-    return dict(Counter(str(getattr(i, attr)) for i in items))
