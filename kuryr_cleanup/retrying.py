@@ -35,8 +35,11 @@ class Failure(enum.Enum):
 
 
 def http_status(exc: BaseException) -> int | None:
+    """The HTTP status of an error from openstacksdk, keystoneauth (raw proxy calls) or kubernetes."""
     if isinstance(exc, os_exc.HttpException):
         return int(exc.status_code) if exc.status_code else None
+    if isinstance(exc, ksa_exc.HttpError):
+        return int(exc.http_status) if exc.http_status else None
     return api_status(exc)
 
 

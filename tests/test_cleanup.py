@@ -395,3 +395,18 @@ def test_refuses_while_the_migration_is_still_under_way(make_sim: Any) -> None:
     assert result.exit_code == 3
     assert "still under way" in result.stderr
     assert sim.writes() == []
+
+
+def test_transient_faults_on_listings_are_retried(make_sim: Any) -> None:
+    """Discovery's listings (raw GETs through the SDK's proxies) classify 5xx/429 like every other call."""
+    sim = migrated_sim(make_sim, generate="namespaces=2")
+    before = sim.state()
+    sim.control("PUT", "faults", [
+        {"service": "network", "method": "GET", "path": "/v2.0/ports", "status": 503, "count": 2},
+        {"service": "load-balancer", "method": "GET", "path": "*/loadbalancers", "status": 429, "retry_after": 0,
+         "count": 2},
+    ])
+    result = kuryr_migrate(sim, "cleanup", "--yes", *FAST)
+    assert result.exit_code == 0, result.output
+    assert all(rule["fired"] == rule["count"] for rule in sim.control("GET", "faults")["faults"])
+    check_end_state(before, sim.state())
