@@ -8,7 +8,6 @@ merged into the run state, so a re-run after those CRs are gone still finds what
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from typing import Any, TypeVar
 from kuryr_cleanup import cluster as k
 from kuryr_cleanup.context import CLUSTER_TAG_KEY, Context
 from kuryr_cleanup.errors import UsageError
-from kuryr_cleanup.openstack_api import list_raw
+from kuryr_cleanup.openstack_api import get_one, list_raw
 from kuryr_cleanup.plan import KEPT, PLANNED, SKIPPED
 from kuryr_cleanup.retrying import call
 
@@ -93,7 +92,7 @@ def raw(resource: Any) -> dict[str, Any]:
         return resource
     data = resource.to_dict(headers=False, computed=False, original_names=True)
     data.pop("location", None)
-    return json.loads(json.dumps(data, default=str))
+    return dict(json.loads(json.dumps(data, default=str)))
 
 
 def chunks(values: list[str], size: int = ID_BATCH) -> Iterator[list[str]]:
@@ -147,6 +146,9 @@ class Discovery:
 
     def _read(self, fn: Callable[[], T]) -> T:
         return call(self.policy, fn, retry_conflicts=False)
+
+    def _one(self, service: str, path: str, key: str) -> dict[str, Any] | None:
+        return get_one(self.ctx.conn, service, path, key, self.policy)
 
     def _raw(self, service: str, path: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         key = path.rsplit("/", 1)[-1].replace("-", "_")
@@ -231,7 +233,6 @@ class Discovery:
 
         # Octavia load balancers: by tag (or the description on Octavia < 2.5), plus those the
         # KuryrLoadBalancers name (their tagging may have failed).
-        lb_api = conn.load_balancer
         if inv.octavia_has_tags:
             lbs = {lb["id"]: lb for lb in self._raw("load_balancer", "/lbaas/loadbalancers", {"tags": tag})}
         else:
@@ -239,9 +240,9 @@ class Discovery:
                    if tag in (lb.get("description") or "")}
         for lb_id in inv.kuryr_lbs:
             if lb_id not in lbs:
-                found = self._read(functools.partial(lb_api.find_load_balancer, lb_id, ignore_missing=True))
+                found = self._one("load_balancer", f"/lbaas/loadbalancers/{lb_id}", "loadbalancer")
                 if found is not None:
-                    lbs[lb_id] = raw(found)
+                    lbs[lb_id] = found
         inv.load_balancers = list(lbs.values())
         vip_ports = {str(lb["vip_port_id"]) for lb in inv.load_balancers if lb.get("vip_port_id")}
         if vip_ports:
@@ -255,8 +256,7 @@ class Discovery:
         for net_id in net_ids:
             net = tagged_nets.get(net_id)
             if net is None:
-                found = self._read(functools.partial(conn.network.find_network, net_id, ignore_missing=True))
-                net = raw(found) if found is not None else None
+                net = self._one("network", f"/networks/{net_id}", "network")
             if net is not None:
                 inv.networks[net_id] = net
 
@@ -286,16 +286,16 @@ class Discovery:
                   if p.get("device_owner") == "trunk:subport" and p.get("device_id")}
         wanted |= {p["device_id"] for p in tagged_subports if p.get("device_id")}
         for trunk_id in sorted(wanted - set(trunks)):
-            found = self._read(functools.partial(conn.network.find_trunk, trunk_id, ignore_missing=True))
+            found = self._one("network", f"/trunks/{trunk_id}", "trunk")
             if found is not None:
-                trunks[trunk_id] = raw(found)
+                trunks[trunk_id] = found
         inv.trunks = list(trunks.values())
 
         # The Kuryr router(s) and their interfaces.
         for router_id in inv.router_ids:
-            router = self._read(functools.partial(conn.network.find_router, router_id, ignore_missing=True))
+            router = self._one("network", f"/routers/{router_id}", "router")
             if router is not None:
-                inv.routers[router_id] = raw(router)
+                inv.routers[router_id] = router
                 inv.router_ports[router_id] = self._raw("network", "/ports", {"device_id": router_id})
 
         inv.security_groups = self._raw("network", "/security-groups")

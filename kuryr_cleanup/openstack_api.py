@@ -33,3 +33,32 @@ def list_raw(conn: Any, service: str, path: str, key: str, policy: RetryPolicy,
         url = next((link["href"] for link in body.get(f"{key}_links") or [] if link.get("rel") == "next"), "")
         query = None  # the next link carries the whole query, marker included
     return out
+
+
+def get_one(conn: Any, service: str, path: str, key: str, policy: RetryPolicy) -> dict[str, Any] | None:
+    """One resource by its path (e.g. /ports/<id>), or None when it does not exist (404). By id only:
+    openstacksdk's find_* would fall back to a lookup by name, which could match someone else's."""
+    from kuryr_cleanup.retrying import http_status
+
+    proxy = getattr(conn, service)
+    try:
+        body = call(policy, lambda: proxy.get(path, raise_exc=True).json(), retry_conflicts=False)
+    except Exception as exc:
+        if http_status(exc) == 404:
+            return None
+        raise
+    return body.get(key) if key else body
+
+
+def send(conn: Any, service: str, method: str, path: str, body: Any = None,
+         params: dict[str, Any] | None = None) -> Any:
+    """One write through the service proxy; errors are raised (keystoneauth's HttpError family) for
+    the caller's retry policy to classify. Returns the decoded body, if any."""
+    proxy = getattr(conn, service)
+    kwargs: dict[str, Any] = {"raise_exc": True}
+    if body is not None:
+        kwargs["json"] = body
+    if params:
+        kwargs["params"] = params
+    resp = proxy.request(path, method, **kwargs)
+    return resp.json() if resp.content else None

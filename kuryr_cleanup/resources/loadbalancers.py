@@ -12,15 +12,14 @@ deletes the LBs and leaks Kuryr's floating IPs.
 
 from __future__ import annotations
 
-import functools
 import threading
 import time
 from typing import Any
 
 from kuryr_cleanup.context import Context
 from kuryr_cleanup.engine import Finished, Outcome, Waiting
-from kuryr_cleanup.inventory import KURYR_FIP_DESCRIPTION, Inventory, ownership, raw
-from kuryr_cleanup.openstack_api import list_raw
+from kuryr_cleanup.inventory import KURYR_FIP_DESCRIPTION, Inventory, ownership
+from kuryr_cleanup.openstack_api import get_one, list_raw, send
 from kuryr_cleanup.plan import DONE, GONE, PlanItem
 from kuryr_cleanup.retrying import call, http_status
 
@@ -72,7 +71,7 @@ def plan_floating_ip(fip: dict[str, Any], cr: dict[str, Any], lb: dict[str, Any]
 def release_floating_ip(ctx: Context, item: PlanItem) -> Outcome:
     ctx.journal.write("delete", step=item.step, kind=item.kind, id=item.id, object=item.params["object"])
     try:
-        call(ctx.options.retry, lambda: ctx.conn.network.delete_ip(item.id, ignore_missing=False),
+        call(ctx.options.retry, lambda: send(ctx.conn, "network", "DELETE", f"/floatingips/{item.id}"),
              retry_conflicts=True)
     except Exception as exc:
         if http_status(exc) == 404:
@@ -86,10 +85,14 @@ def disassociate_floating_ip(ctx: Context, item: PlanItem) -> Outcome:
     ctx.journal.write("change", step=item.step, kind=item.kind, id=item.id, action="disassociate",
                       object=item.params["object"])
     try:
-        fip = call(ctx.options.retry, lambda: ctx.conn.network.get_ip(item.id), retry_conflicts=False)
-        if not fip.port_id:
+        fip = get_one(ctx.conn, "network", f"/floatingips/{item.id}", "floatingip", ctx.options.retry)
+        if fip is None:
+            return Finished(GONE, "already gone")
+        if not fip.get("port_id"):
             return Finished(GONE, "already disassociated")
-        call(ctx.options.retry, lambda: ctx.conn.network.update_ip(item.id, port_id=None), retry_conflicts=True)
+        body = {"floatingip": {"port_id": None}}
+        call(ctx.options.retry, lambda: send(ctx.conn, "network", "PUT", f"/floatingips/{item.id}", body),
+             retry_conflicts=True)
     except Exception as exc:
         if http_status(exc) == 404:
             return Finished(GONE, "already gone")
@@ -118,7 +121,6 @@ class LoadBalancerWatch:
         return found.get(lb_id)
 
     def listing(self, ids: set[str]) -> dict[str, dict[str, Any]]:
-        api = self.ctx.conn.load_balancer
         policy = self.ctx.options.retry
         with self._lock:
             # With tags the listing is just the cluster's LBs; before Octavia 2.5 it is every LB.
@@ -126,10 +128,9 @@ class LoadBalancerWatch:
             lbs = list_raw(self.ctx.conn, "load_balancer", "/lbaas/loadbalancers", "loadbalancers", policy, params)
             found = {lb["id"]: lb for lb in lbs}
             for lb_id in (ids & self.untagged) - set(found):
-                one = call(policy, functools.partial(api.find_load_balancer, lb_id, ignore_missing=True),
-                           retry_conflicts=False)
+                one = get_one(self.ctx.conn, "load_balancer", f"/lbaas/loadbalancers/{lb_id}", "loadbalancer", policy)
                 if one is not None:
-                    found[lb_id] = raw(one)
+                    found[lb_id] = one
             self._cache = found
             self._cache_time = time.monotonic()
             return found
@@ -148,7 +149,6 @@ class LoadBalancerWatch:
 
 
 def cascade_delete(ctx: Context, watch: LoadBalancerWatch, item: PlanItem) -> Outcome:
-    api = ctx.conn.load_balancer
     policy = ctx.options.retry
     lb = watch.lookup(item.id)
     if lb is None:
@@ -161,8 +161,8 @@ def cascade_delete(ctx: Context, watch: LoadBalancerWatch, item: PlanItem) -> Ou
         return Waiting("lb-settled", item.id, ctx.options.lb_timeout, f"for the LB to leave {status}", retry=True)
     ctx.journal.write("delete", step=item.step, kind=item.kind, id=item.id, action="cascade-delete", object=lb)
     try:
-        call(policy, lambda: api.delete_load_balancer(item.id, ignore_missing=False, cascade=True),
-             retry_conflicts=False)
+        call(policy, lambda: send(ctx.conn, "load_balancer", "DELETE", f"/lbaas/loadbalancers/{item.id}",
+                                  params={"cascade": "true"}), retry_conflicts=False)
     except Exception as exc:
         code = http_status(exc)
         if code == 404:

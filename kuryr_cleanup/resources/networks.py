@@ -15,7 +15,7 @@ from typing import Any
 from kuryr_cleanup.context import Context
 from kuryr_cleanup.engine import Finished, Outcome
 from kuryr_cleanup.inventory import ROUTER_INTERFACE_OWNERS, Inventory, ownership
-from kuryr_cleanup.openstack_api import list_raw
+from kuryr_cleanup.openstack_api import list_raw, send
 from kuryr_cleanup.plan import DONE, FAILED, GONE, KEPT, PlanItem
 from kuryr_cleanup.retrying import call, http_status
 
@@ -68,7 +68,6 @@ def plan_subports(inv: Inventory) -> list[PlanItem]:
 
 def unset_subports(ctx: Context, item: PlanItem) -> Outcome:
     """One call per trunk with all its Kuryr subports; if some are already gone, retry with the rest."""
-    net = ctx.conn.network
     policy = ctx.options.retry
     wanted = list(item.params["subports"])
     ctx.journal.write("change", step=item.step, kind=item.kind, id=item.id, action=item.action,
@@ -76,13 +75,16 @@ def unset_subports(ctx: Context, item: PlanItem) -> Outcome:
     for _attempt in range(3):
         try:
             subports = [{"port_id": p} for p in wanted]
-            call(policy, functools.partial(net.delete_trunk_subports, item.id, subports), retry_conflicts=True)
+            path = f"/trunks/{item.id}/remove_subports"
+            call(policy, functools.partial(send, ctx.conn, "network", "PUT", path, {"sub_ports": subports}),
+                 retry_conflicts=True)
         except Exception as exc:
             if http_status(exc) != 404:
                 raise
             # TrunkNotFound, or SubPortNotFound for a port someone already removed: ask the trunk.
             try:
-                current = call(policy, lambda: net.get_trunk_subports(item.id), retry_conflicts=False)
+                current = call(policy, lambda: send(ctx.conn, "network", "GET", f"/trunks/{item.id}/get_subports"),
+                               retry_conflicts=False)
             except Exception as exc2:
                 if http_status(exc2) == 404:
                     return Finished(GONE, "trunk already gone")
@@ -162,11 +164,11 @@ def plan_service_network(inv: Inventory) -> list[PlanItem]:
 
 
 def delete_port(ctx: Context, item: PlanItem) -> Outcome:
-    return _delete(ctx, item, lambda: ctx.conn.network.delete_port(item.id, ignore_missing=False))
+    return _delete(ctx, item, lambda: send(ctx.conn, "network", "DELETE", f"/ports/{item.id}"))
 
 
 def delete_network(ctx: Context, item: PlanItem) -> Outcome:
-    return _delete(ctx, item, lambda: ctx.conn.network.delete_network(item.id, ignore_missing=False))
+    return _delete(ctx, item, lambda: send(ctx.conn, "network", "DELETE", f"/networks/{item.id}"))
 
 
 def _delete(ctx: Context, item: PlanItem, fn: Any) -> Outcome:
@@ -184,6 +186,10 @@ def _delete(ctx: Context, item: PlanItem, fn: Any) -> Outcome:
     return Finished(DONE)
 
 
+def remove_router_interface(ctx: Context, router_id: str, subnet_id: str) -> Any:
+    return send(ctx.conn, "network", "PUT", f"/routers/{router_id}/remove_router_interface", {"subnet_id": subnet_id})
+
+
 def remove_interface(ctx: Context, item: PlanItem) -> Outcome:
     router_id = item.params["router_id"]
     subnet_id = item.params["subnet_id"]
@@ -191,7 +197,7 @@ def remove_interface(ctx: Context, item: PlanItem) -> Outcome:
                       router_id=router_id, subnet_id=subnet_id, object=item.params.get("object"))
     try:
         call(ctx.options.retry,
-             lambda: ctx.conn.network.remove_interface_from_router(router_id, subnet_id=subnet_id),
+             lambda: remove_router_interface(ctx, router_id, subnet_id),
              retry_conflicts=True)
     except Exception as exc:
         if http_status(exc) == 404:  # RouterInterfaceNotFoundForSubnet, or the router/subnet is gone

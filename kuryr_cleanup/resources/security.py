@@ -21,9 +21,9 @@ from kuryr_cleanup.inventory import (
     cno_name,
     ownership,
 )
-from kuryr_cleanup.openstack_api import list_raw
+from kuryr_cleanup.openstack_api import list_raw, send
 from kuryr_cleanup.plan import KEPT, PlanItem
-from kuryr_cleanup.resources.networks import _delete
+from kuryr_cleanup.resources.networks import _delete, remove_router_interface
 from kuryr_cleanup.retrying import call, http_status
 
 
@@ -57,7 +57,7 @@ def plan_policy_security_groups(inv: Inventory) -> list[PlanItem]:
 
 
 def delete_security_group(ctx: Context, item: PlanItem) -> Outcome:
-    return _delete(ctx, item, lambda: ctx.conn.network.delete_security_group(item.id, ignore_missing=False))
+    return _delete(ctx, item, lambda: send(ctx.conn, "network", "DELETE", f"/security-groups/{item.id}"))
 
 
 def plan_subnet_pools(inv: Inventory) -> list[PlanItem]:
@@ -73,7 +73,7 @@ def plan_subnet_pools(inv: Inventory) -> list[PlanItem]:
 def delete_subnet_pool(ctx: Context, item: PlanItem) -> Outcome:
     # A pool still in use answers 400 SubnetPoolDeleteError, not 409: nothing to wait for, since the
     # networks using it were deleted by the steps this one depends on.
-    return _delete(ctx, item, lambda: ctx.conn.network.delete_subnet_pool(item.id, ignore_missing=False))
+    return _delete(ctx, item, lambda: send(ctx.conn, "network", "DELETE", f"/subnetpools/{item.id}"))
 
 
 def kuryr_subnet_ids(inv: Inventory) -> set[str]:
@@ -126,7 +126,6 @@ def plan_router(inv: Inventory) -> list[PlanItem]:
 
 def delete_router(ctx: Context, item: PlanItem) -> Outcome:
     """Re-check just before deleting: a router that gained a non-Kuryr interface since the plan is kept."""
-    net = ctx.conn.network
     ports = list_raw(ctx.conn, "network", "/ports", "ports", ctx.options.retry, {"device_id": item.id})
     foreign = foreign_interfaces(ports, set(item.params.get("kuryr_subnets") or []))
     if foreign:
@@ -138,9 +137,9 @@ def delete_router(ctx: Context, item: PlanItem) -> Outcome:
                 ctx.journal.write("change", step=item.step, kind="router interface", id=f"{item.id}:{ip['subnet_id']}",
                                   action="remove-interface", object=port)
                 try:
-                    remove = functools.partial(net.remove_interface_from_router, item.id, subnet_id=ip["subnet_id"])
+                    remove = functools.partial(remove_router_interface, ctx, item.id, ip["subnet_id"])
                     call(ctx.options.retry, remove, retry_conflicts=True)
                 except Exception as exc:
                     if http_status(exc) != 404:
                         raise
-    return _delete(ctx, item, lambda: net.delete_router(item.id, ignore_missing=False))
+    return _delete(ctx, item, lambda: send(ctx.conn, "network", "DELETE", f"/routers/{item.id}"))
