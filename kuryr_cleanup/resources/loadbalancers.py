@@ -21,6 +21,7 @@ from kuryr_cleanup.engine import Finished, Outcome, Waiting
 from kuryr_cleanup.inventory import KURYR_FIP_DESCRIPTION, Inventory, ownership
 from kuryr_cleanup.openstack_api import get_one, list_raw, send
 from kuryr_cleanup.plan import DONE, GONE, PlanItem
+from kuryr_cleanup.resources.deletion import delete_journaled
 from kuryr_cleanup.retrying import call, http_status
 
 PENDING = ("PENDING_CREATE", "PENDING_UPDATE", "PENDING_DELETE")
@@ -69,16 +70,7 @@ def plan_floating_ip(fip: dict[str, Any], cr: dict[str, Any], lb: dict[str, Any]
 
 
 def release_floating_ip(ctx: Context, item: PlanItem) -> Outcome:
-    ctx.journal.write("delete", step=item.step, kind=item.kind, id=item.id, object=item.params["object"])
-    try:
-        call(ctx.options.retry, lambda: send(ctx.conn, "network", "DELETE", f"/floatingips/{item.id}"),
-             retry_conflicts=True)
-    except Exception as exc:
-        if http_status(exc) == 404:
-            return Finished(GONE, "already gone")
-        raise
-    ctx.journal.write("result", sync=False, step=item.step, kind=item.kind, id=item.id, result="done")
-    return Finished(DONE)
+    return delete_journaled(ctx, item, lambda: send(ctx.conn, "network", "DELETE", f"/floatingips/{item.id}"))
 
 
 def disassociate_floating_ip(ctx: Context, item: PlanItem) -> Outcome:

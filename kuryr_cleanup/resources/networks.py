@@ -17,6 +17,7 @@ from kuryr_cleanup.engine import Finished, Outcome
 from kuryr_cleanup.inventory import ROUTER_INTERFACE_OWNERS, Inventory, ownership
 from kuryr_cleanup.openstack_api import list_raw, send
 from kuryr_cleanup.plan import DONE, FAILED, GONE, KEPT, PlanItem
+from kuryr_cleanup.resources.deletion import delete_journaled
 from kuryr_cleanup.retrying import call, http_status
 
 
@@ -164,26 +165,11 @@ def plan_service_network(inv: Inventory) -> list[PlanItem]:
 
 
 def delete_port(ctx: Context, item: PlanItem) -> Outcome:
-    return _delete(ctx, item, lambda: send(ctx.conn, "network", "DELETE", f"/ports/{item.id}"))
+    return delete_journaled(ctx, item, lambda: send(ctx.conn, "network", "DELETE", f"/ports/{item.id}"))
 
 
 def delete_network(ctx: Context, item: PlanItem) -> Outcome:
-    return _delete(ctx, item, lambda: send(ctx.conn, "network", "DELETE", f"/networks/{item.id}"))
-
-
-def _delete(ctx: Context, item: PlanItem, fn: Any) -> Outcome:
-    """Journal the object, delete it, treat 404 as done; 409s (still in use while a dependency goes
-    away) are retried until the dependency deadline."""
-    ctx.journal.write("delete", step=item.step, kind=item.kind, id=item.id, object=item.params.get("object"))
-    try:
-        call(ctx.options.retry, fn, retry_conflicts=True)
-    except Exception as exc:
-        if http_status(exc) == 404:
-            ctx.journal.write("result", sync=False, step=item.step, kind=item.kind, id=item.id, result="gone")
-            return Finished(GONE, "already gone")
-        raise
-    ctx.journal.write("result", sync=False, step=item.step, kind=item.kind, id=item.id, result="done")
-    return Finished(DONE)
+    return delete_journaled(ctx, item, lambda: send(ctx.conn, "network", "DELETE", f"/networks/{item.id}"))
 
 
 def remove_router_interface(ctx: Context, router_id: str, subnet_id: str) -> Any:

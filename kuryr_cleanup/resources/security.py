@@ -23,7 +23,8 @@ from kuryr_cleanup.inventory import (
 )
 from kuryr_cleanup.openstack_api import list_raw, send
 from kuryr_cleanup.plan import KEPT, PlanItem
-from kuryr_cleanup.resources.networks import _delete, remove_router_interface
+from kuryr_cleanup.resources.deletion import delete_journaled
+from kuryr_cleanup.resources.networks import remove_router_interface
 from kuryr_cleanup.retrying import call, http_status
 
 
@@ -57,7 +58,7 @@ def plan_policy_security_groups(inv: Inventory) -> list[PlanItem]:
 
 
 def delete_security_group(ctx: Context, item: PlanItem) -> Outcome:
-    return _delete(ctx, item, lambda: send(ctx.conn, "network", "DELETE", f"/security-groups/{item.id}"))
+    return delete_journaled(ctx, item, lambda: send(ctx.conn, "network", "DELETE", f"/security-groups/{item.id}"))
 
 
 def plan_subnet_pools(inv: Inventory) -> list[PlanItem]:
@@ -73,7 +74,7 @@ def plan_subnet_pools(inv: Inventory) -> list[PlanItem]:
 def delete_subnet_pool(ctx: Context, item: PlanItem) -> Outcome:
     # A pool still in use answers 400 SubnetPoolDeleteError, not 409: nothing to wait for, since the
     # networks using it were deleted by the steps this one depends on.
-    return _delete(ctx, item, lambda: send(ctx.conn, "network", "DELETE", f"/subnetpools/{item.id}"))
+    return delete_journaled(ctx, item, lambda: send(ctx.conn, "network", "DELETE", f"/subnetpools/{item.id}"))
 
 
 def kuryr_subnet_ids(inv: Inventory) -> set[str]:
@@ -142,4 +143,4 @@ def delete_router(ctx: Context, item: PlanItem) -> Outcome:
                 except Exception as exc:
                     if http_status(exc) != 404:
                         raise
-    return _delete(ctx, item, lambda: send(ctx.conn, "network", "DELETE", f"/routers/{item.id}"))
+    return delete_journaled(ctx, item, lambda: send(ctx.conn, "network", "DELETE", f"/routers/{item.id}"))
