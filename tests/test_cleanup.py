@@ -368,7 +368,8 @@ def test_changes_made_while_the_run_waits_are_kept(make_sim: Any) -> None:
         api.replace_namespaced_pod(pod.metadata.name, pod.metadata.namespace, pod)
     sim.control("PUT", "faults", [])
     sim.control("POST", "faults/release")  # the held requests are dropped: the tool sends them again
-    runner.join(timeout=120)
+    runner.join(timeout=600)
+    assert not runner.is_alive(), "the cleanup did not finish"
     assert outcome["run"].exit_code == 0, outcome["run"].output
     for pod in pods:
         now = api.read_namespaced_pod(pod.metadata.name, pod.metadata.namespace)
