@@ -365,6 +365,13 @@ def run(plan_only: bool, yes: bool, simulate: bool, generate: str | None, snapsh
     _exit_after(ctx, lambda: run_command(ctx, options, plan_only=plan_only, yes=yes, confirm=confirm_infra_id))
 
 
+def _terminate(signum: int, frame: Any) -> None:
+    # SIGTERM (a service manager, `kill`, a CI timeout) stops like Ctrl-C: the running call finishes,
+    # state and journal stay valid, and the exit code (130) says to run the same command again.
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     """Entry point: run the CLI and map our errors to one line and an exit code."""
+    signal.signal(signal.SIGTERM, _terminate)
     cli(prog_name="kuryr-migrate")

@@ -173,6 +173,27 @@ def test_a_run_killed_anywhere_is_finished_by_the_next_without_rebooting_a_node_
     assert_whole_job_done(sim, tmp_path / "run")
 
 
+def test_sigterm_during_the_reboots_stops_cleanly_and_the_next_run_resumes(make_sim: Any, tmp_path: Path) -> None:
+    sim = make_sim(generate=SMALL, delays={**FAST, "server_reboot": 0.2, "node_boot": 0.2})
+    argv = [KURYR_MIGRATE, "run", *connection_args(sim, tmp_path / "run"), "--yes", "--etcd-backup-confirmed"]
+    proc = subprocess.Popen(argv, env=sim.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 90
+    try:
+        while _writes(sim.requests(), "compute", "POST", "/action") < 1:
+            assert proc.poll() is None and time.monotonic() < deadline, "the reboots never started"
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err.decode()
+    assert "interrupted: run the same command again" in err.decode()
+    result = run_all(sim, tmp_path / "run")
+    assert result.exit_code == 0, text(result)
+    assert_whole_job_done(sim, tmp_path / "run")
+
+
 def test_a_failing_cleanup_is_finished_by_the_next_run(make_sim: Any, tmp_path: Path) -> None:
     sim = make_sim(generate=SMALL, delays=FAST)
     sim.control("PUT", "faults", [{"service": "network", "method": "DELETE", "path": "/v2.0/networks/*",
