@@ -15,7 +15,7 @@ from typing import Any
 
 from kuryr_cleanup.cluster import INFRASTRUCTURE, Cluster
 from kuryr_cleanup.errors import UsageError
-from kuryr_cleanup.journal import JOURNAL_FILE, STATE_FILE, Journal, RunState
+from kuryr_cleanup.journal import JOURNAL_FILE, STATE_FILE, Journal, RunState, StateError
 from kuryr_cleanup.retrying import RetryPolicy, describe, http_status
 
 CLUSTER_TAG_KEY = "openshiftClusterID"
@@ -172,7 +172,18 @@ class Context:
     @property
     def state(self) -> RunState:
         if self._state is None:
-            self._state = RunState(self.run_dir / STATE_FILE)
+            try:
+                state = RunState(self.run_dir / STATE_FILE)
+            except StateError as exc:
+                raise UsageError(str(exc)) from exc
+            # A run directory holds one cluster's facts: another cluster's network, router and LB ids
+            # would count as "named in this cluster's CRs" and be deleted.
+            recorded = state.get("infra_id")
+            if recorded and recorded != self.infra_id:
+                raise UsageError(f"the run directory {self.run_dir} belongs to cluster {recorded!r}, not "
+                                 f"{self.infra_id!r}: use another --run-dir")
+            state.set("infra_id", self.infra_id)
+            self._state = state
         return self._state
 
     def close(self) -> None:

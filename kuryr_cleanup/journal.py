@@ -96,6 +96,10 @@ def read_journal(path: Path) -> list[dict[str, Any]]:
     return records
 
 
+class StateError(Exception):
+    pass
+
+
 class RunState:
     """A small JSON document of facts learnt by earlier runs, merged and saved atomically."""
 
@@ -104,10 +108,15 @@ class RunState:
         self._lock = threading.Lock()
         self.data: dict[str, Any] = {}
         if path.exists():
+            # An unreadable state must stop the run, not reset it: the facts in it (the Kuryr router,
+            # the networks of KuryrNetworks already gone, recorded boot IDs) may exist nowhere else.
             try:
-                self.data = json.loads(path.read_text(encoding="utf-8"))
-            except ValueError:
-                self.data = {}
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise StateError(f"cannot read the run state {path}: {exc}") from exc
+            if not isinstance(data, dict):
+                raise StateError(f"the run state {path} is not a JSON object")
+            self.data = data
 
     def get(self, key: str, default: Any = None) -> Any:
         with self._lock:
