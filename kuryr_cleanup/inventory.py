@@ -9,6 +9,7 @@ merged into the run state, so a re-run after those CRs are gone still finds what
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -49,6 +50,15 @@ def cluster_tags(tags: Iterable[str] | None) -> set[str]:
     return {t for t in (tags or []) if t.startswith(CLUSTER_TAG_KEY + "=")}
 
 
+_DESCRIPTION_TAG = re.compile(re.escape(CLUSTER_TAG_KEY) + r"=([^\s,;]+)")
+
+
+def description_tags(description: str | None) -> set[str]:
+    """The cluster tags written into a description (Kuryr on Octavia < 2.5), as whole tokens: a
+    substring test would take `...=abc12` for `...=abc12-other` too."""
+    return {f"{CLUSTER_TAG_KEY}={m}" for m in _DESCRIPTION_TAG.findall(description or "")}
+
+
 @dataclass
 class Ownership:
     """Why a resource may (or may not) be touched (SPEC S2)."""
@@ -72,12 +82,14 @@ def ownership(resource: dict[str, Any], tag: str, named_in: str | None = None, c
     A resource tagged for another cluster is never ours, whatever else says so.
     """
     tags = cluster_tags(resource.get("tags"))
+    if description_tag:
+        tags |= description_tags(resource.get("description"))
     others = sorted(tags - {tag})
     if others and tag not in tags:
         return Ownership(False, reason=f"skipped: tagged for another cluster ({', '.join(others)})")
-    if tag in tags:
+    if tag in cluster_tags(resource.get("tags")):
         return Ownership(True, f"tag {tag}")
-    if description_tag and tag in (resource.get("description") or ""):
+    if tag in tags:
         return Ownership(True, f"description carries {tag} (Octavia < 2.5)")
     if named_in:
         return Ownership(True, f"named in {named_in}")
@@ -237,7 +249,7 @@ class Discovery:
             lbs = {lb["id"]: lb for lb in self._raw("load_balancer", "/lbaas/loadbalancers", {"tags": tag})}
         else:
             lbs = {lb["id"]: lb for lb in self._raw("load_balancer", "/lbaas/loadbalancers")
-                   if tag in (lb.get("description") or "")}
+                   if tag in description_tags(lb.get("description"))}
         for lb_id in inv.kuryr_lbs:
             if lb_id not in lbs:
                 found = self._one("load_balancer", f"/lbaas/loadbalancers/{lb_id}", "loadbalancer")

@@ -8,6 +8,7 @@ discovery shows up as a difference here.
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 KURYR_FINALIZERS = {
@@ -60,7 +61,10 @@ def expected_gone(snap: dict[str, Any]) -> dict[str, set[str]]:
     def lb_ours(lb: dict[str, Any]) -> bool:
         if _foreign(lb, tag):
             return False
-        return tag in (lb.get("tags") or []) or tag in (lb.get("description") or "") or lb["id"] in klb_lbs
+        described = set(re.findall(r"openshiftClusterID=[^\s,;]+", lb.get("description") or ""))
+        if described - {tag}:
+            return False
+        return tag in (lb.get("tags") or []) or tag in described or lb["id"] in klb_lbs
 
     lbs = {lb["id"] for lb in os_["loadbalancers"] if lb_ours(lb)}
     vip_ports = {lb["vip_port_id"]: lb["id"] for lb in os_["loadbalancers"] if lb["id"] in lbs}
@@ -74,8 +78,11 @@ def expected_gone(snap: dict[str, Any]) -> dict[str, set[str]]:
         lb_id = vip_ports.get(fip.get("port_id") or "")
         if lb_id is None:
             continue
-        method = klb_pub.get(lb_id, {}).get("alloc_method")
-        if method == "pool" or (method is None and fip.get("description") == "kuryr_lb"):
+        pub = klb_pub.get(lb_id, {})
+        method = pub.get("alloc_method")
+        # Kuryr's own: the address its record names, or one it described as its own.
+        if (method == "pool" and fip["id"] == pub.get("ip_id")) or (
+                method in ("pool", None) and fip.get("description") == "kuryr_lb"):
             fips.add(fip["id"])
     # A released floating IP takes its port on the external network with it.
     ports |= {p["id"] for p in os_["ports"]

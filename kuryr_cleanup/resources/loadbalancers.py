@@ -52,15 +52,15 @@ def plan(inv: Inventory) -> list[PlanItem]:
 
 def plan_floating_ip(fip: dict[str, Any], cr: dict[str, Any], lb: dict[str, Any]) -> PlanItem:
     address = fip.get("floating_ip_address") or ""
-    kuryr_allocated = cr.get("alloc_method") == "pool" or (
-        not cr.get("alloc_method") and fip.get("description") == KURYR_FIP_DESCRIPTION
-    )
-    if kuryr_allocated:
+    # Released only when it is the very address Kuryr allocated: a user's FIP later moved onto the
+    # same VIP must survive even though the Service's record says `pool`.
+    method = cr.get("alloc_method")
+    recorded = method == "pool" and fip["id"] == cr.get("fip_id")
+    described = method in ("pool", None) and fip.get("description") == KURYR_FIP_DESCRIPTION
+    if recorded or described:
         evidence = f"on the VIP of LB {lb['id']}; allocated by Kuryr"
-        if cr.get("alloc_method"):
-            evidence += " (alloc_method pool)"
-        else:
-            evidence += f" (description {KURYR_FIP_DESCRIPTION})"
+        evidence += (" (KuryrLoadBalancer service_pub_ip_info)" if recorded
+                     else f" (description {KURYR_FIP_DESCRIPTION})")
         return PlanItem("B3", "floating IP", fip["id"], address, "release", evidence, params={"object": fip})
     return PlanItem(
         "B3", "floating IP", fip["id"], address, "disassociate",
@@ -100,7 +100,10 @@ class LoadBalancerWatch:
         self.ctx = ctx
         self.tag = inv.tag
         self.has_tags = inv.octavia_has_tags
-        self.untagged = {lb["id"] for lb in inv.load_balancers if inv.tag not in (lb.get("tags") or [])}
+        # LBs the tagged listing misses (tagging failed; KuryrLoadBalancer evidence). Before Octavia 2.5
+        # the listing is unfiltered and covers every LB.
+        self.untagged = {lb["id"] for lb in inv.load_balancers
+                         if self.has_tags and inv.tag not in (lb.get("tags") or [])}
         self._lock = threading.Lock()
         self._cache: dict[str, dict[str, Any]] = {}
         self._cache_time = float("-inf")
