@@ -61,7 +61,9 @@ STEPS: tuple[CleanupStep, ...] = (
     _finalizer_step("B9", "NetworkPolicy finalizers", k.NETWORK_POLICY, NETWORKPOLICY_FINALIZER),
     _finalizer_step("B10", "KuryrNetworkPolicy finalizers", k.KURYR_NETWORK_POLICY, NETWORKPOLICY_FINALIZER),
     CleanupStep("B11", "Trunk subports", (), networks.plan_subports),
-    CleanupStep("B12", "Namespace networks: ports, router interfaces, networks", ("B11",),
+    # After B3 too: amphora LBs have member ports on the pod subnets; deleting them under a cascade
+    # delete in progress can push the LB to ERROR (the vendor order has B3 first for this reason).
+    CleanupStep("B12", "Namespace networks: ports, router interfaces, networks", ("B3", "B11"),
                 networks.plan_namespace_networks),
     CleanupStep("B13", "Kuryr pods security group", ("B6", "B12"), security.plan_pods_security_group),
     CleanupStep("B14", "Subnet pools", ("B6", "B12"), security.plan_subnet_pools),

@@ -122,7 +122,9 @@ class _Wait(tenacity.wait.wait_base):
         if exc is not None:
             after = retry_after(exc)
             if after is not None:
-                return after  # the server said when; not scaled: it knows its own limits
+                # The server said when (not scaled: it knows its own limits), within our own bound:
+                # a Retry-After of an hour must not park a worker for an hour.
+                return min(after, self.policy.backoff_max)
             if classify(exc) is Failure.DEPENDENCY:
                 return self.policy.dependency_interval * self.policy.scale * (0.75 + random.random() / 2)
         return float(self.jitter(retry_state)) * self.policy.scale

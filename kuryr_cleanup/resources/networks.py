@@ -101,15 +101,13 @@ def unset_subports(ctx: Context, item: PlanItem) -> Outcome:
 
 
 # -- B12 namespace networks and B6 service network ---------------------------------------------------
-def _network_items(step: str, inv: Inventory, net: dict[str, Any], evidence: str) -> list[PlanItem]:
+def _network_items(step: str, inv: Inventory, net: dict[str, Any], evidence: str,
+                   vip_ports: set[str]) -> list[PlanItem]:
     """Delete every port but router interfaces, remove the router interfaces, delete the network."""
     items: list[PlanItem] = []
     net_id = net["id"]
     after: list[str] = []
     ports = inv.ports_by_network.get(net_id, [])
-    # Octavia removes a load balancer's VIP port with the LB (B3, which comes first); deleting it
-    # directly would race Octavia, and a VIP port of an LB that is not ours must stay.
-    vip_ports = {lb.get("vip_port_id") for lb in inv.load_balancers}
     for port in sorted(ports, key=lambda p: p["id"]):
         if _is_router_interface(port) or port["id"] in vip_ports:
             continue
@@ -137,8 +135,15 @@ def _network_items(step: str, inv: Inventory, net: dict[str, Any], evidence: str
     return items
 
 
+def _vip_ports(inv: Inventory) -> set[str]:
+    """Octavia removes a load balancer's VIP port with the LB (B3, which comes first); deleting it
+    directly would race Octavia, and a VIP port of an LB that is not ours must stay."""
+    return {str(lb["vip_port_id"]) for lb in inv.load_balancers if lb.get("vip_port_id")}
+
+
 def plan_namespace_networks(inv: Inventory) -> list[PlanItem]:
     items: list[PlanItem] = []
+    vip_ports = _vip_ports(inv)
     owned = kuryr_network_ids(inv)
     for net_id in sorted(inv.networks, key=lambda n: inv.networks[n].get("name") or n):
         net = inv.networks[net_id]
@@ -146,7 +151,7 @@ def plan_namespace_networks(inv: Inventory) -> list[PlanItem]:
             own = ownership(net, inv.tag)
             items.append(PlanItem("B12", "network", net_id, net.get("name") or "", "delete", "", own.state, own.reason))
             continue
-        items.extend(_network_items("B12", inv, net, owned[net_id]))
+        items.extend(_network_items("B12", inv, net, owned[net_id], vip_ports))
     return items
 
 
@@ -160,7 +165,7 @@ def plan_service_network(inv: Inventory) -> list[PlanItem]:
     if net is None:
         return items
     own = ownership(net, inv.tag, cno=net.get("name"))
-    items.extend(_network_items("B6", inv, net, own.evidence))
+    items.extend(_network_items("B6", inv, net, own.evidence, _vip_ports(inv)))
     return items
 
 
