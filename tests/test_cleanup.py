@@ -411,3 +411,65 @@ def test_transient_faults_on_listings_are_retried(make_sim: Any) -> None:
     assert result.exit_code == 0, result.output
     assert all(rule["fired"] == rule["count"] for rule in sim.control("GET", "faults")["faults"])
     check_end_state(before, sim.state())
+
+
+def test_a_run_directory_of_another_cluster_is_refused(make_sim: Any, tmp_path: Path) -> None:
+    """A run directory's facts (routers, networks, LBs of KuryrNetworks already gone) are one
+    cluster's: mixing them into another cluster's cleanup would delete that cluster's resources."""
+    first = migrated_sim(make_sim, generate="namespaces=1,infra-id=alpha-aaaaa")
+    run_dir = tmp_path / "shared"
+    assert kuryr_migrate(first, "cleanup", "--yes", *FAST, run_dir=run_dir).exit_code == 0
+    second = migrated_sim(make_sim, generate="namespaces=1,infra-id=beta-bbbbb")
+    second.clear_requests()
+    result = kuryr_migrate(second, "cleanup", "--yes", *FAST, run_dir=run_dir)
+    assert result.exit_code == 2
+    assert "belongs to cluster 'alpha-aaaaa'" in result.stderr
+    assert second.writes() == []
+
+
+def test_an_unreadable_run_state_stops_the_run(make_sim: Any, tmp_path: Path) -> None:
+    sim = migrated_sim(make_sim, generate="namespaces=1")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "state.json").write_text('{"router_ids": [')
+    sim.clear_requests()
+    result = kuryr_migrate(sim, "cleanup", "--yes", *FAST, run_dir=run_dir)
+    assert result.exit_code == 2 and "cannot read the run state" in result.stderr
+    assert sim.writes() == []
+
+
+def test_a_user_floating_ip_moved_onto_a_kuryr_vip_is_only_disassociated(make_sim: Any) -> None:
+    from kuryr_cleanup.sim import neutron
+
+    sim = migrated_sim(make_sim, generate="namespaces=2,fips")
+    with sim.store.lock:
+        klbs = sim.store.kube_objects("openstack.org/v1", "KuryrLoadBalancer").values()
+        pooled = next(k for k in klbs if ((k.get("status") or {}).get("service_pub_ip_info") or {}).get(
+            "alloc_method") == "pool")
+        kuryr_fip = pooled["status"]["service_pub_ip_info"]["ip_id"]
+        fip = sim.store.get("floatingips", kuryr_fip)
+        port_id = fip["port_id"]
+        # The admin swapped Kuryr's address for one of theirs on the same VIP.
+        neutron.associate_floatingip(sim.store, kuryr_fip, None)
+        external = fip["floating_network_id"]
+        mine = neutron.create_floatingip(sim.store, floating_network_id=external, port_id=port_id,
+                                         description="reserved for www")
+    result = kuryr_migrate(sim, "cleanup", "--yes", *FAST)
+    assert result.exit_code == 0, result.output
+    kept = sim.store.get("floatingips", mine["id"])
+    assert kept is not None and kept["port_id"] is None
+
+
+def test_a_look_alike_cluster_tag_in_a_description_is_not_ours(make_sim: Any) -> None:
+    """On Octavia < 2.5 the tag is in the description: `...=<id>-other` is another cluster's."""
+    sim = migrated_sim(make_sim, generate="namespaces=1,octavia=2.4")
+    from kuryr_cleanup.sim import octavia
+
+    with sim.store.lock:
+        subnet = next(s for s in sim.store.all("subnets") if s["name"].endswith("kuryr-service-subnet"))
+        other = octavia.create_loadbalancer(
+            sim.store, name="ns/other", vip_subnet_id=subnet["id"], provisioning_status="ACTIVE",
+            description=f"openshiftClusterID={sim.store.infra_id}-other")
+    result = kuryr_migrate(sim, "cleanup", "--plan", "-o", "json", *FAST)
+    planned = {i["id"] for i in json.loads(result.stdout)["items"] if i["state"] == "planned"}
+    assert other["id"] not in planned
