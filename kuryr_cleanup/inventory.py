@@ -159,6 +159,16 @@ class Discovery:
     def _read(self, fn: Callable[[], T]) -> T:
         return call(self.policy, fn, retry_conflicts=False)
 
+    def _by_ids(self, service: str, path: str, ids: set[str]) -> dict[str, dict[str, Any]]:
+        """Resources by id, a batch of ids per listing: ids an earlier run recorded may number in the
+        thousands, and most are gone on a re-run (one GET each would make reads grow with them)."""
+        found: dict[str, dict[str, Any]] = {}
+        for batch in chunks(sorted(ids)):
+            wanted = set(batch)
+            # Kept to the ids asked for, whatever the service made of the filter.
+            found.update({r["id"]: r for r in self._raw(service, path, {"id": batch}) if r["id"] in wanted})
+        return found
+
     def _one(self, service: str, path: str, key: str) -> dict[str, Any] | None:
         return get_one(self.ctx.conn, service, path, key, self.policy)
 
@@ -250,11 +260,7 @@ class Discovery:
         else:
             lbs = {lb["id"]: lb for lb in self._raw("load_balancer", "/lbaas/loadbalancers")
                    if tag in description_tags(lb.get("description"))}
-        for lb_id in inv.kuryr_lbs:
-            if lb_id not in lbs:
-                found = self._one("load_balancer", f"/lbaas/loadbalancers/{lb_id}", "loadbalancer")
-                if found is not None:
-                    lbs[lb_id] = found
+        lbs.update(self._by_ids("load_balancer", "/lbaas/loadbalancers", set(inv.kuryr_lbs) - set(lbs)))
         inv.load_balancers = list(lbs.values())
         vip_ports = {str(lb["vip_port_id"]) for lb in inv.load_balancers if lb.get("vip_port_id")}
         if vip_ports:
@@ -265,10 +271,9 @@ class Discovery:
         # Kuryr namespace networks: those KuryrNetworks name (tagged or not) that still exist.
         net_ids = sorted(inv.kuryr_networks)
         tagged_nets = {n["id"]: n for n in self._raw("network", "/networks", {"tags": tag})}
+        untagged = self._by_ids("network", "/networks", set(net_ids) - set(tagged_nets))
         for net_id in net_ids:
-            net = tagged_nets.get(net_id)
-            if net is None:
-                net = self._one("network", f"/networks/{net_id}", "network")
+            net = tagged_nets.get(net_id) or untagged.get(net_id)
             if net is not None:
                 inv.networks[net_id] = net
 
@@ -297,10 +302,7 @@ class Discovery:
         wanted = {p["device_id"] for ports in inv.ports_by_network.values() for p in ports
                   if p.get("device_owner") == "trunk:subport" and p.get("device_id")}
         wanted |= {p["device_id"] for p in tagged_subports if p.get("device_id")}
-        for trunk_id in sorted(wanted - set(trunks)):
-            found = self._one("network", f"/trunks/{trunk_id}", "trunk")
-            if found is not None:
-                trunks[trunk_id] = found
+        trunks.update(self._by_ids("network", "/trunks", wanted - set(trunks)))
         inv.trunks = list(trunks.values())
 
         # The Kuryr router(s) and their interfaces.
