@@ -25,7 +25,7 @@ from kuryr_cleanup.inventory import (
     Discovery,
     Inventory,
 )
-from kuryr_cleanup.plan import Plan, PlanItem, StepInfo
+from kuryr_cleanup.plan import BLOCKED, FAILED, Plan, PlanItem, StepInfo
 from kuryr_cleanup.resources import finalizers, loadbalancers, networks, security
 
 
@@ -143,9 +143,18 @@ def executors(ctx: Context, inv: Inventory) -> tuple[dict[str, Executor], dict[s
 def execute(ctx: Context, inv: Inventory, plan: Plan, on_change: Listener | None = None,
             engine_hook: Callable[[Engine], None] | None = None) -> RunResult:
     table, pollers = executors(ctx, inv)
+
+    def record(item: PlanItem) -> None:
+        # Successes are journaled by the actions themselves; failures and blocks are journaled here.
+        if item.state in (FAILED, BLOCKED):
+            ctx.journal.write("result", sync=False, step=item.step, kind=item.kind, id=item.id,
+                              action=item.action, result=item.state, reason=item.reason)
+        if on_change:
+            on_change(item)
+
     engine = Engine(
         table, pollers, {s.id: s.depends_on for s in STEPS},
-        concurrency=ctx.options.concurrency, poll_interval=ctx.options.poll_interval, on_change=on_change,
+        concurrency=ctx.options.concurrency, poll_interval=ctx.options.poll_interval, on_change=record,
     )
     if engine_hook:
         engine_hook(engine)

@@ -135,6 +135,8 @@ class Inventory:
     tagged_subport_ids: set[str] = field(default_factory=set)
     networks: dict[str, dict[str, Any]] = field(default_factory=dict)  # Kuryr namespace networks
     ports_by_network: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    subnets_by_network: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # for the journal
+    lb_children: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)  # for the journal
     service_network: dict[str, Any] | None = None
     service_subnets: list[dict[str, Any]] = field(default_factory=list)
     other_service_networks: list[dict[str, Any]] = field(default_factory=list)  # name matches, not ours
@@ -262,6 +264,8 @@ class Discovery:
                    if tag in description_tags(lb.get("description"))}
         lbs.update(self._by_ids("load_balancer", "/lbaas/loadbalancers", set(inv.kuryr_lbs) - set(lbs)))
         inv.load_balancers = list(lbs.values())
+        if inv.load_balancers:
+            self.load_balancer_children(inv, set(lbs))
         vip_ports = {str(lb["vip_port_id"]) for lb in inv.load_balancers if lb.get("vip_port_id")}
         if vip_ports:
             for batch in chunks(sorted(vip_ports)):
@@ -294,6 +298,9 @@ class Discovery:
         for batch in chunks(port_nets):
             for port in self._raw("network", "/ports", {"network_id": batch}):
                 inv.ports_by_network.setdefault(port["network_id"], []).append(port)
+            # Deleting a network deletes its subnets: the journal keeps them with it.
+            for subnet in self._raw("network", "/subnets", {"network_id": batch}):
+                inv.subnets_by_network.setdefault(subnet["network_id"], []).append(subnet)
 
         # Trunks: tagged ones, plus untagged trunks that carry subports on Kuryr networks.
         tagged_subports = self._raw("network", "/ports", {"tags": tag, "device_owner": "trunk:subport"})
@@ -318,6 +325,16 @@ class Discovery:
             for pool in self._raw("network", "/subnetpools", {"name": name}):
                 pools.setdefault(pool["id"], pool)
         inv.subnet_pools = list(pools.values())
+
+    def load_balancer_children(self, inv: Inventory, lb_ids: set[str]) -> None:
+        """Listeners and pools of the LBs to delete: a cascade delete takes them, and the journal
+        keeps them. One listing each (by tag where Octavia has tags), not one per LB."""
+        params = {"tags": inv.tag} if inv.octavia_has_tags else None
+        for kind in ("listeners", "pools"):
+            for child in self._raw("load_balancer", f"/lbaas/{kind}", params):
+                for owner in child.get("loadbalancers") or []:
+                    if owner.get("id") in lb_ids:
+                        inv.lb_children.setdefault(owner["id"], {}).setdefault(kind, []).append(child)
 
     def octavia_version(self) -> tuple[int, int]:
         """The highest Octavia API version the endpoint supports (tags need 2.5)."""

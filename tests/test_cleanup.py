@@ -89,20 +89,39 @@ def test_cleanup_removes_this_clusters_kuryr_resources_and_nothing_else(cluster:
     assert cluster.writes() == []
 
 
+def _names(rid: str, path: str) -> bool:
+    """Whether a journal id (uuid, router:subnet, namespace/name, name) is what `path` writes to."""
+    if ":" in rid:
+        rid = rid.split(":")[0]
+    if "/" in rid:
+        ns, name = rid.split("/", 1)
+        return f"/namespaces/{ns}/" in path and path.endswith(f"/{name}")
+    return rid in path.split("/")
+
+
 def test_journal_holds_every_object_before_it_is_changed(make_sim: Any) -> None:
-    sim = migrated_sim(make_sim, generate="namespaces=2,pods=1,services=1")
+    sim = migrated_sim(make_sim, generate="namespaces=2,pods=1,services=1,fips")
     run_dir = sim.workdir / "run"
+    sim.control("PUT", "faults", [{"service": "network", "method": "DELETE", "path": "/v2.0/subnetpools/*",
+                                   "status": 403}])
+    sim.clear_requests()
     result = kuryr_migrate(sim, "cleanup", "--yes", *FAST, run_dir=run_dir)
-    assert result.exit_code == 0, result.output
-    records = [json.loads(line) for line in (run_dir / "journal.jsonl").read_text().splitlines()]
-    deletes = [r for r in records if r["event"] == "delete"]
-    assert deletes and all(r.get("object") and r["object"].get("id", r["object"].get("metadata")) for r in deletes)
+    assert result.exit_code == 1
     text = (run_dir / "journal.jsonl").read_text()
     assert "sim-password" not in text and "sim-token" not in text
-    # The journal came before the deletion: the first delete record precedes its result record.
-    first = next(i for i, r in enumerate(records) if r["event"] == "delete")
-    assert records[first + 1:] and any(r["event"] == "result" and r["id"] == records[first]["id"]
-                                       for r in records[first + 1:])
+    records = [json.loads(line) for line in text.splitlines()]
+    before = {r["id"]: r for r in records if r["event"] in ("delete", "change")}
+    # Every write the cloud and the cluster saw names a resource whose full body was journaled first.
+    for request in sim.writes():
+        ids = [rid for rid in before if _names(rid, request["path"])]
+        assert ids, f"no journal record before {request['method']} {request['path']}"
+        assert all(before[rid].get("object") for rid in ids)
+    networks = [r for r in records if r["event"] == "delete" and r["kind"] == "network"]
+    assert networks and all(r["related"]["subnets"] for r in networks)
+    lbs = [r for r in records if r["event"] == "delete" and r["kind"] == "load balancer"]
+    assert lbs and all(r["related"].get("listeners") and r["related"].get("pools") for r in lbs)
+    failed = [r for r in records if r["event"] == "result" and r.get("result") == "failed"]
+    assert [r["kind"] for r in failed] == ["subnet pool"] and "403" in failed[0]["reason"]
 
 
 def test_refuses_while_the_cluster_is_still_on_kuryr(make_sim: Any) -> None:

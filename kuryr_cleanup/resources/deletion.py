@@ -14,7 +14,8 @@ from kuryr_cleanup.retrying import call, http_status
 def delete_journaled(ctx: Context, item: PlanItem, fn: Callable[[], Any]) -> Outcome:
     """Journal the object, delete it, treat 404 as done; 409s (still in use while a dependency goes
     away) are retried until the dependency deadline."""
-    ctx.journal.write("delete", step=item.step, kind=item.kind, id=item.id, object=item.params.get("object"))
+    ctx.journal.write("delete", step=item.step, kind=item.kind, id=item.id, object=item.params.get("object"),
+                      related=item.params.get("related"))
     try:
         call(ctx.options.retry, fn, retry_conflicts=True)
     except Exception as exc:

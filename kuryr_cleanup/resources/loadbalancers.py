@@ -45,7 +45,7 @@ def plan(inv: Inventory) -> list[PlanItem]:
             after = (fip_item.key,)
         items.append(
             PlanItem("B3", "load balancer", lb["id"], name, "cascade-delete", own.evidence, after=after,
-                     params={"object": lb, "status": lb.get("provisioning_status")})
+                     params={"object": lb, "related": inv.lb_children.get(lb["id"], {})})
         )
     return items
 
@@ -154,7 +154,8 @@ def cascade_delete(ctx: Context, watch: LoadBalancerWatch, item: PlanItem) -> Ou
     if status in PENDING:
         # Immutable until Octavia finishes what it is doing: come back when it has settled.
         return Waiting("lb-settled", item.id, ctx.options.lb_timeout, f"for the LB to leave {status}", retry=True)
-    ctx.journal.write("delete", step=item.step, kind=item.kind, id=item.id, action="cascade-delete", object=lb)
+    ctx.journal.write("delete", step=item.step, kind=item.kind, id=item.id, action="cascade-delete", object=lb,
+                      related=item.params.get("related"))
     try:
         call(policy, lambda: send(ctx.conn, "load_balancer", "DELETE", f"/lbaas/loadbalancers/{item.id}",
                                   params={"cascade": "true"}), retry_conflicts=False)

@@ -130,7 +130,7 @@ def _network_items(step: str, inv: Inventory, net: dict[str, Any], evidence: str
     items.append(
         PlanItem(step, "network", net_id, net.get("name") or "", "delete", evidence,
                  after=tuple(after) + tuple(i.key for i in items if i.kind == "router interface"),
-                 params={"object": net})
+                 params={"object": net, "related": {"subnets": inv.subnets_by_network.get(net_id, [])}})
     )
     return items
 
