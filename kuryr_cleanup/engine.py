@@ -46,8 +46,12 @@ class Waiting:
 Outcome = Finished | Waiting
 
 
-# For each ident: "ready", or a short word saying what it is still doing.
+# For each ident: "ready"; "retry" to run the action again (e.g. an LB Octavia put in ERROR while
+# deleting it); or a short word saying what it is still doing.
 Poller = Callable[[set[str]], dict[str, str]]
+READY = "ready"
+RETRY = "retry"
+MAX_RETRIES = 3
 
 
 Executor = Callable[[PlanItem], Outcome]
@@ -180,6 +184,7 @@ class Engine:
         self.poll_interval = poll_interval
         self.on_change = on_change or (lambda item: None)
         self._stop = threading.Event()
+        self._retries: dict[str, int] = {}
 
     def stop(self) -> None:
         self._stop.set()
@@ -279,12 +284,19 @@ class Engine:
         for key in list(waits):
             w = waits[key]
             status = statuses[(w.waiting.group, w.waiting.ident)]
-            if status == "ready":
+            if status == READY:
                 del waits[key]
                 if w.waiting.retry:
                     requeue.append(w.item)
                 else:
                     finish(w.item, DONE, "")
+            elif status == RETRY:
+                del waits[key]
+                self._retries[key] = self._retries.get(key, 0) + 1
+                if self._retries[key] > MAX_RETRIES:
+                    finish(w.item, FAILED, f"still failing {w.waiting.what} after {MAX_RETRIES} new attempts")
+                else:
+                    requeue.append(w.item)
             elif now >= w.deadline:
                 del waits[key]
                 finish(w.item, FAILED, f"timed out waiting {w.waiting.what} (still {status})")

@@ -506,3 +506,35 @@ def test_a_second_run_reads_little(make_sim: Any, spec: str) -> None:
     second_reads = sum(1 for r in sim.requests() if r["method"] == "GET")
     assert second_reads <= 40, (first_reads, second_reads)
     assert first_reads <= 80, (first_reads, second_reads)
+
+
+def test_an_lb_that_octavia_fails_to_delete_is_deleted_again(make_sim: Any) -> None:
+    """Octavia can put an LB in ERROR while deleting it; waiting for it to go would wait forever."""
+    import threading
+
+    from kuryr_cleanup.sim import octavia
+
+    sim = migrated_sim(make_sim, generate="namespaces=1,services=1")
+    sim.store.delays["lb_delete"] = 1.0
+    before = sim.state()
+    target = next(lb["id"] for lb in before["openstack"]["loadbalancers"]
+                  if f"openshiftClusterID={sim.store.infra_id}" in (lb.get("tags") or []))
+    outcome: dict[str, Result] = {}
+    runner = threading.Thread(target=lambda: outcome.update(run=kuryr_migrate(sim, "cleanup", "--yes", *FAST)))
+    runner.start()
+
+    def pending_delete() -> bool:
+        with sim.store.lock:
+            lb = sim.store.get("loadbalancers", target)
+            return lb is not None and lb["provisioning_status"] == "PENDING_DELETE"
+
+    _wait_for(pending_delete)
+    with sim.store.lock:
+        octavia.hold_pending(sim.store, target, "ERROR")
+        sim.store.delays["lb_delete"] = 0.05
+    runner.join(timeout=600)
+    assert not runner.is_alive(), "the cleanup did not finish"
+    assert outcome["run"].exit_code == 0, outcome["run"].output
+    deletes = [r for r in sim.requests() if r["method"] == "DELETE" and target in r["path"]]
+    assert len(deletes) == 2
+    check_end_state(before, sim.state())

@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from kuryr_cleanup.context import Context
-from kuryr_cleanup.engine import Finished, Outcome, Waiting
+from kuryr_cleanup.engine import READY, RETRY, Finished, Outcome, Waiting
 from kuryr_cleanup.inventory import KURYR_FIP_DESCRIPTION, Inventory, ownership
 from kuryr_cleanup.openstack_api import get_one, list_raw, send
 from kuryr_cleanup.plan import DONE, GONE, PlanItem
@@ -131,15 +131,20 @@ class LoadBalancerWatch:
             return found
 
     def gone(self, ids: set[str]) -> dict[str, str]:
+        """Gone: ready. Back in ERROR (Octavia failed the delete): delete it again. Else its status."""
         found = self.listing(ids)
-        return {i: ("ready" if i not in found else str(found[i].get("provisioning_status"))) for i in ids}
+        answer = {}
+        for i in ids:
+            status = str(found[i].get("provisioning_status")) if i in found else ""
+            answer[i] = READY if not status else RETRY if status == "ERROR" else status
+        return answer
 
     def settled(self, ids: set[str]) -> dict[str, str]:
         found = self.listing(ids)
         answer = {}
         for i in ids:
             status = str(found[i].get("provisioning_status")) if i in found else "gone"
-            answer[i] = status if status in PENDING else "ready"
+            answer[i] = status if status in PENDING else READY
         return answer
 
 
