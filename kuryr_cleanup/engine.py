@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from kuryr_cleanup import retrying
 from kuryr_cleanup.plan import BLOCKED, DONE, FAILED, FINAL_OK_STATES, PlanItem
 from kuryr_cleanup.retrying import describe
 
@@ -254,7 +255,10 @@ class Engine:
         except KeyboardInterrupt:
             interrupted = True
         finally:
+            if interrupted:
+                retrying.abort_waits()  # workers sleeping between retries give up at once
             pool.shutdown(wait=True, cancel_futures=True)
+            retrying.allow_waits()
         if interrupted:
             # Record what the running calls did before they were allowed to finish.
             while True:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -142,6 +143,28 @@ class _Stop(tenacity.stop.stop_base):
         return retry_state.attempt_number >= self.policy.transient_attempts
 
 
+_ABORT = threading.Event()
+
+
+class RetryAborted(Exception):
+    """A retry wait was cut short because the run is stopping (Ctrl-C, SIGTERM)."""
+
+
+def abort_waits() -> None:
+    """Wake every worker sleeping between retries and make it give up: a 409 loop may otherwise keep
+    Ctrl-C waiting for minutes."""
+    _ABORT.set()
+
+
+def allow_waits() -> None:
+    _ABORT.clear()
+
+
+def _sleep(seconds: float) -> None:
+    if _ABORT.wait(seconds):
+        raise RetryAborted("stopped while waiting to retry")
+
+
 def call(policy: RetryPolicy, fn: Callable[[], T], *, retry_conflicts: bool = True) -> T:
     """Call `fn`, retrying transient failures (and 409s, unless `retry_conflicts` is False) within
     the policy's bounds; the last exception is raised when they are exhausted."""
@@ -154,6 +177,7 @@ def call(policy: RetryPolicy, fn: Callable[[], T], *, retry_conflicts: bool = Tr
         retry=tenacity.retry_if_exception(retryable),
         wait=_Wait(policy),
         stop=_Stop(policy, time.monotonic()),
+        sleep=_sleep,
         reraise=True,
     )
     return retrying(fn)

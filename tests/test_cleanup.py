@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -538,3 +539,25 @@ def test_an_lb_that_octavia_fails_to_delete_is_deleted_again(make_sim: Any) -> N
     deletes = [r for r in sim.requests() if r["method"] == "DELETE" and target in r["path"]]
     assert len(deletes) == 2
     check_end_state(before, sim.state())
+
+
+def test_sigterm_stops_promptly_even_while_workers_wait_to_retry(make_sim: Any) -> None:
+    """A network that stays in use (409) is retried for up to ten minutes; stopping must not wait for it."""
+    sim = migrated_sim(make_sim, generate="namespaces=2")
+    sim.control("PUT", "faults", [{"service": "network", "method": "DELETE", "path": "/v2.0/networks/*",
+                                   "status": 409}])
+    env = {**os.environ, **{k: sim.env[k] for k in ("OS_CLIENT_CONFIG_FILE", "OS_CLOUD", "KUBECONFIG")}}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kuryr_cleanup", "cleanup", "--yes", "--run-dir", str(sim.workdir / "run"),
+         "--poll-interval", "0.02"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        _wait_for(lambda: any(r["status"] == 409 for r in sim.requests()))
+        stopped_at = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+        took = time.monotonic() - stopped_at
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err.decode()
+    assert took < 15, f"took {took:.1f} s to stop"
