@@ -131,6 +131,10 @@ class Inventory:
     # cloud resources
     load_balancers: list[dict[str, Any]] = field(default_factory=list)
     floating_ips_by_port: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Kuryr-allocated FIPs whose LB is already gone (a partial earlier cleanup): released too.
+    orphan_kuryr_fips: list[dict[str, Any]] = field(default_factory=list)
+    # Tagged networks no KuryrNetwork names (shown, never deleted: the tag alone is no proof).
+    unnamed_tagged_networks: list[dict[str, Any]] = field(default_factory=list)
     trunks: list[dict[str, Any]] = field(default_factory=list)
     tagged_subport_ids: set[str] = field(default_factory=set)
     networks: dict[str, dict[str, Any]] = field(default_factory=dict)  # Kuryr namespace networks
@@ -271,11 +275,21 @@ class Discovery:
             for batch in chunks(sorted(vip_ports)):
                 for fip in self._raw("network", "/floatingips", {"port_id": batch}):
                     inv.floating_ips_by_port[fip["port_id"]] = fip
+        seen = {f["id"] for f in inv.floating_ips_by_port.values()}
+        recorded = {str(v["fip_id"]) for lb_id, v in inv.kuryr_lbs.items()
+                    if v.get("alloc_method") == "pool" and v.get("fip_id") and lb_id not in lbs}
+        inv.orphan_kuryr_fips = list(self._by_ids("network", "/floatingips", recorded - seen).values())
 
         # Kuryr namespace networks: those KuryrNetworks name (tagged or not) that still exist.
         net_ids = sorted(inv.kuryr_networks)
         tagged_nets = {n["id"]: n for n in self._raw("network", "/networks", {"tags": tag})}
         untagged = self._by_ids("network", "/networks", set(net_ids) - set(tagged_nets))
+        installer_networks = {cno_name(infra, "openshift")}
+        inv.unnamed_tagged_networks = [
+            n for n in tagged_nets.values()
+            if n["id"] not in inv.kuryr_networks and n.get("name") not in installer_networks
+            and not (n.get("name") or "").endswith("kuryr-service-network")
+        ]
         for net_id in net_ids:
             net = tagged_nets.get(net_id) or untagged.get(net_id)
             if net is not None:

@@ -561,3 +561,26 @@ def test_sigterm_stops_promptly_even_while_workers_wait_to_retry(make_sim: Any) 
             proc.kill()
     assert proc.returncode == 130, err.decode()
     assert took < 15, f"took {took:.1f} s to stop"
+
+
+def test_kuryr_floating_ips_of_lbs_already_gone_are_released(make_sim: Any) -> None:
+    """An earlier partial cleanup (the vendor's loop, say) deleted the LBs and leaked Kuryr's FIPs."""
+    from kuryr_cleanup.sim import octavia
+
+    sim = migrated_sim(make_sim, generate="namespaces=2,fips")
+    with sim.store.lock:
+        pubs = [(k["status"]["loadbalancer"]["id"], k["status"]["service_pub_ip_info"])
+                for k in sim.store.kube_objects("openstack.org/v1", "KuryrLoadBalancer").values()
+                if (k.get("status") or {}).get("service_pub_ip_info")]
+        for lb_id, _ in pubs:
+            octavia.delete_loadbalancer_now(sim.store, lb_id)
+    kuryrs = [p["ip_id"] for _, p in pubs if p["alloc_method"] == "pool"]
+    users = [p["ip_id"] for _, p in pubs if p["alloc_method"] == "user"]
+    assert kuryrs and users
+    plan = json.loads(kuryr_migrate(sim, "cleanup", "--plan", "-o", "json", *FAST).stdout)
+    released = {i["id"] for i in plan["items"] if i["kind"] == "floating IP" and i["state"] == "planned"}
+    assert released == set(kuryrs)
+    result = kuryr_migrate(sim, "cleanup", "--yes", *FAST)
+    assert result.exit_code == 0, result.output
+    assert all(sim.store.get("floatingips", f) is None for f in kuryrs)
+    assert all(sim.store.get("floatingips", f) is not None for f in users)

@@ -20,7 +20,7 @@ from kuryr_cleanup.context import Context
 from kuryr_cleanup.engine import READY, RETRY, Finished, Outcome, Waiting
 from kuryr_cleanup.inventory import KURYR_FIP_DESCRIPTION, Inventory, ownership
 from kuryr_cleanup.openstack_api import get_one, list_raw, send
-from kuryr_cleanup.plan import DONE, GONE, PlanItem
+from kuryr_cleanup.plan import DONE, GONE, KEPT, PlanItem
 from kuryr_cleanup.resources.deletion import delete_journaled
 from kuryr_cleanup.retrying import call, http_status
 
@@ -47,6 +47,24 @@ def plan(inv: Inventory) -> list[PlanItem]:
             PlanItem("B3", "load balancer", lb["id"], name, "cascade-delete", own.evidence, after=after,
                      params={"object": lb, "related": inv.lb_children.get(lb["id"], {})})
         )
+    return items + plan_orphan_floating_ips(inv)
+
+
+def plan_orphan_floating_ips(inv: Inventory) -> list[PlanItem]:
+    """Kuryr's floating IPs whose LB is gone already: released unless someone has put them to use."""
+    by_fip = {str(v.get("fip_id")): v for v in inv.kuryr_lbs.values() if v.get("fip_id")}
+    items = []
+    for fip in sorted(inv.orphan_kuryr_fips, key=lambda f: f.get("floating_ip_address") or ""):
+        cr = by_fip.get(fip["id"], {})
+        address = fip.get("floating_ip_address") or ""
+        evidence = (f"allocated by Kuryr for KuryrLoadBalancer {cr.get('kuryrloadbalancer')} (alloc_method pool); "
+                    f"its load balancer is gone")
+        if fip.get("port_id"):
+            items.append(PlanItem("B3", "floating IP", fip["id"], address, "release", evidence, KEPT,
+                                  f"kept: now associated with port {fip['port_id']}"))
+        else:
+            items.append(PlanItem("B3", "floating IP", fip["id"], address, "release", evidence,
+                                  params={"object": fip}))
     return items
 
 

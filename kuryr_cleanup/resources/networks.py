@@ -152,6 +152,10 @@ def plan_namespace_networks(inv: Inventory) -> list[PlanItem]:
             items.append(PlanItem("B12", "network", net_id, net.get("name") or "", "delete", "", own.state, own.reason))
             continue
         items.extend(_network_items("B12", inv, net, owned[net_id], vip_ports))
+    for net in sorted(inv.unnamed_tagged_networks, key=lambda n: n.get("name") or ""):
+        items.append(PlanItem("B12", "network", net["id"], net.get("name") or "", "delete", "", KEPT,
+                              f"kept: tagged {inv.tag} but no KuryrNetwork names it (delete it by hand if it is "
+                              f"Kuryr's)"))
     return items
 
 
