@@ -192,6 +192,13 @@ def check_end_state(before: dict[str, Any], after: dict[str, Any]) -> None:
         if fins & KURYR_FINALIZERS:
             problems.append(f"{key} still has Kuryr finalizers {sorted(fins & KURYR_FINALIZERS)}")
         had = set(obj["metadata"].get("finalizers") or []) & KURYR_FINALIZERS
+        # Exactly Kuryr's finalizers went; the other finalizers, labels and annotations stayed.
+        expected_fins = [f for f in obj["metadata"].get("finalizers") or [] if f not in KURYR_FINALIZERS]
+        if (now["metadata"].get("finalizers") or []) != expected_fins:
+            problems.append(f"{key} finalizers {now['metadata'].get('finalizers')} != {expected_fins}")
+        for field in ("labels", "annotations", "ownerReferences"):
+            if now["metadata"].get(field) != obj["metadata"].get(field):
+                problems.append(f"{key} metadata.{field} changed")
         if not had and obj["kind"] not in ("Network", "Node", "MachineConfigPool", "ClusterOperator", "DaemonSet"):
             a = {k: v for k, v in obj.items() if k != "metadata"}
             b = {k: v for k, v in now.items() if k != "metadata"}
