@@ -175,6 +175,14 @@ class Discovery:
             found.update({r["id"]: r for r in self._raw(service, path, {"id": batch}) if r["id"] in wanted})
         return found
 
+    def _load_balancers_by_ids(self, ids: set[str]) -> dict[str, dict[str, Any]]:
+        """Octavia has no "any of these ids" filter (a real Octavia 19 answers 500 to `id=a&id=b`): a
+        few ids are read one by one; more (a re-run remembering thousands) by one listing of all."""
+        if len(ids) <= 5:
+            found = {i: self._one("load_balancer", f"/lbaas/loadbalancers/{i}", "loadbalancer") for i in ids}
+            return {i: lb for i, lb in found.items() if lb is not None}
+        return {lb["id"]: lb for lb in self._raw("load_balancer", "/lbaas/loadbalancers") if lb["id"] in ids}
+
     def _one(self, service: str, path: str, key: str) -> dict[str, Any] | None:
         return get_one(self.ctx.conn, service, path, key, self.policy)
 
@@ -266,7 +274,7 @@ class Discovery:
         else:
             lbs = {lb["id"]: lb for lb in self._raw("load_balancer", "/lbaas/loadbalancers")
                    if tag in description_tags(lb.get("description"))}
-        lbs.update(self._by_ids("load_balancer", "/lbaas/loadbalancers", set(inv.kuryr_lbs) - set(lbs)))
+        lbs.update(self._load_balancers_by_ids(set(inv.kuryr_lbs) - set(lbs)))
         inv.load_balancers = list(lbs.values())
         if inv.load_balancers:
             self.load_balancer_children(inv, set(lbs))

@@ -943,6 +943,10 @@ def _filter(store: Store, collection: str, records: list[dict[str, Any]],
             continue
         if name in _NON_FILTERABLE or (known is not None and name not in known and name != "id"):
             raise octavia_error(400, "One or more arguments are either duplicate or invalid")
+        if len(values) > 1:
+            # Seen on a real Octavia 19: `?id=a&id=b` is no "any of" filter (as Neutron's is) but a
+            # 500 that keystoneauth reports as "Unrecognized schema in response body".
+            raise octavia_error(500, "Internal Server Error")
         filters[name] = values[-1]
     if not supports_tags(store):
         tag_filters = {}  # an Octavia older than 2.5 has no tags to filter on

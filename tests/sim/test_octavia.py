@@ -366,3 +366,16 @@ def test_openstack_cli_lists_by_tag_shows_and_cascade_deletes(sim: Any) -> None:
     assert sim.store.os["loadbalancers"][ours["id"]]["provisioning_status"] == "PENDING_DELETE"
     sim.store.advance(SETTLE)
     assert ours["id"] not in sim.store.os["loadbalancers"]
+
+
+def test_a_repeated_filter_is_a_500_not_an_any_of_filter(sim: Any) -> None:
+    """Unlike Neutron, Octavia 19 has no `id=a&id=b` "any of" filter: it answers 500 (seen on the real
+    service); a tool that batches Neutron lookups must not batch Octavia's."""
+    subnet = _vip_subnet(sim.store)
+    first, second = _lb(sim.store, subnet, name="a"), _lb(sim.store, subnet, name="b")
+    conn = sim.openstack_sdk()
+    one = conn.load_balancer.get("/lbaas/loadbalancers", params={"id": first["id"]})
+    assert [lb["id"] for lb in one.json()["loadbalancers"]] == [first["id"]]
+    both = conn.load_balancer.get("/lbaas/loadbalancers", params={"id": [first["id"], second["id"]]},
+                                  raise_exc=False)
+    assert both.status_code == 500
