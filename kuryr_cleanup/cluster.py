@@ -24,10 +24,6 @@ class Kind:
     kind: str
     namespaced: bool = True
 
-    @property
-    def label(self) -> str:
-        return self.kind
-
 
 SERVICE = Kind("v1", "Service")
 POD = Kind("v1", "Pod")
@@ -77,13 +73,6 @@ class Cluster:
             except ResourceNotFoundError as exc:
                 raise KindMissing(f"{kind.kind}.{kind.api_version} is not served by this cluster") from exc
         return self._resources[kind]
-
-    def serves(self, kind: Kind) -> bool:
-        try:
-            self.resource(kind)
-        except KindMissing:
-            return False
-        return True
 
     def _request(self, method: str, path: str, **params: Any) -> dict[str, Any]:
         resp = self.dynamic.request(method, path, serialize=False, **params)

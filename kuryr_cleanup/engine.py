@@ -17,7 +17,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from kuryr_cleanup import retrying
 from kuryr_cleanup.plan import BLOCKED, DONE, FAILED, FINAL_OK_STATES, PlanItem
@@ -64,7 +64,6 @@ class _Wait:
     item: PlanItem
     waiting: Waiting
     deadline: float
-    last_status: str = ""
 
 
 @dataclass
@@ -72,7 +71,6 @@ class RunResult:
     items: list[PlanItem]
     interrupted: bool = False
     elapsed: float = 0.0
-    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -304,5 +302,3 @@ class Engine:
             elif now >= w.deadline:
                 del waits[key]
                 finish(w.item, FAILED, f"timed out waiting {w.waiting.what} (still {status})")
-            else:
-                w.last_status = status

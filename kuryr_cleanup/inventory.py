@@ -148,7 +148,6 @@ class Inventory:
     router_ports: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     security_groups: list[dict[str, Any]] = field(default_factory=list)
     subnet_pools: list[dict[str, Any]] = field(default_factory=list)
-    reads: int = 0
 
     @property
     def octavia_has_tags(self) -> bool:

@@ -82,20 +82,6 @@ class Journal:
                 self._fh.close()
 
 
-def read_journal(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if line:
-            try:
-                records.append(json.loads(line))
-            except ValueError:
-                continue  # a line cut short by a crash: everything before it still counts
-    return records
-
-
 class StateError(Exception):
     pass
 

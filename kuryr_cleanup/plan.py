@@ -7,7 +7,6 @@ to the journal; printers are pure functions of them (render.py).
 from __future__ import annotations
 
 import dataclasses
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +21,6 @@ FAILED = "failed"
 BLOCKED = "blocked"
 SKIPPED = "skipped"
 KEPT = "kept"
-SUCCESS_STATES = frozenset({DONE, GONE})
 FINAL_OK_STATES = frozenset({DONE, GONE, SKIPPED, KEPT})
 
 
@@ -87,9 +85,6 @@ class Plan:
             grouped.setdefault(item.step, []).append(item)
         for step in self.steps:
             yield step, grouped.get(step.id, [])
-
-    def counts(self) -> Counter[str]:
-        return Counter(item.state for item in self.items)
 
     def actionable(self) -> list[PlanItem]:
         return [i for i in self.items if i.actionable]

@@ -139,10 +139,6 @@ class Store:
                 if not timer.cancelled:
                     timer.callback()
 
-    def pending_timers(self) -> int:
-        with self.lock:
-            return sum(1 for t in self._timers if not t.cancelled)
-
     def advance(self, seconds: float) -> None:
         self.clock.advance(seconds)
         self.tick()
