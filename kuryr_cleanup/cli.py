@@ -1,22 +1,36 @@
-"""The `kuryr-migrate` command line: parse, build a context, call the engine, render.
+"""The `kuryr-migrate` command line: parse, build a context, call a command, render, exit.
 
-No SDK calls here: commands hand their work to the library and get a result back; `main` is the one
-place that maps errors to messages and exit codes.
+No OpenStack or Kubernetes calls here: commands (`kuryr_cleanup.commands`) do the work and return a
+result; this module renders it and exits with its code. `KuryrMigrateGroup` is the one place that
+turns the tool's errors into one line and their exit code.
 """
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
-from kuryr_cleanup import __version__
+from kuryr_cleanup import __version__, render
+from kuryr_cleanup.commands.base import Result
+from kuryr_cleanup.commands.cleanup import cleanup_command
+from kuryr_cleanup.commands.migrate import migrate_command
+from kuryr_cleanup.commands.reboot import reboot_command
+from kuryr_cleanup.commands.run import run_command
+from kuryr_cleanup.commands.simulate import build_simulator, serve, simulate_command
+from kuryr_cleanup.commands.snapshot import snapshot_command
+from kuryr_cleanup.commands.status import status_command
+from kuryr_cleanup.commands.verify import verify_command
+from kuryr_cleanup.console import ConsoleUI
+from kuryr_cleanup.context import Context, Options
 from kuryr_cleanup.errors import KuryrMigrateError, UsageError
+from kuryr_cleanup.migration.base import MigrationOptions
+from kuryr_cleanup.retrying import RetryPolicy
 
 
 class KuryrMigrateGroup(click.Group):
@@ -64,10 +78,7 @@ def output_option(fn: Any) -> Any:
                         show_default=True, help="Output format.")(fn)
 
 
-def make_context(kwargs: dict[str, Any]) -> Any:
-    from kuryr_cleanup.context import Context, Options
-    from kuryr_cleanup.retrying import RetryPolicy
-
+def make_context(kwargs: dict[str, Any]) -> Context:
     options = Options(
         os_cloud=kwargs.pop("os_cloud", None),
         kubeconfig=kwargs.pop("kubeconfig", None),
@@ -82,18 +93,38 @@ def make_context(kwargs: dict[str, Any]) -> Any:
     return Context(options)
 
 
-def confirm_infra_id(ctx: Any, yes: bool, what: str) -> None:
-    """Real runs without --yes ask the admin to type the infraID (S1)."""
-    if yes:
-        return
+# Flags -> MigrationOptions fields (popped off the command's kwargs).
+_MIGRATION_FIELDS = tuple(MigrationOptions.__dataclass_fields__)
+
+
+def migration_options(kwargs: dict[str, Any]) -> MigrationOptions:
+    values = {name: kwargs.pop(name) for name in _MIGRATION_FIELDS if name in kwargs}
+    if "ssh_options" in values:
+        values["ssh_options"] = tuple(values["ssh_options"] or ())
+    for name in list(values):
+        if values[name] is None and MigrationOptions.__dataclass_fields__[name].default is not None:
+            del values[name]
+    return MigrationOptions(**values)
+
+
+def emit(result: Result, json_output: bool) -> NoReturn:
+    """Render a command's result (the JSON document, or the table text) and exit with its code."""
+    if json_output:
+        if result.document is not None:
+            click.echo(render.to_json(result.document))
+    elif result.text:
+        click.echo(result.text)
+    sys.exit(int(result.exit_code))
+
+
+def run_in_context(kwargs: dict[str, Any], command: Callable[[Context, ConsoleUI], Result]) -> NoReturn:
+    ctx = make_context(kwargs)
+    ui = ConsoleUI(ctx.options.output == "json")
     try:
-        typed = click.prompt(f"Type the infraID ({ctx.infra_id}) to {what}, or anything else to stop", default="",
-                             show_default=False, err=True)
-    except click.exceptions.Abort as exc:
-        raise UsageError("no confirmation (no terminal to ask on?): nothing was changed; pass --yes to proceed "
-                         "without asking") from exc
-    if typed.strip() != ctx.infra_id:
-        raise UsageError("the infraID was not confirmed: nothing was changed")
+        result = command(ctx, ui)
+    finally:
+        ctx.close()
+    emit(result, ui.json_output)
 
 
 # -- cleanup ----------------------------------------------------------------------------------------
@@ -105,14 +136,7 @@ def confirm_infra_id(ctx: Any, yes: bool, what: str) -> None:
 @click.option("--force", is_flag=True, help="Clean up even though the cluster is not on OVNKubernetes.")
 def cleanup(plan_only: bool, yes: bool, force: bool, **kwargs: Any) -> None:
     """Remove what Kuryr left in OpenStack and in the cluster (SPEC B1-B18)."""
-    from kuryr_cleanup.commands import run_cleanup_command
-
-    ctx = make_context(kwargs)
-    try:
-        code = run_cleanup_command(ctx, plan_only=plan_only, yes=yes, force=force, confirm=confirm_infra_id)
-    finally:
-        ctx.close()
-    sys.exit(code)
+    run_in_context(kwargs, lambda ctx, ui: cleanup_command(ctx, ui, plan_only=plan_only, yes=yes, force=force))
 
 
 # -- snapshot ---------------------------------------------------------------------------------------
@@ -122,44 +146,13 @@ def cleanup(plan_only: bool, yes: bool, force: bool, **kwargs: Any) -> None:
               help="Where to write the snapshot (JSON).")
 def snapshot(out: str, **kwargs: Any) -> None:
     """Capture everything Kuryr-related in the cloud and the cluster, read-only, as a snapshot file."""
-    from kuryr_cleanup.snapshot import capture, write_snapshot
-
-    ctx = make_context(kwargs)
-    data = capture(ctx)
-    write_snapshot(data, Path(out))
-    os_counts = {k: len(v) for k, v in data["openstack"].items() if isinstance(v, list)}
-    click.echo(f"snapshot of {ctx.infra_id} written to {out}: "
-               + ", ".join(f"{n} {name}" for name, n in os_counts.items() if n)
-               + f", {len(data['kubernetes']['objects'])} cluster objects")
+    run_in_context(kwargs, lambda ctx, ui: snapshot_command(ctx, ui, Path(out)))
 
 
 # -- sim ------------------------------------------------------------------------------------------
 @cli.group()
 def sim() -> None:
     """A local simulated OpenStack cloud and OpenShift cluster, for rehearsals and tests."""
-
-
-def build_simulator(snapshot: str | None, generate: str | None) -> Any:
-    from kuryr_cleanup.sim.generate import ScenarioSpec, generate_scenario
-    from kuryr_cleanup.sim.store import Store, check_snapshot
-
-    store = Store()
-    if snapshot and generate:
-        raise UsageError("give either --snapshot or --generate, not both")
-    if snapshot:
-        try:
-            data = json.loads(Path(snapshot).read_text())
-            check_snapshot(data)
-        except (OSError, ValueError) as exc:
-            raise UsageError(f"cannot load snapshot {snapshot}: {exc}") from exc
-        store.load_snapshot(data)
-    else:
-        try:
-            spec = ScenarioSpec.parse(generate or "")
-        except ValueError as exc:
-            raise UsageError(f"bad --generate spec: {exc}") from exc
-        generate_scenario(store, spec)
-    return store
 
 
 @sim.command("serve")
@@ -186,37 +179,11 @@ def sim_serve(
     faults: str | None,
 ) -> None:
     """Serve the simulator in the foreground on 127.0.0.1 until Ctrl-C or SIGTERM."""
-    from kuryr_cleanup.sim.faults import parse_faults
-    from kuryr_cleanup.sim.server import SimServer
-
     store = build_simulator(snapshot, generate)
-    try:
-        rules = parse_faults(faults or "")
-    except ValueError as exc:
-        raise UsageError(str(exc)) from exc
-    try:
-        server = SimServer(store, port=port, kube_port=kube_port)
-    except OSError as exc:
-        raise UsageError(f"cannot listen on 127.0.0.1: {exc}") from exc
-    server.faults.latency = latency / 1000.0
-    server.faults.set_rules(rules)
-    server.write_client_config(workdir)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    server.start()
-    click.echo(f"# simulator for cluster {store.infra_id}: OpenStack at {server.os_url}, Kubernetes at "
-               f"{server.kube_url}")
-    for name, value in server.environment(workdir).items():
-        click.echo(f"export {name}={value}")
-    sys.stdout.flush()
-    try:
-        while not stop.wait(0.5):
-            pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
-        click.echo("# simulator stopped", err=True)
+    ui = ConsoleUI(json_output=False)
+    serve(ui, store, port=port, kube_port=kube_port, workdir=workdir, latency_ms=latency, faults=faults, stop=stop)
 
 
 # -- migration (A0-A9, R), verify, status, run -------------------------------------------------------
@@ -273,14 +240,6 @@ def reboot_options(fn: Any) -> Any:
     return fn
 
 
-def _exit_after(ctx: Any, run: Any) -> None:
-    try:
-        code = run()
-    finally:
-        ctx.close()
-    sys.exit(code)
-
-
 @cli.command()
 @connection_options
 @output_option
@@ -290,11 +249,8 @@ def _exit_after(ctx: Any, run: Any) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def migrate(plan_only: bool, yes: bool, **kwargs: Any) -> None:
     """Migrate the cluster from Kuryr to OVN-Kubernetes (SPEC A0-A9), resumable."""
-    from kuryr_cleanup.workflow import migrate_command, migration_options
-
     options = migration_options(kwargs)
-    ctx = make_context(kwargs)
-    _exit_after(ctx, lambda: migrate_command(ctx, options, plan_only=plan_only, yes=yes, confirm=confirm_infra_id))
+    run_in_context(kwargs, lambda ctx, ui: migrate_command(ctx, ui, options, plan_only=plan_only, yes=yes))
 
 
 @cli.command()
@@ -306,12 +262,9 @@ def migrate(plan_only: bool, yes: bool, **kwargs: Any) -> None:
 @click.option("--force", is_flag=True, help="Reboot even though the migration is finished (spec.migration null).")
 def reboot(plan_only: bool, yes: bool, force: bool, **kwargs: Any) -> None:
     """Reboot every node not yet rebooted since the switch (SPEC R), resumable."""
-    from kuryr_cleanup.workflow import migration_options, reboot_command
-
     options = migration_options(kwargs)
-    ctx = make_context(kwargs)
-    _exit_after(ctx, lambda: reboot_command(ctx, options, plan_only=plan_only, yes=yes, confirm=confirm_infra_id,
-                                            force=force))
+    run_in_context(kwargs, lambda ctx, ui: reboot_command(ctx, ui, options, plan_only=plan_only, yes=yes,
+                                                          force=force))
 
 
 @cli.command()
@@ -319,10 +272,7 @@ def reboot(plan_only: bool, yes: bool, force: bool, **kwargs: Any) -> None:
 @output_option
 def verify(**kwargs: Any) -> None:
     """Check the cluster on OVN-Kubernetes (SPEC A8); exit 1 on any failure."""
-    from kuryr_cleanup.workflow import verify_command
-
-    ctx = make_context(kwargs)
-    _exit_after(ctx, lambda: verify_command(ctx))
+    run_in_context(kwargs, verify_command)
 
 
 @cli.command()
@@ -330,10 +280,7 @@ def verify(**kwargs: Any) -> None:
 @output_option
 def status(**kwargs: Any) -> None:
     """Where the cluster is: phase, pools, nodes rebooted, Kuryr leftovers remaining."""
-    from kuryr_cleanup.workflow import status_command
-
-    ctx = make_context(kwargs)
-    _exit_after(ctx, lambda: status_command(ctx))
+    run_in_context(kwargs, status_command)
 
 
 @cli.command()
@@ -351,18 +298,14 @@ def status(**kwargs: Any) -> None:
 def run(plan_only: bool, yes: bool, simulate: bool, generate: str | None, snapshot_file: str | None,
         **kwargs: Any) -> None:
     """The whole job: migrate (A0-A9), then clean up Kuryr's leftovers (B1-B18); resumable."""
-    from kuryr_cleanup.workflow import migration_options, run_command, simulate_command
-
     if (generate or snapshot_file) and not simulate:
         raise UsageError("SNAPSHOT and --generate go with --simulate")
     options = migration_options(kwargs)
     if simulate:
         store = build_simulator(snapshot_file, generate)
-        code = simulate_command(store, make_context, kwargs, options, plan_only=plan_only, yes=yes,
-                                confirm=confirm_infra_id)
-        sys.exit(code)
-    ctx = make_context(kwargs)
-    _exit_after(ctx, lambda: run_command(ctx, options, plan_only=plan_only, yes=yes, confirm=confirm_infra_id))
+        ui = ConsoleUI(kwargs.get("output") == "json")
+        emit(simulate_command(store, make_context, kwargs, ui, options, plan_only=plan_only, yes=yes), ui.json_output)
+    run_in_context(kwargs, lambda ctx, ui: run_command(ctx, ui, options, plan_only=plan_only, yes=yes))
 
 
 def _terminate(signum: int, frame: Any) -> None:

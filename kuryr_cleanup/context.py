@@ -13,16 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kuryr_cleanup.cluster import INFRASTRUCTURE, Cluster
 from kuryr_cleanup.errors import UsageError
 from kuryr_cleanup.journal import JOURNAL_FILE, STATE_FILE, Journal, RunState, StateError
+from kuryr_cleanup.kube import INFRASTRUCTURE, Cluster
+from kuryr_cleanup.kuryr import cluster_tag
 from kuryr_cleanup.retrying import RetryPolicy, describe, http_status
-
-CLUSTER_TAG_KEY = "openshiftClusterID"
-
-
-def cluster_tag(infra_id: str) -> str:
-    return f"{CLUSTER_TAG_KEY}={infra_id}"
 
 
 @dataclass

@@ -4,8 +4,8 @@
   `after` has succeeded. A failed dependency blocks its dependents (they are reported, not tried):
   deleting a security group while the ports that use it could not be deleted would only fail again.
 - Failures are isolated per item: independent branches go on.
-- Asynchronous deletions (Octavia) don't hold a worker: the executor returns a `Waiting`, and the
-  engine asks the group's poller (one list call for all of them) until they are done.
+- Asynchronous deletions (Octavia) don't hold a worker: the action returns a `Waiting`, and the
+  engine asks its poller (one list call for every item waiting on that poller) until they are done.
 - Ctrl-C stops submitting, lets running calls finish, and leaves the journal and state for a re-run.
 """
 
@@ -23,6 +23,10 @@ from kuryr_cleanup import retrying
 from kuryr_cleanup.plan import BLOCKED, DONE, FAILED, FINAL_OK_STATES, PlanItem
 from kuryr_cleanup.retrying import describe
 
+# For each ident: "ready"; "retry" to run the action again (e.g. an LB Octavia put in ERROR while
+# deleting it); or a short word saying what it is still doing.
+Poller = Callable[[set[str]], dict[str, str]]
+
 
 @dataclass(frozen=True)
 class Finished:
@@ -32,12 +36,12 @@ class Finished:
 
 @dataclass(frozen=True)
 class Waiting:
-    """The action was sent; the item finishes when `group`'s poller says `ident` is ready.
+    """The action was sent; the item finishes when `poller` says `ident` is ready.
 
-    With `retry` the item's executor runs again once ready (e.g. an LB left PENDING_UPDATE).
+    With `retry` the item's action runs again once ready (e.g. an LB left PENDING_UPDATE).
     """
 
-    group: str
+    poller: Poller
     ident: str
     timeout: float
     what: str  # for the timeout message: "to be deleted", "to leave PENDING_UPDATE"
@@ -47,15 +51,12 @@ class Waiting:
 Outcome = Finished | Waiting
 
 
-# For each ident: "ready"; "retry" to run the action again (e.g. an LB Octavia put in ERROR while
-# deleting it); or a short word saying what it is still doing.
-Poller = Callable[[set[str]], dict[str, str]]
 READY = "ready"
 RETRY = "retry"
 MAX_RETRIES = 3
 
 
-Executor = Callable[[PlanItem], Outcome]
+Execute = Callable[[PlanItem], Outcome]
 Listener = Callable[[PlanItem], None]
 
 
@@ -169,15 +170,13 @@ class _Graph:
 class Engine:
     def __init__(
         self,
-        executors: dict[str, Executor],
-        pollers: dict[str, Poller],
+        execute: Execute,
         step_deps: dict[str, tuple[str, ...]],
         concurrency: int = 20,
         poll_interval: float = 2.0,
         on_change: Listener | None = None,
     ) -> None:
-        self.executors = executors
-        self.pollers = pollers
+        self.execute = execute
         self.step_deps = step_deps
         self.concurrency = max(1, concurrency)
         self.poll_interval = poll_interval
@@ -189,11 +188,8 @@ class Engine:
         self._stop.set()
 
     def _execute(self, item: PlanItem) -> Outcome:
-        executor = self.executors.get(f"{item.kind}/{item.action}") or self.executors.get(item.action)
-        if executor is None:
-            return Finished(FAILED, f"no executor for action {item.action!r}")
         try:
-            return executor(item)
+            return self.execute(item)
         except Exception as exc:  # one resource's failure must not stop independent work
             return Finished(FAILED, describe(exc))
 
@@ -271,21 +267,21 @@ class Engine:
 
     def _poll(self, waits: dict[str, _Wait], finish: Callable[[PlanItem, str, str], None],
               requeue: deque[PlanItem]) -> None:
-        groups: dict[str, set[str]] = {}
+        groups: dict[Poller, set[str]] = {}
         for w in waits.values():
-            groups.setdefault(w.waiting.group, set()).add(w.waiting.ident)
-        statuses: dict[tuple[str, str], str] = {}
-        for group, idents in groups.items():
+            groups.setdefault(w.waiting.poller, set()).add(w.waiting.ident)
+        statuses: dict[tuple[Poller, str], str] = {}
+        for poller, idents in groups.items():
             try:
-                answer = self.pollers[group](idents)
+                answer = poller(idents)
             except Exception as exc:  # a failed poll is retried at the next interval
                 answer = {i: f"poll failed ({describe(exc)})" for i in idents}
             for ident in idents:
-                statuses[(group, ident)] = answer.get(ident, "ready")
+                statuses[(poller, ident)] = answer.get(ident, "ready")
         now = time.monotonic()
         for key in list(waits):
             w = waits[key]
-            status = statuses[(w.waiting.group, w.waiting.ident)]
+            status = statuses[(w.waiting.poller, w.waiting.ident)]
             if status == READY:
                 del waits[key]
                 if w.waiting.retry:

@@ -38,6 +38,9 @@ class PlanItem:
     reason: str = ""  # for skips, kept resources and failures
     after: tuple[str, ...] = ()  # keys of the items that must finish first (beyond step order)
     params: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    # The resources.base.Action that carries the item out (None for items another runner handles:
+    # the migration's). Not shown, not compared.
+    op: Any = field(default=None, compare=False, hash=False, repr=False)
 
     @property
     def key(self) -> str:
@@ -46,6 +49,11 @@ class PlanItem:
     @property
     def actionable(self) -> bool:
         return self.state == PLANNED
+
+    @property
+    def words(self) -> str:
+        """How the plan says the action ("remove finalizer", "delete (cascade)")."""
+        return str(self.op.words) if self.op is not None else self.action
 
     def with_state(self, state: str, reason: str = "") -> PlanItem:
         return dataclasses.replace(self, state=state, reason=reason)

@@ -23,7 +23,7 @@ import tenacity
 from keystoneauth1 import exceptions as ksa_exc
 from openstack import exceptions as os_exc
 
-from kuryr_cleanup.cluster import api_status
+from kuryr_cleanup.kube import api_status
 
 T = TypeVar("T")
 

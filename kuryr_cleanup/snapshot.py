@@ -16,7 +16,7 @@ from typing import Any
 
 from openstack import exceptions as os_exc
 
-from kuryr_cleanup import cluster as k
+from kuryr_cleanup import kube as k
 from kuryr_cleanup.context import Context
 from kuryr_cleanup.journal import scrub
 from kuryr_cleanup.openstack_api import list_raw

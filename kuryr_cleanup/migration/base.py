@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kuryr_cleanup.context import Context
-from kuryr_cleanup.errors import KuryrMigrateError
+from kuryr_cleanup.errors import ExitCode, KuryrMigrateError
 from kuryr_cleanup.plan import PlanItem
 from kuryr_cleanup.retrying import Failure, classify, describe
 
@@ -25,7 +25,7 @@ KURYR = "Kuryr"
 class PreflightFailed(KuryrMigrateError):
     """A0 found conditions that make starting unsafe; nothing was changed."""
 
-    exit_code = 3
+    exit_code = ExitCode.REFUSED
 
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
@@ -39,11 +39,7 @@ class MigrationStopped(KuryrMigrateError):
     same command again after fixing the cause resumes here.
     """
 
-    exit_code = 4
-
-
-class Interrupted(KuryrMigrateError):
-    exit_code = 130
+    exit_code = ExitCode.STOPPED
 
 
 @dataclass

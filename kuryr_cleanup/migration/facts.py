@@ -10,7 +10,7 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from kuryr_cleanup import cluster as k
+from kuryr_cleanup import kube as k
 from kuryr_cleanup.migration.base import KURYR, OVN, MigrationContext
 from kuryr_cleanup.retrying import call
 

@@ -20,9 +20,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from kuryr_cleanup.inventory import raw
 from kuryr_cleanup.migration import facts
 from kuryr_cleanup.migration.base import MigrationContext, MigrationStopped, ProgressLine, item, wait_until
+from kuryr_cleanup.openstack_api import raw
 from kuryr_cleanup.plan import PlanItem
 from kuryr_cleanup.retrying import call, describe, http_status
 

@@ -10,9 +10,9 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
-from kuryr_cleanup.inventory import raw
 from kuryr_cleanup.migration import facts
 from kuryr_cleanup.migration.base import MigrationContext
+from kuryr_cleanup.openstack_api import raw
 
 KURYR_VXLAN_PORT = 4789
 DEFAULT_GENEVE_PORT = 6081

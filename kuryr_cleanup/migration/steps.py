@@ -16,8 +16,7 @@ from typing import Any
 
 import yaml
 
-from kuryr_cleanup import cluster as k
-from kuryr_cleanup.inventory import Discovery, raw
+from kuryr_cleanup import kube as k
 from kuryr_cleanup.migration import facts, reboot, settings, verify
 from kuryr_cleanup.migration.base import (
     KURYR,
@@ -30,6 +29,7 @@ from kuryr_cleanup.migration.base import (
     item,
     wait_until,
 )
+from kuryr_cleanup.openstack_api import octavia_version, raw
 from kuryr_cleanup.retrying import call, describe, http_status
 
 BACKUP_FILE = "cluster-kuryr.yaml"
@@ -100,7 +100,7 @@ def _cloud_problems(mctx: MigrationContext) -> tuple[list[str], list[str]]:
     aliases = {e["alias"] for e in facts.read(mctx, lambda: [raw(e) for e in conn.network.extensions()])}
     if "standard-attr-tag" not in aliases and "tag" not in aliases:
         problems.append("Neutron has no tag extension: the ownership of Kuryr's resources cannot be proven")
-    major, minor = Discovery(mctx.ctx).octavia_version()
+    major, minor = octavia_version(conn, mctx.ctx.options.retry)
     if (major, minor) < (2, 5):
         notes.append(f"Octavia API {major}.{minor} has no tags (2.5 added them): the cleanup will match load "
                      f"balancers by the cluster tag in their description")

@@ -11,10 +11,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from kuryr_cleanup import cluster as k
-from kuryr_cleanup.inventory import POD_FINALIZER
+from kuryr_cleanup import kube as k
+from kuryr_cleanup.kuryr import POD_FINALIZER
 from kuryr_cleanup.migration import facts, reboot
 from kuryr_cleanup.migration.base import OVN, MigrationContext
+from kuryr_cleanup.render import API_VERSION
 
 # Container waiting reasons that mean the pod is broken, not starting.
 ERROR_REASONS = frozenset({
@@ -163,7 +164,5 @@ def report_lines(report: Report) -> list[str]:
 
 
 def report_document(report: Report, infra_id: str) -> dict[str, Any]:
-    from kuryr_cleanup.render import API_VERSION
-
     return {"apiVersion": API_VERSION, "kind": "VerifyReport", "infraID": infra_id, "ok": report.ok,
             "checks": [c.public() for c in report.checks]}

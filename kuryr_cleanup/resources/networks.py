@@ -1,34 +1,93 @@
-"""Neutron networking Kuryr made: trunk subports (B11), namespace networks with their ports and
-router interfaces (B12), the service network (B6), and the final check (B15).
+"""Kuryr's networks with their router interfaces: the namespace networks (B12), the service network
+(B6), and the final check (B15).
 
 Ownership (S2): a network is this cluster's Kuryr network when a KuryrNetwork of this cluster names it
 (or an earlier run recorded that one did) and it is not tagged for another cluster; the service
-network by its CNO name. Every port inside such a network is deleted, tagged or not (the one
-exception S2 allows), except router interfaces, which are removed through the router.
+network by its CNO name. Its ports go first (resources/ports.py), then its subnets' router
+interfaces (through the router), then the network with its subnets.
 """
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
-from kuryr_cleanup.context import Context
 from kuryr_cleanup.engine import Finished, Outcome
-from kuryr_cleanup.inventory import ROUTER_INTERFACE_OWNERS, Inventory, ownership
-from kuryr_cleanup.openstack_api import list_raw, send
-from kuryr_cleanup.plan import DONE, FAILED, GONE, KEPT, PlanItem
-from kuryr_cleanup.resources.deletion import delete_journaled
-from kuryr_cleanup.retrying import call, http_status
+from kuryr_cleanup.inventory import Inventory
+from kuryr_cleanup.kuryr import INSTALLER_NODE_NETWORK, SERVICE_NETWORK, cno_name
+from kuryr_cleanup.openstack_api import chunks, list_raw, send
+from kuryr_cleanup.ownership import ownership
+from kuryr_cleanup.plan import DONE, FAILED, KEPT, PlanItem
+from kuryr_cleanup.resources import loadbalancers, ports
+from kuryr_cleanup.resources.base import Action, Reader, ResourceKind, Run, Step, journaled
 
 
-def _is_router_interface(port: dict[str, Any]) -> bool:
-    return (port.get("device_owner") or "") in ROUTER_INTERFACE_OWNERS
+# -- discovery -------------------------------------------------------------------------------------------
+def discover(reader: Reader, inv: Inventory) -> None:
+    tag, infra = inv.tag, inv.infra_id
+    # Namespace networks: those KuryrNetworks name (tagged or not) that still exist.
+    named = sorted(inv.kuryr_networks)
+    tagged = {n["id"]: n for n in reader.list("network", "/networks", {"tags": tag})}
+    untagged = reader.by_ids("network", "/networks", set(named) - set(tagged))
+    inv.unnamed_tagged_networks = [
+        n for n in tagged.values()
+        if n["id"] not in inv.kuryr_networks and n.get("name") != cno_name(infra, INSTALLER_NODE_NETWORK)
+        and not (n.get("name") or "").endswith(SERVICE_NETWORK)
+    ]
+    for net_id in named:
+        net = tagged.get(net_id) or untagged.get(net_id)
+        if net is not None:
+            inv.networks[net_id] = net
+
+    # The CNO's service network (with the legacy unprefixed name only when tagged).
+    for name, cno in ((cno_name(infra, SERVICE_NETWORK), True), (SERVICE_NETWORK, False)):
+        for net in reader.list("network", "/networks", {"name": name}):
+            own = ownership(net, tag, cno=name if cno else None)
+            if own.ours and inv.service_network is None:
+                inv.service_network = net
+            else:
+                inv.other_service_networks.append(net)
+    if inv.service_network is not None:
+        inv.service_subnets = reader.list("network", "/subnets", {"network_id": inv.service_network["id"]})
+        inv.subnets_by_network[inv.service_network["id"]] = inv.service_subnets
+
+    # Deleting a network deletes its subnets: the journal keeps them with it.
+    for batch in chunks(list(inv.networks)):
+        for subnet in reader.list("network", "/subnets", {"network_id": batch}):
+            inv.subnets_by_network.setdefault(subnet["network_id"], []).append(subnet)
 
 
-def _port_label(port: dict[str, Any]) -> str:
-    return port.get("name") or ",".join(ip.get("ip_address", "") for ip in port.get("fixed_ips") or [])
+# -- actions ---------------------------------------------------------------------------------------------
+def remove_router_interface(run: Run, router_id: str, subnet_id: str) -> Any:
+    return send(run.conn, "network", "PUT", f"/routers/{router_id}/remove_router_interface", {"subnet_id": subnet_id})
 
 
+def remove_interface(run: Run, item: PlanItem) -> Outcome:
+    router_id, subnet_id = item.params["router_id"], item.params["subnet_id"]
+    # 404: RouterInterfaceNotFoundForSubnet, or the router or subnet is gone.
+    return journaled(run, item, lambda: remove_router_interface(run, router_id, subnet_id), event="change",
+                     router_id=router_id, subnet_id=subnet_id, gone="already removed")
+
+
+def delete_network(run: Run, item: PlanItem) -> Outcome:
+    return journaled(run, item, lambda: send(run.conn, "network", "DELETE", f"/networks/{item.id}"))
+
+
+def check_gone(run: Run, item: PlanItem) -> Outcome:
+    named = set(run.inv.kuryr_networks)
+    tagged = list_raw(run.conn, "network", "/networks", "networks", run.policy, {"tags": run.inv.tag})
+    remaining = [n for n in tagged if n["id"] in named]
+    if remaining:
+        names = ", ".join(f"{n.get('name')} ({n['id']})" for n in remaining[:10])
+        return Finished(FAILED, f"networks still exist: {names}")
+    return Finished(DONE)
+
+
+REMOVE_INTERFACE = Action("router interface", "remove-interface", "remove", remove_interface)
+DELETE = Action("network", "delete", "delete", delete_network)
+CHECK = Action("check", "check", "verify", check_gone)
+
+
+# -- planning --------------------------------------------------------------------------------------------
 def kuryr_network_ids(inv: Inventory) -> dict[str, str]:
     """Network id -> evidence, for the namespace networks that are ours."""
     owned = {}
@@ -39,123 +98,44 @@ def kuryr_network_ids(inv: Inventory) -> dict[str, str]:
     return owned
 
 
-# -- B11 trunk subports ------------------------------------------------------------------------------
-def plan_subports(inv: Inventory) -> list[PlanItem]:
-    kuryr_nets = kuryr_network_ids(inv)
-    ports_on_kuryr_nets = {p["id"] for net_id in kuryr_nets for p in inv.ports_by_network.get(net_id, [])}
-    items = []
-    for trunk in sorted(inv.trunks, key=lambda t: (t.get("name") or "", t["id"])):
-        own = ownership(trunk, inv.tag)
-        subports = [s["port_id"] for s in trunk.get("sub_ports") or []
-                    if s["port_id"] in inv.tagged_subport_ids or s["port_id"] in ports_on_kuryr_nets]
-        if not subports:
-            continue
-        name = trunk.get("name") or ""
-        if own.ours:
-            evidence = f"trunk {own.evidence}; subports tagged {inv.tag} or on Kuryr networks"
-        elif own.reason.startswith("skipped"):
-            items.append(PlanItem("B11", "trunk", trunk["id"], name, "unset-subports", "", own.state, own.reason))
-            continue
-        else:
-            # An untagged trunk (its tagging failed) still carries our pods' ports: those ports are the
-            # evidence, and only they are removed from it.
-            evidence = "subports tagged for this cluster or on Kuryr networks"
-        items.append(
-            PlanItem("B11", "trunk", trunk["id"], name, "unset-subports",
-                     f"{evidence} ({len(subports)} subports)", params={"subports": sorted(subports), "object": trunk})
-        )
-    return items
-
-
-def unset_subports(ctx: Context, item: PlanItem) -> Outcome:
-    """One call per trunk with all its Kuryr subports; if some are already gone, retry with the rest."""
-    policy = ctx.options.retry
-    wanted = list(item.params["subports"])
-    ctx.journal.write("change", step=item.step, kind=item.kind, id=item.id, action=item.action,
-                      subports=wanted, object=item.params.get("object"))
-    for _attempt in range(3):
-        try:
-            subports = [{"port_id": p} for p in wanted]
-            path = f"/trunks/{item.id}/remove_subports"
-            call(policy, functools.partial(send, ctx.conn, "network", "PUT", path, {"sub_ports": subports}),
-                 retry_conflicts=True)
-        except Exception as exc:
-            if http_status(exc) != 404:
-                raise
-            # TrunkNotFound, or SubPortNotFound for a port someone already removed: ask the trunk.
-            try:
-                current = call(policy, lambda: send(ctx.conn, "network", "GET", f"/trunks/{item.id}/get_subports"),
-                               retry_conflicts=False)
-            except Exception as exc2:
-                if http_status(exc2) == 404:
-                    return Finished(GONE, "trunk already gone")
-                raise
-            present = {s["port_id"] for s in (current.get("sub_ports") or [])}
-            wanted = [p for p in wanted if p in present]
-            if not wanted:
-                return Finished(GONE, "subports already removed")
-            continue
-        ctx.journal.write("result", sync=False, step=item.step, kind=item.kind, id=item.id, result="done")
-        return Finished(DONE)
-    return Finished(FAILED, "subports kept changing while they were being removed")
-
-
-# -- B12 namespace networks and B6 service network ---------------------------------------------------
-def _network_items(step: str, inv: Inventory, net: dict[str, Any], evidence: str,
-                   vip_ports: set[str]) -> list[PlanItem]:
-    """Delete every port but router interfaces, remove the router interfaces, delete the network."""
-    items: list[PlanItem] = []
+def _network_items(step: str, inv: Inventory, net: dict[str, Any], evidence: str) -> list[PlanItem]:
+    """Delete every port but the router's own and LB VIPs, remove the router interfaces, delete the network."""
     net_id = net["id"]
-    after: list[str] = []
-    ports = inv.ports_by_network.get(net_id, [])
-    for port in sorted(ports, key=lambda p: p["id"]):
-        if _is_router_interface(port) or port["id"] in vip_ports:
-            continue
-        item = PlanItem(step, "port", port["id"], _port_label(port), "delete",
-                        f"inside network {net.get('name') or net_id} ({evidence})", params={"object": port})
-        items.append(item)
-        after.append(item.key)
-    interfaces = [p for p in ports if _is_router_interface(p)]
+    label = net.get("name") or net_id
+    net_ports = inv.ports_by_network.get(net_id, [])
+    items = ports.plan_deletions(step, net_ports, label, evidence, keep=loadbalancers.vip_ports(inv))
+    port_keys = tuple(i.key for i in items)
     seen: set[tuple[str, str]] = set()
-    for port in interfaces:
+    for port in net_ports:
+        if not ports.is_router_interface(port):
+            continue
         for ip in port.get("fixed_ips") or []:
             pair = (port["device_id"], ip["subnet_id"])
             if pair in seen:
                 continue
             seen.add(pair)
-            item = PlanItem(step, "router interface", f"{pair[0]}:{pair[1]}", f"subnet {ip['subnet_id']}",
-                            "remove-interface", f"subnet of network {net.get('name') or net_id} ({evidence})",
-                            after=tuple(after), params={"router_id": pair[0], "subnet_id": pair[1], "object": port})
-            items.append(item)
-    items.append(
-        PlanItem(step, "network", net_id, net.get("name") or "", "delete", evidence,
-                 after=tuple(after) + tuple(i.key for i in items if i.kind == "router interface"),
-                 params={"object": net, "related": {"subnets": inv.subnets_by_network.get(net_id, [])}})
-    )
+            items.append(REMOVE_INTERFACE.item(step, f"{pair[0]}:{pair[1]}", f"subnet {ip['subnet_id']}",
+                                               f"subnet of network {label} ({evidence})", after=port_keys,
+                                               router_id=pair[0], subnet_id=pair[1], object=port))
+    items.append(DELETE.item(step, net_id, net.get("name") or "", evidence, after=[i.key for i in items],
+                             object=net, related={"subnets": inv.subnets_by_network.get(net_id, [])}))
     return items
-
-
-def _vip_ports(inv: Inventory) -> set[str]:
-    """Octavia removes a load balancer's VIP port with the LB (B3, which comes first); deleting it
-    directly would race Octavia, and a VIP port of an LB that is not ours must stay."""
-    return {str(lb["vip_port_id"]) for lb in inv.load_balancers if lb.get("vip_port_id")}
 
 
 def plan_namespace_networks(inv: Inventory) -> list[PlanItem]:
     items: list[PlanItem] = []
-    vip_ports = _vip_ports(inv)
     owned = kuryr_network_ids(inv)
     for net_id in sorted(inv.networks, key=lambda n: inv.networks[n].get("name") or n):
         net = inv.networks[net_id]
         if net_id not in owned:
             own = ownership(net, inv.tag)
-            items.append(PlanItem("B12", "network", net_id, net.get("name") or "", "delete", "", own.state, own.reason))
+            items.append(DELETE.item("B12", net_id, net.get("name") or "", "", own.state, own.reason))
             continue
-        items.extend(_network_items("B12", inv, net, owned[net_id], vip_ports))
+        items.extend(_network_items("B12", inv, net, owned[net_id]))
     for net in sorted(inv.unnamed_tagged_networks, key=lambda n: n.get("name") or ""):
-        items.append(PlanItem("B12", "network", net["id"], net.get("name") or "", "delete", "", KEPT,
-                              f"kept: tagged {inv.tag} but no KuryrNetwork names it (delete it by hand if it is "
-                              f"Kuryr's)"))
+        items.append(DELETE.item("B12", net["id"], net.get("name") or "", "", KEPT,
+                                 f"kept: tagged {inv.tag} but no KuryrNetwork names it (delete it by hand if it is "
+                                 f"Kuryr's)"))
     return items
 
 
@@ -164,57 +144,42 @@ def plan_service_network(inv: Inventory) -> list[PlanItem]:
     for other in inv.other_service_networks:
         own = ownership(other, inv.tag)
         state, reason = (own.state, own.reason) if not own.ours else (KEPT, "kept: a second network by that name")
-        items.append(PlanItem("B6", "network", other["id"], other.get("name") or "", "delete", "", state, reason))
+        items.append(DELETE.item("B6", other["id"], other.get("name") or "", "", state, reason))
     net = inv.service_network
     if net is None:
         return items
     own = ownership(net, inv.tag, cno=net.get("name"))
-    items.extend(_network_items("B6", inv, net, own.evidence, _vip_ports(inv)))
+    items.extend(_network_items("B6", inv, net, own.evidence))
     return items
 
 
-def delete_port(ctx: Context, item: PlanItem) -> Outcome:
-    return delete_journaled(ctx, item, lambda: send(ctx.conn, "network", "DELETE", f"/ports/{item.id}"))
-
-
-def delete_network(ctx: Context, item: PlanItem) -> Outcome:
-    return delete_journaled(ctx, item, lambda: send(ctx.conn, "network", "DELETE", f"/networks/{item.id}"))
-
-
-def remove_router_interface(ctx: Context, router_id: str, subnet_id: str) -> Any:
-    return send(ctx.conn, "network", "PUT", f"/routers/{router_id}/remove_router_interface", {"subnet_id": subnet_id})
-
-
-def remove_interface(ctx: Context, item: PlanItem) -> Outcome:
-    router_id = item.params["router_id"]
-    subnet_id = item.params["subnet_id"]
-    ctx.journal.write("change", step=item.step, kind=item.kind, id=item.id, action=item.action,
-                      router_id=router_id, subnet_id=subnet_id, object=item.params.get("object"))
-    try:
-        call(ctx.options.retry,
-             lambda: remove_router_interface(ctx, router_id, subnet_id),
-             retry_conflicts=True)
-    except Exception as exc:
-        if http_status(exc) == 404:  # RouterInterfaceNotFoundForSubnet, or the router/subnet is gone
-            return Finished(GONE, "already removed")
-        raise
-    ctx.journal.write("result", sync=False, step=item.step, kind=item.kind, id=item.id, result="done")
-    return Finished(DONE)
-
-
-# -- B15 check -----------------------------------------------------------------------------------------
 def plan_check(inv: Inventory) -> list[PlanItem]:
     if not inv.networks:  # none of the networks KuryrNetworks named exists any more: nothing to check
         return []
-    return [PlanItem("B15", "check", "kuryr-networks-gone", "no Kuryr network remains", "check",
-                     f"{len(inv.kuryr_networks)} networks named by KuryrNetworks")]
+    return [CHECK.item("B15", "kuryr-networks-gone", "no Kuryr network remains",
+                       f"{len(inv.kuryr_networks)} networks named by KuryrNetworks")]
 
 
-def check_networks_gone(ctx: Context, inv: Inventory, item: PlanItem) -> Outcome:
-    named = set(inv.kuryr_networks)
-    tagged = list_raw(ctx.conn, "network", "/networks", "networks", ctx.options.retry, {"tags": inv.tag})
-    remaining = [n for n in tagged if n["id"] in named]
-    if remaining:
-        names = ", ".join(f"{n.get('name')} ({n['id']})" for n in remaining[:10])
-        return Finished(FAILED, f"networks still exist: {names}")
-    return Finished(DONE)
+def kuryr_subnet_ids(inv: Inventory) -> set[str]:
+    """Every subnet that is Kuryr's: those the KuryrNetworks named, the service subnets, and the
+    subnets of the namespace networks' ports."""
+    subnets = {str(v["subnet_id"]) for v in inv.kuryr_networks.values() if v.get("subnet_id")}
+    subnets |= {s["id"] for s in inv.service_subnets}
+    for net_id in inv.networks:
+        for port in inv.ports_by_network.get(net_id, []):
+            subnets |= {ip["subnet_id"] for ip in port.get("fixed_ips") or []}
+    return subnets
+
+
+KIND = ResourceKind(
+    "networks",
+    steps=(
+        Step("B6", "Kuryr service network, its ports and router interface", ("B3",), plan_service_network),
+        # After B3 too: amphora LBs have member ports on the pod subnets; deleting them under a cascade
+        # delete in progress can push the LB to ERROR (the vendor order has B3 first for this reason).
+        Step("B12", "Namespace networks: ports, router interfaces, networks", ("B3", "B11"),
+             plan_namespace_networks),
+        Step("B15", "Check: no Kuryr network remains", ("B12",), plan_check),
+    ),
+    discover=discover,
+)

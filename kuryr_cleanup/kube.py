@@ -43,7 +43,6 @@ MACHINE_CONFIG_POOL = Kind("machineconfiguration.openshift.io/v1", "MachineConfi
 MACHINE_CONFIG = Kind("machineconfiguration.openshift.io/v1", "MachineConfig", namespaced=False)
 
 MERGE_PATCH = "application/merge-patch+json"
-JSON_PATCH = "application/json-patch+json"
 
 LIST_PAGE_SIZE = 500
 
@@ -116,14 +115,10 @@ class Cluster:
             "patch", res.path(name=name, namespace=namespace), body=patch, content_type=content_type
         )
 
-    def delete(self, kind: Kind, name: str, namespace: str | None = None) -> bool:
-        """Delete; False when it was already gone."""
+    def delete(self, kind: Kind, name: str, namespace: str | None = None) -> None:
+        """Delete; a NotFoundError (404) when it is already gone."""
         res = self.resource(kind)
-        try:
-            self._request("delete", res.path(name=name, namespace=namespace))
-        except NotFoundError:
-            return False
-        return True
+        self._request("delete", res.path(name=name, namespace=namespace))
 
 
 def api_status(exc: BaseException) -> int | None:

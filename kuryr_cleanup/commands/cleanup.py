@@ -1,0 +1,60 @@
+"""`kuryr-migrate cleanup`: discover, plan, confirm, run, report (SPEC B1-B18)."""
+
+from __future__ import annotations
+
+from kuryr_cleanup import cleanup, render
+from kuryr_cleanup.commands.base import UI, Result, run_engine_with_signals
+from kuryr_cleanup.context import Context
+from kuryr_cleanup.engine import RunResult
+from kuryr_cleanup.errors import ExitCode
+from kuryr_cleanup.inventory import Inventory
+from kuryr_cleanup.plan import PLANNED, Plan
+
+
+def plan_result(plan: Plan) -> Result:
+    return Result(ExitCode.OK, render.plan_document(plan), render.plan_table(plan))
+
+
+def cleanup_command(ctx: Context, ui: UI, *, plan_only: bool, yes: bool, force: bool) -> Result:
+    ctx.check_openstack()
+    inv = cleanup.discover(ctx)
+    plan = cleanup.make_plan(inv)
+    if plan_only:
+        return plan_result(plan)
+    cleanup.check_cluster_migrated(inv, force)
+    if not plan.actionable():
+        return Result(ExitCode.OK, render.plan_document(plan, "CleanupResult", {"ok": True}),
+                      render.plan_table(plan) + "\nNothing to do: no Kuryr resource of this cluster is left.")
+    if not yes:
+        ui.show(render.plan_table(plan))
+        ui.confirm(ctx.infra_id, "delete what is listed above")
+    result = execute_plan(ctx, ui, inv, plan)
+    return report(plan, result)
+
+
+def execute_plan(ctx: Context, ui: UI, inv: Inventory, plan: Plan) -> RunResult:
+    progress = ui.progress(plan)
+    try:
+        return run_engine_with_signals(
+            lambda hook: cleanup.execute(ctx, inv, plan, on_change=progress, engine_hook=hook)
+        )
+    finally:
+        progress.close()
+
+
+def finished(result: RunResult) -> bool:
+    return result.ok and not any(i.state == PLANNED for i in result.items)
+
+
+def exit_code(result: RunResult) -> int:
+    if result.interrupted:
+        return ExitCode.INTERRUPTED
+    return ExitCode.OK if finished(result) else ExitCode.LEFT
+
+
+def report(plan: Plan, result: RunResult) -> Result:
+    done_plan = Plan(plan.infra_id, plan.steps, result.items, plan.notes)
+    document = render.plan_document(done_plan, "CleanupResult", {"ok": finished(result),
+                                                                   "interrupted": result.interrupted,
+                                                                   "elapsedSeconds": round(result.elapsed, 3)})
+    return Result(exit_code(result), document, render.summary_table(result.items, result.elapsed, result.interrupted))

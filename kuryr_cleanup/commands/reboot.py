@@ -1,0 +1,45 @@
+"""`kuryr-migrate reboot`: reboot every node not yet rebooted since the switch (SPEC R), resumable."""
+
+from __future__ import annotations
+
+from kuryr_cleanup import render
+from kuryr_cleanup.commands.base import UI, Result, interruptible
+from kuryr_cleanup.commands.migrate import migration_context, plan_result, reboot_summary
+from kuryr_cleanup.context import Context
+from kuryr_cleanup.errors import ExitCode, UsageError
+from kuryr_cleanup.migration import facts, reboot
+from kuryr_cleanup.migration.base import MigrationOptions
+from kuryr_cleanup.plan import Plan, StepInfo
+
+
+def reboot_command(ctx: Context, ui: UI, options: MigrationOptions, *, plan_only: bool, yes: bool,
+                   force: bool = False) -> Result:
+    mctx = migration_context(ctx, ui, options)
+    with interruptible():
+        if options.method == "nova":
+            ctx.check_openstack()
+        state = facts.network_state(mctx)
+        if not state.switched:
+            raise UsageError(f"the network type is not switched yet (phase: {state.phase}): the reboot is step A7, "
+                             f"after the switch; run `kuryr-migrate migrate`")
+        if state.finished and not force:
+            raise UsageError("the migration is finished (spec.migration is null): its reboots are done, and a "
+                             "reboot now is not part of it; pass --force to reboot the nodes anyway")
+        if not (ctx.state.get(reboot.STATE_KEY) or {}).get("boot_ids"):
+            ui.warn(f"WARNING: no boot IDs are recorded in the run directory {ctx.run_dir}: every node will be "
+                    f"rebooted, including any that already rebooted since the switch. If the migration ran with "
+                    f"another --run-dir, stop now and use that one.")
+        items, notes = reboot.plan(mctx, "R")
+        plan = Plan(ctx.infra_id, [StepInfo("R", "Reboot every node")], items, notes)
+        if plan_only or not items:
+            result = plan_result(plan, "Reboot plan", [], "RebootPlan")
+            if not items and not plan_only:
+                result.text += "\nNothing to do: every node has rebooted since the switch."
+            return result
+        if not yes:
+            ui.show(render.plan_table(plan, "Reboot plan"))
+            ui.confirm(ctx.infra_id, "reboot the nodes listed above")
+        done = reboot.run(mctx, "R")
+    document = {"apiVersion": render.API_VERSION, "kind": "RebootResult", "infraID": ctx.infra_id, "ok": True,
+                "rebooted": done.rebooted, "requestedNow": done.requested_now, **reboot_summary(mctx)}
+    return Result(ExitCode.OK, document, "")

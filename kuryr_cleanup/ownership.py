@@ -1,0 +1,54 @@
+"""The evidence rules (SPEC S2): why a resource is this cluster's Kuryr's, kept, or another cluster's.
+
+A resource may be touched only with positive evidence: the cluster tag, being named in this
+cluster's Kuryr CRs, or a CNO name with this infraID. A resource tagged for another cluster is never
+ours, whatever else says so (a name, a description, a CR that points at it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from kuryr_cleanup.kuryr import cluster_tags, description_tags
+from kuryr_cleanup.plan import KEPT, PLANNED, SKIPPED
+
+
+@dataclass
+class Ownership:
+    """Why a resource may (or may not) be touched."""
+
+    ours: bool
+    evidence: str = ""
+    reason: str = ""
+
+    @property
+    def state(self) -> str:
+        """The plan state this gives: planned when ours; skipped when another cluster's; else kept."""
+        if self.ours:
+            return PLANNED
+        return SKIPPED if self.reason.startswith("skipped") else KEPT
+
+
+def ownership(resource: dict[str, Any], tag: str, named_in: str | None = None, cno: str | None = None,
+              description_tag: bool = False) -> Ownership:
+    """Evidence that `resource` is this cluster's: our tag, being named in our CRs, or a CNO name.
+
+    `description_tag`: also read the tag text in the description (Octavia < 2.5, or load balancers
+    created before an upgrade across 2.5).
+    """
+    tags = cluster_tags(resource.get("tags"))
+    if description_tag:
+        tags |= description_tags(resource.get("description"))
+    others = sorted(tags - {tag})
+    if others and tag not in tags:
+        return Ownership(False, reason=f"skipped: tagged for another cluster ({', '.join(others)})")
+    if tag in cluster_tags(resource.get("tags")):
+        return Ownership(True, f"tag {tag}")
+    if tag in tags:
+        return Ownership(True, f"description carries {tag}")
+    if named_in:
+        return Ownership(True, f"named in {named_in}")
+    if cno:
+        return Ownership(True, f"CNO name {cno}")
+    return Ownership(False, reason="kept: no evidence it belongs to this cluster")

@@ -1,0 +1,161 @@
+"""What every resource module shares: how it registers its steps, reads the cloud, and acts.
+
+A module (one per kind of resource) declares a `ResourceKind`: the steps it registers (id, title,
+the steps it depends on, its planner), its part of discovery, and its `Action`s. A plan item carries
+the action that runs it, so nothing dispatches on strings. Every action goes through `journaled`:
+journal the full object (fsynced), act, 404 counts as already gone; the run journals each item's
+result (done, gone, failed, blocked) through `record_result`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from kuryr_cleanup.context import Context
+from kuryr_cleanup.engine import Finished, Outcome
+from kuryr_cleanup.inventory import Inventory
+from kuryr_cleanup.journal import Journal
+from kuryr_cleanup.openstack_api import get_one, list_by_ids, list_raw
+from kuryr_cleanup.plan import DONE, GONE, PLANNED, PlanItem
+from kuryr_cleanup.retrying import RetryPolicy, call, http_status
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One cleanup step (SPEC B1-B18): what it plans from the inventory, and what must finish first."""
+
+    id: str
+    title: str
+    depends_on: tuple[str, ...]
+    plan: Callable[[Inventory], list[PlanItem]]
+
+
+@dataclass(frozen=True)
+class ResourceKind:
+    """A module's registration: its steps and its part of discovery (run in registry order: a later
+    kind may read what an earlier one found, e.g. trunks read the ports found on Kuryr networks)."""
+
+    name: str
+    steps: tuple[Step, ...] = ()
+    discover: Callable[[Reader, Inventory], None] | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class Action:
+    """A change or deletion of one kind of resource: how the plan names it and how it is done."""
+
+    kind: str  # "port", "network", "load balancer"; cluster-object actions take the object's kind
+    name: str  # PlanItem.action: "delete", "remove-finalizer", ...
+    words: str  # how the plan says it: "delete", "remove finalizer"
+    execute: Callable[[Run, PlanItem], Outcome]
+
+    def item(self, step: str, ident: str, name: str, evidence: str, state: str = PLANNED, reason: str = "",
+             after: Iterable[str] = (), kind: str | None = None, **params: Any) -> PlanItem:
+        return PlanItem(step, kind or self.kind, ident, name, self.name, evidence, state, reason, tuple(after),
+                        params, op=self)
+
+
+class Reader:
+    """Discovery's reads: listings with server-side filters, paged, each through the retry policy."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.policy = ctx.options.retry
+
+    @property
+    def conn(self) -> Any:
+        return self.ctx.conn
+
+    @property
+    def cluster(self) -> Any:
+        return self.ctx.cluster
+
+    def read(self, fn: Callable[[], T]) -> T:
+        return call(self.policy, fn, retry_conflicts=False)
+
+    def list(self, service: str, path: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        key = path.rsplit("/", 1)[-1].replace("-", "_")
+        return list_raw(self.conn, service, path, key, self.policy, params)
+
+    def by_ids(self, service: str, path: str, ids: set[str]) -> dict[str, dict[str, Any]]:
+        key = path.rsplit("/", 1)[-1].replace("-", "_")
+        return list_by_ids(self.conn, service, path, key, self.policy, ids)
+
+    def one(self, service: str, path: str, key: str) -> dict[str, Any] | None:
+        return get_one(self.conn, service, path, key, self.policy)
+
+
+class Run:
+    """What actions need while a plan runs: the connections, the journal, the inventory, and objects
+    shared by every action of a kind (one per run, e.g. the load-balancer watch)."""
+
+    def __init__(self, ctx: Context, inv: Inventory) -> None:
+        self.ctx = ctx
+        self.inv = inv
+        self._shared: dict[Callable[..., Any], Any] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def conn(self) -> Any:
+        return self.ctx.conn
+
+    @property
+    def cluster(self) -> Any:
+        return self.ctx.cluster
+
+    @property
+    def journal(self) -> Journal:
+        return self.ctx.journal
+
+    @property
+    def policy(self) -> RetryPolicy:
+        return self.ctx.options.retry
+
+    def shared(self, factory: Callable[[Run], T]) -> T:
+        with self._lock:
+            if factory not in self._shared:
+                self._shared[factory] = factory(self)
+            return self._shared[factory]
+
+    def call(self, fn: Callable[[], T], retry_conflicts: bool = False) -> T:
+        return call(self.policy, fn, retry_conflicts=retry_conflicts)
+
+
+_ITEM_OBJECT = object()
+
+
+def journaled(run: Run, item: PlanItem, act: Callable[[], Any], *, event: str = "delete",
+              retry_conflicts: bool = True, missing_ok: bool = True, obj: Any = _ITEM_OBJECT,
+              kind: str | None = None, ident: str | None = None, action: str | None = None,
+              gone: str = "already gone", **details: Any) -> Finished:
+    """Journal the full object before the write (fsynced), then send it through the retry policy.
+
+    404 is success (`gone`) unless `missing_ok` is False (the caller must tell "the resource is
+    gone" from "a part of the request is": a subport someone already removed). 409s, a dependency
+    still going away, are retried until the dependency deadline when `retry_conflicts`. Anything
+    else is raised: the engine reports it as the item's failure and `record_result` journals it.
+    """
+    record: dict[str, Any] = {"step": item.step, "kind": kind or item.kind, "id": ident or item.id,
+                              "action": action or item.action,
+                              "object": item.params.get("object") if obj is _ITEM_OBJECT else obj}
+    if item.params.get("related") is not None:
+        record["related"] = item.params["related"]
+    run.journal.write(event, **record, **details)
+    try:
+        call(run.policy, act, retry_conflicts=retry_conflicts)
+    except Exception as exc:
+        if missing_ok and http_status(exc) == 404:
+            return Finished(GONE, gone)
+        raise
+    return Finished(DONE)
+
+
+def record_result(journal: Journal, item: PlanItem) -> None:
+    """Journal how an item ended (done, gone, kept, failed with the reason, blocked by what)."""
+    journal.write("result", sync=False, step=item.step, kind=item.kind, id=item.id, action=item.action,
+                  result=item.state, reason=item.reason)

@@ -1,0 +1,89 @@
+"""The Kuryr router (B18): deleted unless it is the installer's, and never while it still serves
+subnets that are not Kuryr's (report it and leave it).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from kuryr_cleanup.engine import Finished, Outcome
+from kuryr_cleanup.inventory import Inventory
+from kuryr_cleanup.kuryr import INSTALLER_ROUTER_DESCRIPTION
+from kuryr_cleanup.openstack_api import list_raw, send
+from kuryr_cleanup.ownership import ownership
+from kuryr_cleanup.plan import KEPT, PlanItem
+from kuryr_cleanup.resources import networks, ports
+from kuryr_cleanup.resources.base import Action, Reader, ResourceKind, Run, Step, journaled
+
+
+# -- discovery -------------------------------------------------------------------------------------------
+def discover(reader: Reader, inv: Inventory) -> None:
+    """The routers the KuryrNetworks (or an earlier run) named, and their ports."""
+    for router_id in inv.router_ids:
+        router = reader.one("network", f"/routers/{router_id}", "router")
+        if router is not None:
+            inv.routers[router_id] = router
+            inv.router_ports[router_id] = reader.list("network", "/ports", {"device_id": router_id})
+
+
+def foreign_interfaces(router_ports: list[dict[str, Any]], kuryr_subnets: set[str]) -> list[str]:
+    """Subnets the router still serves that are not Kuryr's (the installer's node subnet, a user's)."""
+    foreign = []
+    for port in router_ports:
+        if not ports.is_router_interface(port):
+            continue
+        for ip in port.get("fixed_ips") or []:
+            if ip["subnet_id"] not in kuryr_subnets:
+                foreign.append(ip["subnet_id"])
+    return sorted(set(foreign))
+
+
+# -- actions ---------------------------------------------------------------------------------------------
+def delete(run: Run, item: PlanItem) -> Outcome:
+    """Re-check just before deleting: a router that gained a non-Kuryr interface since the plan is kept."""
+    router_ports = list_raw(run.conn, "network", "/ports", "ports", run.policy, {"device_id": item.id})
+    foreign = foreign_interfaces(router_ports, set(item.params.get("kuryr_subnets") or []))
+    if foreign:
+        return Finished(KEPT, f"kept: now serves subnets that are not Kuryr's ({', '.join(foreign)})")
+    # Kuryr interfaces left by an earlier failure would make Neutron answer RouterInUse: remove them.
+    for port in router_ports:
+        if ports.is_router_interface(port):
+            for ip in port.get("fixed_ips") or []:
+                journaled(run, item, functools.partial(networks.remove_router_interface, run, item.id, ip["subnet_id"]),
+                          event="change", obj=port, kind="router interface", ident=f"{item.id}:{ip['subnet_id']}",
+                          action="remove-interface")
+    return journaled(run, item, lambda: send(run.conn, "network", "DELETE", f"/routers/{item.id}"))
+
+
+DELETE = Action("router", "delete", "delete", delete)
+
+
+# -- planning --------------------------------------------------------------------------------------------
+def plan(inv: Inventory) -> list[PlanItem]:
+    items = []
+    kuryr_subnets = networks.kuryr_subnet_ids(inv)
+    for router_id in inv.router_ids:
+        router = inv.routers.get(router_id)
+        if router is None:
+            continue
+        name = router.get("name") or ""
+        evidence = "named in KuryrNetwork status.routerId"
+        own = ownership(router, inv.tag, named_in="KuryrNetwork status.routerId")
+        if not own.ours:
+            items.append(DELETE.item("B18", router_id, name, "", own.state, own.reason))
+            continue
+        if (router.get("description") or "") == INSTALLER_ROUTER_DESCRIPTION:
+            items.append(DELETE.item("B18", router_id, name, evidence, KEPT,
+                                     f"kept: the installer's router (description {INSTALLER_ROUTER_DESCRIPTION!r})"))
+            continue
+        foreign = foreign_interfaces(inv.router_ports.get(router_id, []), kuryr_subnets)
+        if foreign:
+            items.append(DELETE.item("B18", router_id, name, evidence, KEPT,
+                                     f"kept: still serves subnets that are not Kuryr's ({', '.join(foreign)})"))
+            continue
+        items.append(DELETE.item("B18", router_id, name, evidence, object=router, kuryr_subnets=sorted(kuryr_subnets)))
+    return items
+
+
+KIND = ResourceKind("routers", steps=(Step("B18", "Kuryr router", ("B6", "B12"), plan),), discover=discover)

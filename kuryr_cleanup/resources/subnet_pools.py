@@ -1,0 +1,40 @@
+"""Subnet pools (B14): those carrying the cluster tag, and the CNO's `<infraID>-kuryr-pod-subnetpool`."""
+
+from __future__ import annotations
+
+from kuryr_cleanup.engine import Outcome
+from kuryr_cleanup.inventory import Inventory
+from kuryr_cleanup.kuryr import POD_SUBNETPOOL, cno_name
+from kuryr_cleanup.openstack_api import send
+from kuryr_cleanup.ownership import ownership
+from kuryr_cleanup.plan import PlanItem
+from kuryr_cleanup.resources.base import Action, Reader, ResourceKind, Run, Step, journaled
+
+
+def discover(reader: Reader, inv: Inventory) -> None:
+    pools = {p["id"]: p for p in reader.list("network", "/subnetpools", {"tags": inv.tag})}
+    for pool in reader.list("network", "/subnetpools", {"name": cno_name(inv.infra_id, POD_SUBNETPOOL)}):
+        pools.setdefault(pool["id"], pool)
+    inv.subnet_pools = list(pools.values())
+
+
+def delete(run: Run, item: PlanItem) -> Outcome:
+    # A pool still in use answers 400 SubnetPoolDeleteError, not 409: nothing to wait for, since the
+    # networks using it were deleted by the steps this one depends on.
+    return journaled(run, item, lambda: send(run.conn, "network", "DELETE", f"/subnetpools/{item.id}"))
+
+
+DELETE = Action("subnet pool", "delete", "delete", delete)
+
+
+def plan(inv: Inventory) -> list[PlanItem]:
+    items = []
+    cno = cno_name(inv.infra_id, POD_SUBNETPOOL)
+    for pool in sorted(inv.subnet_pools, key=lambda p: p.get("name") or ""):
+        own = ownership(pool, inv.tag, cno=cno if pool.get("name") == cno else None)
+        items.append(DELETE.item("B14", pool["id"], pool.get("name") or "", own.evidence, own.state, own.reason,
+                                 object=pool))
+    return items
+
+
+KIND = ResourceKind("subnet pools", steps=(Step("B14", "Subnet pools", ("B6", "B12"), plan),), discover=discover)

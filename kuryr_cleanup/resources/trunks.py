@@ -1,0 +1,90 @@
+"""Trunk subports (B11): Kuryr's pod ports hang off the node VMs' trunks as VLAN subports.
+
+A subport is removed only when its port carries the cluster tag or sits on one of this cluster's
+Kuryr networks; one call per trunk with all of them (don't fetch each port one by one).
+"""
+
+from __future__ import annotations
+
+import functools
+
+from kuryr_cleanup.engine import Finished, Outcome
+from kuryr_cleanup.inventory import Inventory
+from kuryr_cleanup.openstack_api import send
+from kuryr_cleanup.ownership import ownership
+from kuryr_cleanup.plan import FAILED, GONE, PlanItem
+from kuryr_cleanup.resources import networks
+from kuryr_cleanup.resources.base import Action, Reader, ResourceKind, Run, Step, journaled
+from kuryr_cleanup.retrying import http_status
+
+
+# -- discovery -------------------------------------------------------------------------------------------
+def discover(reader: Reader, inv: Inventory) -> None:
+    """Tagged trunks, plus untagged trunks that carry subports on Kuryr networks or tagged subports."""
+    tagged_subports = reader.list("network", "/ports", {"tags": inv.tag, "device_owner": "trunk:subport"})
+    inv.tagged_subport_ids = {p["id"] for p in tagged_subports}
+    trunks = {t["id"]: t for t in reader.list("network", "/trunks", {"tags": inv.tag})}
+    wanted = {p["device_id"] for ports in inv.ports_by_network.values() for p in ports
+              if p.get("device_owner") == "trunk:subport" and p.get("device_id")}
+    wanted |= {p["device_id"] for p in tagged_subports if p.get("device_id")}
+    trunks.update(reader.by_ids("network", "/trunks", wanted - set(trunks)))
+    inv.trunks = list(trunks.values())
+
+
+# -- actions ---------------------------------------------------------------------------------------------
+def unset_subports(run: Run, item: PlanItem) -> Outcome:
+    """One call per trunk with all its Kuryr subports; if some are already gone, retry with the rest."""
+    wanted = list(item.params["subports"])
+    for _attempt in range(3):
+        body = {"sub_ports": [{"port_id": p} for p in wanted]}
+        try:
+            return journaled(run, item, functools.partial(send, run.conn, "network", "PUT",
+                                                          f"/trunks/{item.id}/remove_subports", body),
+                             event="change", missing_ok=False, subports=wanted)
+        except Exception as exc:
+            if http_status(exc) != 404:
+                raise
+        # TrunkNotFound, or SubPortNotFound for a port someone already removed: ask the trunk.
+        try:
+            current = run.call(lambda: send(run.conn, "network", "GET", f"/trunks/{item.id}/get_subports"))
+        except Exception as exc:
+            if http_status(exc) == 404:
+                return Finished(GONE, "trunk already gone")
+            raise
+        present = {s["port_id"] for s in (current.get("sub_ports") or [])}
+        wanted = [p for p in wanted if p in present]
+        if not wanted:
+            return Finished(GONE, "subports already removed")
+    return Finished(FAILED, "subports kept changing while they were being removed")
+
+
+UNSET_SUBPORTS = Action("trunk", "unset-subports", "unset subports", unset_subports)
+
+
+# -- planning --------------------------------------------------------------------------------------------
+def plan(inv: Inventory) -> list[PlanItem]:
+    kuryr_nets = networks.kuryr_network_ids(inv)
+    ports_on_kuryr_nets = {p["id"] for net_id in kuryr_nets for p in inv.ports_by_network.get(net_id, [])}
+    items = []
+    for trunk in sorted(inv.trunks, key=lambda t: (t.get("name") or "", t["id"])):
+        own = ownership(trunk, inv.tag)
+        subports = [s["port_id"] for s in trunk.get("sub_ports") or []
+                    if s["port_id"] in inv.tagged_subport_ids or s["port_id"] in ports_on_kuryr_nets]
+        if not subports:
+            continue
+        name = trunk.get("name") or ""
+        if own.ours:
+            evidence = f"trunk {own.evidence}; subports tagged {inv.tag} or on Kuryr networks"
+        elif own.reason.startswith("skipped"):
+            items.append(UNSET_SUBPORTS.item("B11", trunk["id"], name, "", own.state, own.reason))
+            continue
+        else:
+            # An untagged trunk (its tagging failed) still carries our pods' ports: those ports are the
+            # evidence, and only they are removed from it.
+            evidence = "subports tagged for this cluster or on Kuryr networks"
+        items.append(UNSET_SUBPORTS.item("B11", trunk["id"], name, f"{evidence} ({len(subports)} subports)",
+                                         subports=sorted(subports), object=trunk))
+    return items
+
+
+KIND = ResourceKind("trunks", steps=(Step("B11", "Trunk subports", (), plan),), discover=discover)
