@@ -59,6 +59,7 @@ class Registry:
         self.kinds = tuple(kinds)
         steps: dict[str, Step] = {}
         owner: dict[str, str] = {}
+
         for kind in self.kinds:
             for step in kind.steps:
                 if step.id in steps:
@@ -98,6 +99,16 @@ class Registry:
 
     def dependencies(self) -> dict[str, tuple[str, ...]]:
         return {s.id: s.depends_on for s in self.steps}
+
+    def markdown_table(self) -> str:
+        """The step table of docs/cleanup.md (`python -m kuryr_cleanup.cleanup` prints it)."""
+        lines = ["| step | what | how ownership is proven (S2) | after | registered by |",
+                 "| --- | --- | --- | --- | --- |"]
+        for s in self.steps:
+            after = ", ".join(s.depends_on) or "-"
+            lines.append(f"| {s.id} | {s.what or s.title} | {s.evidence or '-'} | {after} | "
+                         f"{self.owner[s.id]} |")
+        return "\n".join(lines)
 
 
 REGISTRY = Registry(KINDS)
@@ -173,3 +184,7 @@ def execute(ctx: Context, inv: Inventory, plan: Plan, on_change: Listener | None
                               for state in {i.state for i in result.items}})
     return result
 
+
+
+if __name__ == "__main__":
+    print(REGISTRY.markdown_table())

@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 import click
+from tqdm import tqdm
 
 from kuryr_cleanup import render
 from kuryr_cleanup.errors import UsageError
@@ -24,8 +25,6 @@ class Progress:
         self.tty = sys.stderr.isatty() and not json_output
         self._bars: dict[str, Any] = {}
         if self.tty:
-            from tqdm import tqdm
-
             titles = {s.id: s.title for s in plan.steps}
             totals: dict[str, int] = {}
             for item in plan.actionable():

@@ -13,11 +13,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import openstack
+from keystoneauth1 import exceptions as ksa_exc
+from kubernetes import client, config
+from openstack import exceptions as os_exc
+from requests.adapters import HTTPAdapter
+
 from kuryr_cleanup.errors import UsageError
 from kuryr_cleanup.journal import JOURNAL_FILE, STATE_FILE, Journal, RunState, StateError
 from kuryr_cleanup.kube import INFRASTRUCTURE, Cluster
 from kuryr_cleanup.kuryr import cluster_tag
-from kuryr_cleanup.retrying import RetryPolicy, describe, http_status
+from kuryr_cleanup.retrying import RetryPolicy, call, describe, http_status
 
 
 @dataclass
@@ -28,8 +34,6 @@ class Options:
     infra_id: str | None = None
     run_dir: str | None = None
     concurrency: int = 20
-    yes: bool = False
-    force: bool = False
     output: str = "table"
     poll_interval: float = 2.0
     lb_timeout: float = 1800.0
@@ -48,9 +52,6 @@ class Context:
     # -- OpenStack ------------------------------------------------------------------------------
     @functools.cached_property
     def conn(self) -> Any:
-        import openstack
-        from openstack import exceptions as os_exc
-
         cloud = self.options.os_cloud or os.environ.get("OS_CLOUD")
         try:
             conn = openstack.connect(cloud=cloud) if cloud else openstack.connect()
@@ -63,8 +64,6 @@ class Context:
         # One worker pool of `concurrency` threads shares this session: size its connection pool to
         # match, or requests queue on urllib3's default of 10 and warn.
         try:
-            from requests.adapters import HTTPAdapter
-
             size = max(10, self.options.concurrency + 4)
             for prefix in ("http://", "https://"):
                 conn.session.session.mount(prefix, HTTPAdapter(pool_connections=4, pool_maxsize=size))
@@ -74,10 +73,6 @@ class Context:
 
     def check_openstack(self) -> None:
         """One read that proves the cloud is reachable and the credentials work."""
-        from keystoneauth1 import exceptions as ksa_exc
-
-        from kuryr_cleanup.retrying import call
-
         try:
             call(self.options.retry.probe(), lambda: list(self.conn.network.extensions()), retry_conflicts=False)
         except UsageError:
@@ -93,8 +88,6 @@ class Context:
     # -- Kubernetes -----------------------------------------------------------------------------
     @functools.cached_property
     def cluster(self) -> Cluster:
-        from kubernetes import client, config
-
         path = self.options.kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
         path = path.split(os.pathsep)[0]
         if not os.path.isfile(path) or not os.access(path, os.R_OK):
@@ -112,8 +105,6 @@ class Context:
 
     def check_cluster(self) -> dict[str, Any]:
         """Read Infrastructure/cluster: proves the API is reachable and we may read it."""
-        from kuryr_cleanup.retrying import call
-
         try:
             infra = call(self.options.retry.probe(), lambda: self.cluster.get(INFRASTRUCTURE, "cluster"),
                          retry_conflicts=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from kuryr_cleanup.inventory import Inventory
 from kuryr_cleanup.kuryr import cluster_tags, description_tags
 from kuryr_cleanup.plan import KEPT, PLANNED, SKIPPED
 
@@ -52,3 +53,13 @@ def ownership(resource: dict[str, Any], tag: str, named_in: str | None = None, c
     if cno:
         return Ownership(True, f"CNO name {cno}")
     return Ownership(False, reason="kept: no evidence it belongs to this cluster")
+
+
+def kuryr_networks(inv: Inventory) -> dict[str, str]:
+    """Network id -> evidence, for the namespace networks that are this cluster's Kuryr networks."""
+    owned = {}
+    for net_id, net in inv.networks.items():
+        own = ownership(net, inv.tag, named_in=f"KuryrNetwork {inv.kuryr_networks[net_id].get('kuryrnetwork')}")
+        if own.ours:
+            owned[net_id] = own.evidence
+    return owned

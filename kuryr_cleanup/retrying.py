@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import tenacity
+import urllib3.exceptions as u3
 from keystoneauth1 import exceptions as ksa_exc
 from openstack import exceptions as os_exc
 
@@ -47,13 +48,8 @@ def http_status(exc: BaseException) -> int | None:
 def classify(exc: BaseException) -> Failure:
     if isinstance(exc, (ksa_exc.ConnectionError, ConnectionError, TimeoutError)):
         return Failure.TRANSIENT
-    try:
-        import urllib3.exceptions as u3
-
-        if isinstance(exc, (u3.ProtocolError, u3.MaxRetryError, u3.NewConnectionError, u3.TimeoutError)):
-            return Failure.TRANSIENT
-    except ImportError:  # pragma: no cover - urllib3 ships with both clients
-        pass
+    if isinstance(exc, (u3.ProtocolError, u3.MaxRetryError, u3.NewConnectionError, u3.TimeoutError)):
+        return Failure.TRANSIENT
     status = http_status(exc)
     if status is None:
         return Failure.PERMANENT

@@ -10,6 +10,8 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
+from kubernetes import client
+
 from kuryr_cleanup import kube as k
 from kuryr_cleanup.migration.base import KURYR, OVN, MigrationContext
 from kuryr_cleanup.retrying import call
@@ -232,8 +234,6 @@ def node_config_done(node: dict[str, Any], target: str | None = None) -> bool:
 
 def daemon_log_tail(mctx: MigrationContext, node: str, lines: int = 20) -> list[str]:
     """The last lines of the machine-config-daemon pod's log on `node` (what the vendor says to read)."""
-    from kubernetes import client
-
     try:
         pods = list_all(mctx, k.POD, MCO_NAMESPACE)
         for pod in pods:

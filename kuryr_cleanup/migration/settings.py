@@ -12,6 +12,7 @@ from typing import Any
 
 from kuryr_cleanup.migration import facts
 from kuryr_cleanup.migration.base import MigrationContext
+from kuryr_cleanup.migration.reboot import match_servers
 from kuryr_cleanup.openstack_api import raw
 
 KURYR_VXLAN_PORT = 4789
@@ -51,8 +52,6 @@ def node_networks(mctx: MigrationContext) -> NodeNetworks:
     if "node_networks" in mctx.cache:
         return mctx.cache["node_networks"]
     conn = mctx.ctx.conn
-    from kuryr_cleanup.migration.reboot import match_servers
-
     servers = match_servers(mctx, facts.nodes(mctx), strict=False)
     server_ids = {name: s["id"] for name, s in servers.items()}
     wanted = set(server_ids.values())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import json
 import os
 import time
 from pathlib import Path
@@ -54,8 +55,6 @@ def _patch(mctx: MigrationContext, step: str, kind: k.Kind, ref: str, patch: dic
 
 
 def _compact(value: Any) -> str:
-    import json
-
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 

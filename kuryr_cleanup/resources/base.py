@@ -33,6 +33,8 @@ class Step:
     title: str
     depends_on: tuple[str, ...]
     plan: Callable[[Inventory], list[PlanItem]]
+    what: str = ""  # for the admin (docs/cleanup.md's step table is generated from these)
+    evidence: str = ""  # how ownership is proven (S2)
 
 
 @dataclass(frozen=True)

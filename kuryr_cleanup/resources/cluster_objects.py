@@ -26,6 +26,7 @@ from kuryr_cleanup.kuryr import (
     SERVICE_FINALIZER,
 )
 from kuryr_cleanup.plan import FAILED, GONE, PlanItem
+from kuryr_cleanup.resources import loadbalancers, networks
 from kuryr_cleanup.resources.base import Action, Reader, ResourceKind, Run, Step, journaled
 from kuryr_cleanup.retrying import http_status
 
@@ -162,7 +163,9 @@ def plan_finalizer_removals(step: str, inv: Inventory) -> list[PlanItem]:
 
 
 def _finalizer_step(step: str, title: str, depends_on: tuple[str, ...] = ()) -> Step:
-    return Step(step, title, depends_on, functools.partial(plan_finalizer_removals, step))
+    kind, finalizer = FINALIZERS[step]
+    return Step(step, title, depends_on, functools.partial(plan_finalizer_removals, step),
+                what=f"the `{finalizer}` finalizer on every {kind.kind}", evidence="the finalizer")
 
 
 def plan_gateway_service(inv: Inventory) -> list[PlanItem]:
@@ -179,14 +182,16 @@ KIND = ResourceKind(
     "cluster objects",
     steps=(
         _finalizer_step("B1", "Service finalizers"),
-        Step("B2", f"Service {KURYR_NAMESPACE}/{GATEWAY_SERVICE}", ("B1",), plan_gateway_service),
-        _finalizer_step("B4", "KuryrLoadBalancer finalizers", ("B3",)),
-        Step("B5", f"Namespace {KURYR_NAMESPACE}", ("B2", "B4"), plan_kuryr_namespace),
+        Step("B2", f"Service {KURYR_NAMESPACE}/{GATEWAY_SERVICE}", ("B1",), plan_gateway_service,
+             what=f"Service `{KURYR_NAMESPACE}/{GATEWAY_SERVICE}`", evidence="its fixed name and namespace"),
+        _finalizer_step("B4", "KuryrLoadBalancer finalizers", (loadbalancers.STEP.id,)),
+        Step("B5", f"Namespace {KURYR_NAMESPACE}", ("B2", "B4"), plan_kuryr_namespace,
+             what=f"namespace `{KURYR_NAMESPACE}`", evidence="its fixed name"),
         _finalizer_step("B7", "Pod finalizers"),
         _finalizer_step("B8", "KuryrPort finalizers"),
         _finalizer_step("B9", "NetworkPolicy finalizers"),
         _finalizer_step("B10", "KuryrNetworkPolicy finalizers"),
-        _finalizer_step("B17", "KuryrNetwork finalizers", ("B15",)),
+        _finalizer_step("B17", "KuryrNetwork finalizers", (networks.CHECK_STEP.id,)),
     ),
     discover=discover,
 )

@@ -174,8 +174,9 @@ def vip_ports(inv: Inventory) -> set[str]:
     return {str(lb["vip_port_id"]) for lb in inv.load_balancers if lb.get("vip_port_id")}
 
 
-KIND = ResourceKind(
-    "load balancers",
-    steps=(Step("B3", "Octavia load balancers and their floating IPs", (), plan),),
-    discover=discover,
-)
+STEP = Step("B3", "Octavia load balancers and their floating IPs", (), plan,
+            what="Octavia load balancers (cascade), after releasing Kuryr's floating IP on the VIP; Kuryr's "
+                 "floating IPs whose LB is already gone",
+            evidence="the cluster tag; on Octavia < 2.5 the tag in the description (as a whole token); or named "
+                     "in a KuryrLoadBalancer")
+KIND = ResourceKind("load balancers", steps=(STEP,), discover=discover)

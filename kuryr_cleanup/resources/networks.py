@@ -15,9 +15,9 @@ from kuryr_cleanup.engine import Finished, Outcome
 from kuryr_cleanup.inventory import Inventory
 from kuryr_cleanup.kuryr import INSTALLER_NODE_NETWORK, SERVICE_NETWORK, cno_name
 from kuryr_cleanup.openstack_api import chunks, list_raw, send
-from kuryr_cleanup.ownership import ownership
+from kuryr_cleanup.ownership import kuryr_networks, ownership
 from kuryr_cleanup.plan import DONE, FAILED, KEPT, PlanItem
-from kuryr_cleanup.resources import loadbalancers, ports
+from kuryr_cleanup.resources import loadbalancers, ports, trunks
 from kuryr_cleanup.resources.base import Action, Reader, ResourceKind, Run, Step, journaled
 
 
@@ -88,16 +88,6 @@ CHECK = Action("check", "check", "verify", check_gone)
 
 
 # -- planning --------------------------------------------------------------------------------------------
-def kuryr_network_ids(inv: Inventory) -> dict[str, str]:
-    """Network id -> evidence, for the namespace networks that are ours."""
-    owned = {}
-    for net_id, net in inv.networks.items():
-        own = ownership(net, inv.tag, named_in=f"KuryrNetwork {inv.kuryr_networks[net_id].get('kuryrnetwork')}")
-        if own.ours:
-            owned[net_id] = own.evidence
-    return owned
-
-
 def _network_items(step: str, inv: Inventory, net: dict[str, Any], evidence: str) -> list[PlanItem]:
     """Delete every port but the router's own and LB VIPs, remove the router interfaces, delete the network."""
     net_id = net["id"]
@@ -124,7 +114,7 @@ def _network_items(step: str, inv: Inventory, net: dict[str, Any], evidence: str
 
 def plan_namespace_networks(inv: Inventory) -> list[PlanItem]:
     items: list[PlanItem] = []
-    owned = kuryr_network_ids(inv)
+    owned = kuryr_networks(inv)
     for net_id in sorted(inv.networks, key=lambda n: inv.networks[n].get("name") or n):
         net = inv.networks[net_id]
         if net_id not in owned:
@@ -171,15 +161,22 @@ def kuryr_subnet_ids(inv: Inventory) -> set[str]:
     return subnets
 
 
-KIND = ResourceKind(
-    "networks",
-    steps=(
-        Step("B6", "Kuryr service network, its ports and router interface", ("B3",), plan_service_network),
-        # After B3 too: amphora LBs have member ports on the pod subnets; deleting them under a cascade
-        # delete in progress can push the LB to ERROR (the vendor order has B3 first for this reason).
-        Step("B12", "Namespace networks: ports, router interfaces, networks", ("B3", "B11"),
-             plan_namespace_networks),
-        Step("B15", "Check: no Kuryr network remains", ("B12",), plan_check),
-    ),
-    discover=discover,
+SERVICE_NETWORK_STEP = Step(
+    "B6", "Kuryr service network, its ports and router interface", (loadbalancers.STEP.id,), plan_service_network,
+    what="the service network: its ports, its router interface, the network",
+    evidence="CNO name `<infraID>-kuryr-service-network` (or `kuryr-service-network` with the cluster tag)",
 )
+# After B3 too: amphora LBs have member ports on the pod subnets; deleting them under a cascade delete
+# in progress can push the LB to ERROR (the vendor order has B3 first for this reason).
+NAMESPACE_NETWORKS_STEP = Step(
+    "B12", "Namespace networks: ports, router interfaces, networks", (loadbalancers.STEP.id, trunks.STEP.id),
+    plan_namespace_networks,
+    what="per namespace network: every port (bounded parallelism), the router interface, the network",
+    evidence="named by a KuryrNetwork of this cluster (or recorded by an earlier run)",
+)
+CHECK_STEP = Step("B15", "Check: no Kuryr network remains", (NAMESPACE_NETWORKS_STEP.id,), plan_check,
+                  what="a check that no network a KuryrNetwork named still exists")
+# What must be gone before the groups, pools and router the networks used can go.
+NETWORK_STEPS = (SERVICE_NETWORK_STEP.id, NAMESPACE_NETWORKS_STEP.id)
+
+KIND = ResourceKind("networks", steps=(SERVICE_NETWORK_STEP, NAMESPACE_NETWORKS_STEP, CHECK_STEP), discover=discover)

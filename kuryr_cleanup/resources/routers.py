@@ -86,4 +86,9 @@ def plan(inv: Inventory) -> list[PlanItem]:
     return items
 
 
-KIND = ResourceKind("routers", steps=(Step("B18", "Kuryr router", ("B6", "B12"), plan),), discover=discover)
+KIND = ResourceKind(
+    "routers",
+    steps=(Step("B18", "Kuryr router", networks.NETWORK_STEPS, plan, what="the Kuryr router",
+                evidence="named in a KuryrNetwork's `status.routerId`"),),
+    discover=discover,
+)

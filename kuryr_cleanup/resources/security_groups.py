@@ -14,6 +14,7 @@ from kuryr_cleanup.kuryr import NP_SG_DESCRIPTION, PODS_SECURITY_GROUP, cno_name
 from kuryr_cleanup.openstack_api import send
 from kuryr_cleanup.ownership import ownership
 from kuryr_cleanup.plan import PlanItem
+from kuryr_cleanup.resources import networks
 from kuryr_cleanup.resources.base import Action, Reader, ResourceKind, Run, Step, journaled
 
 
@@ -59,8 +60,13 @@ def plan_policy_groups(inv: Inventory) -> list[PlanItem]:
 KIND = ResourceKind(
     "security groups",
     steps=(
-        Step("B13", "Kuryr pods security group", ("B6", "B12"), plan_pods_group),
-        Step("B16", "Network-policy security groups", ("B6", "B12"), plan_policy_groups),
+        Step("B13", "Kuryr pods security group", networks.NETWORK_STEPS, plan_pods_group,
+             what="security group `<infraID>-kuryr-pods-security-group`",
+             evidence="CNO name (legacy name only with the tag)"),
+        Step("B16", "Network-policy security groups", networks.NETWORK_STEPS, plan_policy_groups,
+             what="network-policy security groups",
+             evidence="the cluster tag (with the `Kuryr-Kubernetes Network Policy` description), or named by a "
+                      "KuryrNetworkPolicy"),
     ),
     discover=discover,
 )

@@ -8,6 +8,7 @@ from kuryr_cleanup.kuryr import POD_SUBNETPOOL, cno_name
 from kuryr_cleanup.openstack_api import send
 from kuryr_cleanup.ownership import ownership
 from kuryr_cleanup.plan import PlanItem
+from kuryr_cleanup.resources import networks
 from kuryr_cleanup.resources.base import Action, Reader, ResourceKind, Run, Step, journaled
 
 
@@ -37,4 +38,9 @@ def plan(inv: Inventory) -> list[PlanItem]:
     return items
 
 
-KIND = ResourceKind("subnet pools", steps=(Step("B14", "Subnet pools", ("B6", "B12"), plan),), discover=discover)
+KIND = ResourceKind(
+    "subnet pools",
+    steps=(Step("B14", "Subnet pools", networks.NETWORK_STEPS, plan, what="subnet pools",
+                evidence="the cluster tag, or CNO name `<infraID>-kuryr-pod-subnetpool`"),),
+    discover=discover,
+)

@@ -11,9 +11,8 @@ import functools
 from kuryr_cleanup.engine import Finished, Outcome
 from kuryr_cleanup.inventory import Inventory
 from kuryr_cleanup.openstack_api import send
-from kuryr_cleanup.ownership import ownership
+from kuryr_cleanup.ownership import kuryr_networks, ownership
 from kuryr_cleanup.plan import FAILED, GONE, PlanItem
-from kuryr_cleanup.resources import networks
 from kuryr_cleanup.resources.base import Action, Reader, ResourceKind, Run, Step, journaled
 from kuryr_cleanup.retrying import http_status
 
@@ -63,7 +62,7 @@ UNSET_SUBPORTS = Action("trunk", "unset-subports", "unset subports", unset_subpo
 
 # -- planning --------------------------------------------------------------------------------------------
 def plan(inv: Inventory) -> list[PlanItem]:
-    kuryr_nets = networks.kuryr_network_ids(inv)
+    kuryr_nets = kuryr_networks(inv)
     ports_on_kuryr_nets = {p["id"] for net_id in kuryr_nets for p in inv.ports_by_network.get(net_id, [])}
     items = []
     for trunk in sorted(inv.trunks, key=lambda t: (t.get("name") or "", t["id"])):
@@ -87,4 +86,7 @@ def plan(inv: Inventory) -> list[PlanItem]:
     return items
 
 
-KIND = ResourceKind("trunks", steps=(Step("B11", "Trunk subports", (), plan),), discover=discover)
+STEP = Step("B11", "Trunk subports", (), plan,
+            what="subports of the nodes' trunks: one call per trunk with all its Kuryr subports",
+            evidence="the port carries the cluster tag, or sits on a Kuryr network")
+KIND = ResourceKind("trunks", steps=(STEP,), discover=discover)
