@@ -50,8 +50,9 @@ def discover(reader: Reader, inv: Inventory) -> None:
             elif net["id"] not in inv.networks:
                 inv.other_service_networks.append(net)
 
-    # Deleting a network deletes its subnets: the journal keeps them with it.
-    for batch in chunks(list(inv.networks) + [n["id"] for n in inv.service_networks]):
+    # Deleting a network deletes its subnets: the journal keeps them with it (and the subnets of kept
+    # tagged networks keep the subnet pool they came from).
+    for batch in chunks(list(inv.networks) + [n["id"] for n in inv.service_networks + inv.unnamed_tagged_networks]):
         for subnet in reader.list("network", "/subnets", {"network_id": batch}):
             inv.subnets_by_network.setdefault(subnet["network_id"], []).append(subnet)
     service_ids = {n["id"] for n in inv.service_networks}

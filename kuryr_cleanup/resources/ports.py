@@ -76,8 +76,9 @@ def left_alone(port: dict[str, Any], inv: Inventory, vip_ports: set[str]) -> boo
 # -- discovery -------------------------------------------------------------------------------------------
 def discover(reader: Reader, inv: Inventory) -> None:
     """Every port on the Kuryr networks found, a batch of networks per listing (every project's the
-    token can see: another project's port on our network is a reason to keep it)."""
-    networks = list(inv.networks) + [n["id"] for n in inv.service_networks]
+    token can see: another project's port on our network is a reason to keep it); and on the tagged
+    networks that are kept (their ports keep the security groups they use)."""
+    networks = list(inv.networks) + [n["id"] for n in inv.service_networks + inv.unnamed_tagged_networks]
     for batch in chunks(networks):
         for port in reader.list("network", "/ports", {"network_id": batch}):
             inv.ports_by_network.setdefault(port["network_id"], []).append(port)
