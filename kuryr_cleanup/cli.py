@@ -141,7 +141,8 @@ def sim() -> None:
 
 def build_simulator(snapshot: str | None, generate: str | None) -> Any:
     from kuryr_cleanup.sim.generate import ScenarioSpec, generate_scenario
-    from kuryr_cleanup.sim.store import Store, check_snapshot
+    from kuryr_cleanup.sim.store import Store
+    from kuryr_cleanup.snapshot_format import check_snapshot
 
     store = Store()
     if snapshot and generate:
