@@ -5,9 +5,10 @@ Also what `run` shares with it: the migration context, the etcd-backup question,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from kuryr_cleanup import render
+from kuryr_cleanup import lock, render
 from kuryr_cleanup.commands.base import UI, Result, interruptible
 from kuryr_cleanup.context import Context
 from kuryr_cleanup.errors import ExitCode, UsageError
@@ -54,7 +55,8 @@ def migration_plan(mctx: MigrationContext) -> tuple[runner.MigrationPlan, Plan]:
 
 
 def migrate(mctx: MigrationContext, ui: UI, mplan: runner.MigrationPlan, plan: Plan, yes: bool, what: str,
-            cleanup_plan: Plan | None = None, plan_shown: bool = False) -> list[runner.StepOutcome]:
+            cleanup_plan: Plan | None = None, plan_shown: bool = False,
+            hold: Callable[[], object] | None = None) -> list[runner.StepOutcome]:
     """Confirm (unless --yes or nothing is left), then run every step that is not done."""
     if mplan.problems:
         raise PreflightFailed(mplan.problems)
@@ -67,7 +69,10 @@ def migrate(mctx: MigrationContext, ui: UI, mplan: runner.MigrationPlan, plan: P
         ui.confirm(mctx.ctx.infra_id, what)
     if not mplan.done:
         confirm_etcd_backup(mctx, ui, yes)
-    return runner.run_steps(mctx)
+    if hold is not None:
+        hold()  # the caller holds the lock beyond the migration (`run` goes on with the cleanup)
+    with lock.held(mctx.ctx, "migrate"):
+        return runner.run_steps(mctx)
 
 
 def reboot_summary(mctx: MigrationContext) -> dict[str, Any]:
@@ -91,7 +96,7 @@ def reboot_summary_text(mctx: MigrationContext) -> str:
 def migrate_command(ctx: Context, ui: UI, options: MigrationOptions, *, plan_only: bool, yes: bool) -> Result:
     mctx = migration_context(ctx, ui, options)
     with interruptible():
-        ctx.check_openstack()
+        ctx.connect()
         mplan, plan = migration_plan(mctx)
         if plan_only:
             return plan_result(plan, "Migration plan", mplan.problems, "MigrationPlan")
