@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from kuryr_cleanup.sim.cluster_version import cluster_id_from, make_cluster_version
 from kuryr_cleanup.snapshot_format import OPENSTACK_COLLECTIONS, SNAPSHOT_FORMAT, SNAPSHOT_VERSION, check_snapshot
 
 # Named delays in seconds of simulated time. Tests set them to 0 or advance the clock.
@@ -217,4 +218,9 @@ class Store:
             for obj_map in self.kube.values():
                 for obj in obj_map.values():
                     obj["metadata"].setdefault("resourceVersion", self.next_resource_version())
+            if self.infra_id and not self.kube.get(self.kube_key("config.openshift.io/v1", "ClusterVersion")):
+                # Every cluster has one, but snapshots recorded before the tool captured it lack it: give
+                # the cluster an identity that stays the same for the same infraID.
+                self.kube_put(make_cluster_version(cluster_id_from(f"infra-id/{self.infra_id}"),
+                                                   iso_now(self.clock.now())))
 

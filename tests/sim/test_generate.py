@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from typing import Any
 
 import pytest
@@ -305,6 +306,49 @@ def test_user_resources_carry_no_cluster_tag() -> None:
     assert named(store, "security_groups", "sg/legacy-app-allow-all")[0]["description"].startswith(
         "Kuryr-Kubernetes Network Policy")
     assert not generated("user-resources=no").os["loadbalancers"].keys() & {"user-lb"}
+
+
+def cluster_version(store: Store) -> dict[str, Any]:
+    version = store.kube_get("config.openshift.io/v1", "ClusterVersion", "version")
+    assert version is not None
+    return version
+
+
+def test_every_cluster_has_a_cluster_version_whose_id_follows_the_seed() -> None:
+    version = cluster_version(generated())
+    assert version["spec"]["clusterID"] == cluster_version(generated())["spec"]["clusterID"]
+    assert str(uuid.UUID(version["spec"]["clusterID"])) == version["spec"]["clusterID"]
+    assert cluster_version(generated("seed=8"))["spec"]["clusterID"] != version["spec"]["clusterID"]
+    status = version["status"]
+    states = {c["type"]: c["status"] for c in status["conditions"]}
+    assert (states["Available"], states["Progressing"], states["Failing"]) == ("True", "False", "False")
+    assert [(h["state"], h["version"]) for h in status["history"]] == [("Completed", status["desired"]["version"])]
+
+
+def test_an_upgrading_cluster_and_a_paused_pool() -> None:
+    store = generated("upgrading,paused-pool=worker")
+    status = cluster_version(store)["status"]
+    progressing = next(c for c in status["conditions"] if c["type"] == "Progressing")
+    assert progressing["status"] == "True" and progressing["message"].startswith("Working towards 4.14.13")
+    assert [h["state"] for h in status["history"]] == ["Partial", "Completed"]
+    pools = {p["metadata"]["name"]: p for p in kube(store, "machineconfiguration.openshift.io/v1",
+                                                    "MachineConfigPool")}
+    assert pools["worker"]["spec"]["paused"] is True and pools["master"]["spec"]["paused"] is False
+    with pytest.raises(ValueError, match="master or worker"):
+        ScenarioSpec.parse("paused-pool=infra")
+
+
+def test_a_recorded_snapshot_without_a_cluster_version_gets_one_from_its_infra_id() -> None:
+    snapshot = fixture_snapshot("namespaces=1")
+    snapshot["kubernetes"]["objects"] = [o for o in snapshot["kubernetes"]["objects"]
+                                         if o["kind"] != "ClusterVersion"]
+    first, second = Store(), Store()
+    first.load_snapshot(snapshot)
+    second.load_snapshot(snapshot)
+    assert cluster_version(first)["spec"]["clusterID"] == cluster_version(second)["spec"]["clusterID"]
+    other = Store()
+    other.load_snapshot({**snapshot, "infra_id": "other-abc12"})
+    assert cluster_version(other)["spec"]["clusterID"] != cluster_version(first)["spec"]["clusterID"]
 
 
 # -- fixtures ---------------------------------------------------------------------------------------

@@ -293,3 +293,47 @@ def test_whole_migration_on_a_generated_cluster(make_sim: Any) -> None:
         done = pool(sim, name)
         assert conditions(done)["Updated"] == "True"
         assert done["status"]["configuration"]["name"] == openshift.rendered_config_name(name, "OVNKubernetes")
+
+
+def pause(sim: Any, name: str, paused: bool) -> None:
+    custom(sim).patch_cluster_custom_object("machineconfiguration.openshift.io", "v1", "machineconfigpools", name,
+                                            {"spec": {"paused": paused}})
+
+
+def test_a_paused_pool_gets_the_new_config_rendered_but_not_rolled_out_until_unpaused(cluster: Any) -> None:
+    pause(cluster, "worker", True)
+    start_migration(cluster)
+    run_clock(cluster, 10)
+    worker = pool(cluster, "worker")
+    target = openshift.rendered_config_name("worker", "OVNKubernetes")
+    assert worker["spec"]["configuration"]["name"] == target  # the render controller does not pause
+    assert worker["status"]["configuration"]["name"] == openshift.rendered_config_name("worker", "Kuryr")
+    assert conditions(worker)["Updated"] == "False" and conditions(worker)["Updating"] == "False"
+    updating = next(c for c in worker["status"]["conditions"] if c["type"] == "Updating")
+    assert updating["message"] == f"Pool is paused; will not update to MachineConfig {target}"
+    assert worker["status"]["updatedMachineCount"] == 0
+    workers = [n for n in nodes(cluster) if "worker" in n.metadata.name]
+    assert all(n.metadata.annotations[openshift.ANN_CURRENT] != target for n in workers)
+    assert all(n.metadata.annotations[openshift.ANN_STATE] == "Done" for n in workers)
+    assert conditions(pool(cluster, "master"))["Updated"] == "True"  # the other pool rolled out
+
+    pause(cluster, "worker", False)
+    assert conditions(pool(cluster, "worker"))["Updating"] == "True"
+    run_clock(cluster, 6)
+    worker = pool(cluster, "worker")
+    assert conditions(worker)["Updated"] == "True" and worker["status"]["configuration"]["name"] == target
+
+
+def test_pausing_a_pool_in_the_middle_of_a_rollout_stops_it_after_the_node_in_progress(make_sim: Any) -> None:
+    store = Store()
+    sim = make_sim(store=store)
+    seed_openshift(store, workers=4)
+    sim.api = config.new_client_from_config(config_file=sim.env["KUBECONFIG"])
+    start_migration(sim)
+    run_clock(sim, 2)  # the first worker is done, the second one is updating
+    pause(sim, "worker", True)
+    run_clock(sim, 10)
+    worker = pool(sim, "worker")
+    assert (worker["status"]["updatedMachineCount"], worker["status"]["machineCount"]) == (2, 4)
+    assert conditions(worker)["Updated"] == "False" and conditions(worker)["Updating"] == "False"
+    assert all(n.metadata.annotations[openshift.ANN_STATE] == "Done" for n in nodes(sim))

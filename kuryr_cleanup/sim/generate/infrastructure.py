@@ -7,6 +7,7 @@ import ipaddress
 from typing import Any
 
 from kuryr_cleanup.sim import neutron, nova, openshift
+from kuryr_cleanup.sim.cluster_version import UPGRADE_VERSION
 from kuryr_cleanup.sim.generate.cluster_state import ClusterState
 from kuryr_cleanup.sim.generate.names import (
     AMPHORA_SERVICE_NETWORK,
@@ -17,6 +18,7 @@ from kuryr_cleanup.sim.generate.names import (
     SERVICE_NETWORK,
 )
 from kuryr_cleanup.sim.generate.objects import Addresses, Node
+from kuryr_cleanup.sim.kube import resources as kube_resources
 
 
 class Infrastructure(ClusterState):
@@ -181,7 +183,7 @@ class Infrastructure(ClusterState):
         for role in ("master", "worker"):
             count = sum(1 for n in self.nodes if n.role == role)
             rendered = openshift.rendered_config_name(role, "Kuryr")
-            pool = put(openshift.make_machine_config_pool(role, count, rendered))
+            pool = put(openshift.make_machine_config_pool(role, count, rendered, paused=self.spec.paused_pool == role))
             put(openshift.make_rendered_machine_config(role, "Kuryr", pool["metadata"]["uid"]))
         for node in self.nodes:
             put(openshift.make_node(node.name, node.server["id"], node.ip, node.role))
@@ -194,3 +196,11 @@ class Infrastructure(ClusterState):
         for name in openshift.CLUSTER_OPERATORS:
             put(openshift.make_cluster_operator(name))
         put(openshift.make_multus_daemonset(len(self.nodes)))
+        # The cluster's identity: the same seed and infraID, the same clusterID. Neither it nor the uid is
+        # drawn from the id sequence (store.kube_put would draw a uid even for an object that has one), so
+        # no other id of the scenario moves.
+        cluster_id = openshift.cluster_id_from(f"generated/{self.spec.seed}/{self.infra_id}")
+        upgrading_to = UPGRADE_VERSION if self.spec.upgrading else None
+        version = openshift.make_cluster_version(cluster_id, self.sc.created_at, upgrading_to=upgrading_to)
+        version["metadata"]["creationTimestamp"] = self.sc.created_at
+        kube_resources.save_object(self.store, version, "ADDED")
