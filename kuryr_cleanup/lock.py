@@ -15,6 +15,7 @@ import _thread
 import datetime as dt
 import getpass
 import os
+import re
 import socket
 import threading
 import uuid
@@ -53,6 +54,24 @@ def holder_identity(command: str) -> str:
     return f"{getpass.getuser()}@{socket.gethostname()} pid {os.getpid()} ({command}, {uuid.uuid4().hex[:8]})"
 
 
+_HOLDER = re.compile(r"^(?P<user>[^@]*)@(?P<host>\S+) pid (?P<pid>\d+) ")
+
+
+def _dead_here(holder: str) -> bool:
+    """A holder that ran on this machine and whose process is gone (SIGKILLed, the shell closed): its
+    lock is stale now, not in a minute."""
+    match = _HOLDER.match(holder)
+    if not match or match["host"] != socket.gethostname():
+        return False
+    try:
+        os.kill(int(match["pid"]), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 def expiry(lease: dict[str, Any]) -> dt.datetime | None:
     spec = lease.get("spec") or {}
     renewed = _parse(spec.get("renewTime")) or _parse(spec.get("acquireTime"))
@@ -69,8 +88,9 @@ class RunLock:
     """The Lease, taken for one command's writes and renewed in the background until released."""
 
     def __init__(self, cluster: Any, policy: Any, command: str, take_over: bool = False,
-                 on_lost: Callable[[str], None] | None = None) -> None:
+                 on_lost: Callable[[str], None] | None = None, journal: Any = None) -> None:
         self.cluster = cluster
+        self.journal = journal
         self.policy = policy
         self.holder = holder_identity(command)
         self.take_over = take_over
@@ -87,8 +107,14 @@ class RunLock:
         return {"holderIdentity": self.holder, "leaseDurationSeconds": LEASE_SECONDS,
                 "acquireTime": _micro(acquired), "renewTime": _micro(now), "leaseTransitions": transitions}
 
+    def _journal(self, event: str, lease: dict[str, Any] | None) -> None:
+        if self.journal is not None:
+            self.journal.write(event, kind="Lease", id=f"{LOCK_NAMESPACE}/{LOCK_NAME}", holder=self.holder,
+                               object=lease)
+
     def acquire(self) -> None:
         current = self._read()
+        self._journal("lock", current)
         if current is None:
             body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
                     "metadata": {"name": LOCK_NAME, "namespace": LOCK_NAMESPACE},
@@ -110,7 +136,7 @@ class RunLock:
         holder = spec.get("holderIdentity")
         ends = expiry(current)
         now = _now()
-        if holder and ends is not None and ends > now and not self.take_over:
+        if holder and ends is not None and ends > now and not self.take_over and not _dead_here(holder):
             left = int((ends - now).total_seconds())
             raise UsageError(
                 f"another kuryr-migrate run holds the lock (Lease {LOCK_NAMESPACE}/{LOCK_NAME}): {holder}, renewed "
@@ -164,6 +190,7 @@ class RunLock:
         try:
             current = self._read()
             if current is not None and (current.get("spec") or {}).get("holderIdentity") == self.holder:
+                self._journal("unlock", current)
                 body = dict(current)
                 body["spec"] = {**(current.get("spec") or {}), "holderIdentity": None, "renewTime": None}
                 self.cluster.replace(k.LEASE, LOCK_NAME, LOCK_NAMESPACE, body)
@@ -186,7 +213,7 @@ def held(ctx: Any, command: str) -> Iterator[RunLock]:
         yield existing
         return
     lock = RunLock(ctx.cluster, ctx.options.retry.probe(), command, take_over=ctx.options.take_over_lock,
-                   on_lost=_interrupt)
+                   on_lost=_interrupt, journal=ctx.journal)
     lock.acquire()
     ctx.run_lock = lock
     try:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kuryr_cleanup import lock, render
-from kuryr_cleanup.commands.base import UI, Result, interruptible
+from kuryr_cleanup.commands.base import UI, Result, interruptible, run_dir_line
 from kuryr_cleanup.context import Context
 from kuryr_cleanup.errors import ExitCode, UsageError
 from kuryr_cleanup.migration import facts, reboot, runner
@@ -67,11 +67,13 @@ def migrate(mctx: MigrationContext, ui: UI, mplan: runner.MigrationPlan, plan: P
             if cleanup_plan is not None:
                 ui.show(render.plan_table(cleanup_plan, "Then the cleanup (as the inventory stands now)"))
         ui.confirm(mctx.ctx.infra_id, what)
-    if not mplan.done:
-        confirm_etcd_backup(mctx, ui, yes)
+    if mplan.done:
+        return runner.run_steps(mctx)  # checks only: nothing to change, no lock to take
+    confirm_etcd_backup(mctx, ui, yes)
     if hold is not None:
         hold()  # the caller holds the lock beyond the migration (`run` goes on with the cleanup)
     with lock.held(mctx.ctx, "migrate"):
+        ui.say(run_dir_line(mctx.ctx))
         return runner.run_steps(mctx)
 
 
@@ -104,4 +106,5 @@ def migrate_command(ctx: Context, ui: UI, options: MigrationOptions, *, plan_onl
     document = {"apiVersion": render.API_VERSION, "kind": "MigrationResult", "infraID": ctx.infra_id, "ok": True,
                 "steps": [o.__dict__ for o in outcomes], "reboot": reboot_summary(mctx)}
     return Result(ExitCode.OK, document,
-                  "Migration finished: the cluster is on OVN-Kubernetes. " + reboot_summary_text(mctx))
+                  "Migration finished: the cluster is on OVN-Kubernetes. " + reboot_summary_text(mctx)
+                  + "\n" + run_dir_line(ctx))

@@ -10,7 +10,7 @@ import time
 
 from kuryr_cleanup import cleanup, lock, render
 from kuryr_cleanup.commands import cleanup as cleanup_command
-from kuryr_cleanup.commands.base import UI, Result, interruptible
+from kuryr_cleanup.commands.base import UI, Result, interruptible, run_dir_line
 from kuryr_cleanup.commands.migrate import (
     migrate,
     migration_context,
@@ -75,4 +75,5 @@ def run_command(ctx: Context, ui: UI, options: MigrationOptions, *, plan_only: b
     if ok:
         lines.append(f"Done in {elapsed:.1f} s: cluster {ctx.infra_id} is on OVN-Kubernetes and Kuryr's resources are "
                      f"gone.")
+    lines.append(run_dir_line(ctx))
     return Result(code, document, "\n".join(lines))

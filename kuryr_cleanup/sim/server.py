@@ -152,6 +152,9 @@ class SimServer:
         return f"http://{LOOPBACK}:{self._kube_http.server_address[1]}"
 
     def start(self) -> SimServer:
+        # A kube-apiserver makes default, kube-system, kube-public and kube-node-lease when it starts.
+        self.store.ensure_system_namespaces()
+        self.store.new_instance()
         for http in (self._os_http, self._kube_http):
             t = threading.Thread(target=http.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
             t.start()
