@@ -29,6 +29,7 @@ have one.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -250,6 +251,7 @@ class KubeCluster:
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> KubeCluster:
         binaries = kube_build.build()
+        atexit.register(self.stop)  # a test session that dies still takes its daemons with it
         started = time.monotonic()
         for sub in ("certs", "logs"):
             (self.workdir / sub).mkdir(parents=True, exist_ok=True)
@@ -270,6 +272,7 @@ class KubeCluster:
         return self
 
     def stop(self) -> None:
+        atexit.unregister(self.stop)
         for name in ("kube-controller-manager", "kube-apiserver", "etcd"):
             pid = self.pids.pop(name, None)
             if pid:
