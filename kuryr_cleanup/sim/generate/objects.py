@@ -41,16 +41,30 @@ class Node:
 
 
 @dataclass
-class Namespace:
-    name: str
-    uid: str
+class PodNetwork:
+    """Kuryr's network and subnet of a namespace, and the pod addresses left in the subnet."""
+
     network: dict[str, Any]
     subnet: dict[str, Any]
     addresses: Addresses
+
+
+@dataclass
+class Namespace:
+    name: str
+    uid: str
     labels: dict[str, str]
+    # Only a namespace with pods on the pod network has one (Kuryr's namespace handler).
+    pod_network: PodNetwork | None = None
     pod_security_groups: list[str] = field(default_factory=list)
     # pod name -> (ip, node name, labels)
     pods: dict[str, tuple[str, str, dict[str, str]]] = field(default_factory=dict)
+
+    @property
+    def net(self) -> PodNetwork:
+        if self.pod_network is None:
+            raise ValueError(f"namespace {self.name} has no Kuryr network: plan it with pods on the pod network")
+        return self.pod_network
 
 
 @dataclass(frozen=True)
@@ -144,12 +158,12 @@ def kuryr_port_object(ns: Namespace, plan: PodPlan, pod_uid: str, port: dict[str
 
     ip = port["fixed_ips"][0]["ip_address"]
     subnet = versioned("Subnet", {
-        "cidr": ns.subnet["cidr"], "dns": [], "gateway": ns.subnet["gateway_ip"],
+        "cidr": ns.net.subnet["cidr"], "dns": [], "gateway": ns.net.subnet["gateway_ip"],
         "ips": versioned("FixedIPList", {"objects": [versioned("FixedIP", {"address": ip})]}),
         "routes": versioned("RouteList", {"objects": []}),
     })
     network = versioned("Network", {
-        "id": ns.network["id"], "label": ns.network["name"], "mtu": ns.network["mtu"], "multi_host": False,
+        "id": ns.net.network["id"], "label": ns.net.network["name"], "mtu": ns.net.network["mtu"], "multi_host": False,
         "should_provide_bridge": False, "should_provide_vlan": False,
         "subnets": versioned("SubnetList", {"objects": [subnet]}),
     }, version="1.1")

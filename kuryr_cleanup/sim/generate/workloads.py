@@ -29,6 +29,7 @@ from kuryr_cleanup.sim.generate.names import (
 from kuryr_cleanup.sim.generate.objects import (
     Addresses,
     Namespace,
+    PodNetwork,
     PodPlan,
     ServicePlan,
     endpoint_slice,
@@ -47,14 +48,39 @@ class Workloads(ClusterState):
     KuryrLoadBalancer) and NetworkPolicies (security group, rules, NetworkPolicy, KuryrNetworkPolicy)."""
 
     # -- namespaces -------------------------------------------------------------------------------------
-    def build_namespace(self, name: str, labels: dict[str, str]) -> Namespace:
-        store, sc = self.store, self.sc
+    def build_namespace(self, name: str, labels: dict[str, str], pod_network: bool = True) -> Namespace:
+        """A Namespace, and if pods of it are on the pod network, Kuryr's network, subnet and KuryrNetwork:
+        Kuryr's namespace handler makes them only for a namespace that has such a pod (`_handle_namespace`
+        in kuryr_kubernetes/controller/handlers/namespace.py)."""
         uid = str(uuid.uuid4())
-        network_name = f"{uid}/{name}"  # kuryr: c_utils.get_resource_name(ns_name, ns_uid)
+        ns = Namespace(name=name, uid=uid, labels={"kubernetes.io/metadata.name": name, **labels})
+        ns.pod_security_groups = [self.pods_sg["id"]]
+        if pod_network:
+            ns.pod_network = self._build_pod_network(ns)
+        self.namespaces[name] = ns
+        namespace_obj = openshift.make_namespace(name, labels)
+        namespace_obj["metadata"]["uid"] = uid
+        self._put(namespace_obj)
+        if ns.pod_network is not None:
+            network, subnet = ns.pod_network.network, ns.pod_network.subnet
+            self._put({
+                "apiVersion": KURYR_API,
+                "kind": "KuryrNetwork",
+                "metadata": {"name": name, "namespace": name, "finalizers": [KURYRNETWORK_FINALIZER],
+                             "labels": {}, "annotations": {}},
+                "spec": {"nsName": name, "projectId": self.project_id, "nsLabels": dict(ns.labels)},
+                "status": {"netId": network["id"], "subnetId": subnet["id"], "subnetCIDR": subnet["cidr"],
+                           "routerId": self.router["id"], "populated": True, "nsLabels": dict(ns.labels)},
+            })
+        return ns
+
+    def _build_pod_network(self, ns: Namespace) -> PodNetwork:
+        store, sc = self.store, self.sc
+        network_name = f"{ns.uid}/{ns.name}"  # kuryr: c_utils.get_resource_name(ns_name, ns_uid)
         # Kuryr names the network and subnet `<ns uid>/<ns name>` and puts its tags in the description.
         description = "" if self.spec.legacy_names else self.tag
         # Tags go in with the create here (Kuryr tags in a second call): the same end state, half the work.
-        tags = self._tags("network", name)
+        tags = self._tags("network", ns.name)
         network = sc.network(name=network_name, description=description, mtu=self.spec.mtu, tags=tags)
         prefix = self.host_prefix
         pool_net = ipaddress.ip_network(CLUSTER_NETWORK)
@@ -68,23 +94,7 @@ class Workloads(ClusterState):
             ip_version=4, enable_dhcp=False, description=description, tags=tags,
         )
         neutron.add_router_interface(store, self.router["id"], subnet_id=subnet["id"])
-        ns = Namespace(name=name, uid=uid, network=network, subnet=subnet, addresses=Addresses(cidr, 2),
-                       labels={"kubernetes.io/metadata.name": name, **labels})
-        ns.pod_security_groups = [self.pods_sg["id"]]
-        self.namespaces[name] = ns
-        namespace_obj = openshift.make_namespace(name, labels)
-        namespace_obj["metadata"]["uid"] = uid
-        self._put(namespace_obj)
-        self._put({
-            "apiVersion": KURYR_API,
-            "kind": "KuryrNetwork",
-            "metadata": {"name": name, "namespace": name, "finalizers": [KURYRNETWORK_FINALIZER],
-                         "labels": {}, "annotations": {}},
-            "spec": {"nsName": name, "projectId": self.project_id, "nsLabels": dict(ns.labels)},
-            "status": {"netId": network["id"], "subnetId": subnet["id"], "subnetCIDR": subnet["cidr"],
-                       "routerId": self.router["id"], "populated": True, "nsLabels": dict(ns.labels)},
-        })
-        return ns
+        return PodNetwork(network, subnet, Addresses(cidr, 2))
 
     def fill_user_namespace(self, ns: Namespace) -> None:
         spec = self.spec
@@ -116,11 +126,11 @@ class Workloads(ClusterState):
             if plan.host_network:
                 self._put(pod_object(ns.name, plan, pod_uid, node, node.ip, finalizers=[]))
                 continue
-            ip = ns.addresses.take()
+            ip = ns.net.addresses.take()
             mac = sc.mac()
             port = neutron.create_port(
-                self.store, name=f"{ns.name}/{plan.name}", network_id=ns.network["id"], mac_address=mac,
-                fixed_ips=[{"subnet_id": ns.subnet["id"], "ip_address": ip}],
+                self.store, name=f"{ns.name}/{plan.name}", network_id=ns.net.network["id"], mac_address=mac,
+                fixed_ips=[{"subnet_id": ns.net.subnet["id"], "ip_address": ip}],
                 security_groups=list(ns.pod_security_groups), device_owner=KURYR_PORT_DEVICE_OWNER,
                 status="ACTIVE", tags=self._tags("port", ns.name if first_port else ""),
                 **{"binding:host_id": plan.node},
@@ -140,8 +150,8 @@ class Workloads(ClusterState):
             node = self.node_by_name[node_name]
             for _ in range(self.spec.pool_ports):
                 port = neutron.create_port(
-                    self.store, name=KURYR_POOL_PORT_NAME, network_id=ns.network["id"], mac_address=sc.mac(),
-                    fixed_ips=[{"subnet_id": ns.subnet["id"], "ip_address": ns.addresses.take()}],
+                    self.store, name=KURYR_POOL_PORT_NAME, network_id=ns.net.network["id"], mac_address=sc.mac(),
+                    fixed_ips=[{"subnet_id": ns.net.subnet["id"], "ip_address": ns.net.addresses.take()}],
                     security_groups=list(ns.pod_security_groups), device_owner=KURYR_PORT_DEVICE_OWNER,
                     tags=[self.tag],
                 )
@@ -244,7 +254,7 @@ class Workloads(ClusterState):
         if not plan.selector:
             return []
         return [
-            (pod, ip, ns.subnet["id"])
+            (pod, ip, ns.net.subnet["id"])
             for pod, (ip, _, labels) in ns.pods.items()
             if all(labels.get(k) == v for k, v in plan.selector.items())
         ]
@@ -261,10 +271,13 @@ class Workloads(ClusterState):
         )
         rule_bodies: list[dict[str, Any]] = []
         if name == "allow-from-same-namespace":
-            rule_bodies.append({"remote_ip_prefix": ns.subnet["cidr"]})
+            if ns.pod_network is not None:  # else no pod for the rule to allow
+                rule_bodies.append({"remote_ip_prefix": ns.pod_network.subnet["cidr"]})
         elif name == "allow-from-openshift-ingress":
             ingress = self.namespaces.get("openshift-ingress")
-            rule_bodies.append({"remote_ip_prefix": ingress.subnet["cidr"] if ingress else MACHINE_NETWORK})
+            # The routers of a cluster on OpenStack are on the host network: the nodes' addresses.
+            ingress_net = ingress.pod_network if ingress else None
+            rule_bodies.append({"remote_ip_prefix": ingress_net.subnet["cidr"] if ingress_net else MACHINE_NETWORK})
         elif name != "deny-by-default":
             rule_bodies.append({"protocol": "tcp", "port_range_min": 8080, "port_range_max": 8080,
                                 "remote_ip_prefix": "0.0.0.0/0"})

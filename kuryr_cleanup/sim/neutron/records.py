@@ -111,7 +111,8 @@ _INDEXED: dict[str, dict[str, KeyFunction]] = {
     "routers": {},
     "trunks": {"port_id": _scalar("port_id"), "sub_ports.port_id": _each("sub_ports", "port_id")},
     "security_groups": {},
-    "security_group_rules": {"security_group_id": _scalar("security_group_id")},
+    "security_group_rules": {"security_group_id": _scalar("security_group_id"),
+                             "remote_group_id": _scalar("remote_group_id")},
     "subnetpools": {},
     "floatingips": {"port_id": _scalar("port_id"), "router_id": _scalar("router_id")},
 }
