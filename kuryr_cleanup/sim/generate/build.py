@@ -7,6 +7,7 @@ import random
 import uuid
 
 from kuryr_cleanup.sim.generate.cluster import Cluster
+from kuryr_cleanup.sim.generate.other_project import build_other_project
 from kuryr_cleanup.sim.generate.scenario import Scenario, build_user_resources, seeded_uuid4
 from kuryr_cleanup.sim.generate.spec import ScenarioSpec
 from kuryr_cleanup.sim.store import Store
@@ -38,6 +39,8 @@ def generate_scenario(store: Store, spec: ScenarioSpec) -> None:
                 Cluster(sc, other_spec, other_id, ours=False).build()
             if spec.user_resources:
                 build_user_resources(sc)
+            if spec.other_project:
+                build_other_project(sc, infra_id)
             store.tick()
         finally:
             store.delays.update(saved_delays)
