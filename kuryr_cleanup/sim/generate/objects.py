@@ -13,19 +13,23 @@ from kuryr_cleanup.sim.generate.names import KURYR_API, KURYRPORT_FINALIZER, POL
 
 
 class Addresses:
-    """Hands out consecutive addresses of a network from an offset: O(1), no scans of used IPs."""
+    """Hands out consecutive addresses of a network from an offset, past those already `taken` (by the
+    router's ports): O(1), no scans of used IPs."""
 
-    def __init__(self, cidr: str, first_offset: int) -> None:
+    def __init__(self, cidr: str, first_offset: int, taken: frozenset[str] = frozenset()) -> None:
         self.network = ipaddress.ip_network(cidr)
         self._next = int(self.network.network_address) + first_offset
         self._last = int(self.network.broadcast_address) - 1
+        self._taken = taken
 
     def take(self) -> str:
-        if self._next > self._last:
-            raise ValueError(f"no addresses left in {self.network}: generate fewer pods or a larger host-prefix")
-        address = str(ipaddress.ip_address(self._next))
-        self._next += 1
-        return address
+        while True:
+            if self._next > self._last:
+                raise ValueError(f"no addresses left in {self.network}: generate fewer pods or a larger host-prefix")
+            address = str(ipaddress.ip_address(self._next))
+            self._next += 1
+            if address not in self._taken:
+                return address
 
 
 @dataclass

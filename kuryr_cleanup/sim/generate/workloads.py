@@ -94,7 +94,10 @@ class Workloads(ClusterState):
             ip_version=4, enable_dhcp=False, description=description, tags=tags,
         )
         neutron.add_router_interface(store, self.router["id"], subnet_id=subnet["id"])
-        return PodNetwork(network, subnet, Addresses(cidr, 2))
+        # The router's interface has the gateway; on DVR its SNAT port took an address of the subnet too.
+        on_subnet = neutron.lookup(store, "ports", "fixed_ips.subnet_id", subnet["id"])
+        taken = frozenset(f["ip_address"] for port in on_subnet for f in port["fixed_ips"])
+        return PodNetwork(network, subnet, Addresses(cidr, 2, taken))
 
     def fill_user_namespace(self, ns: Namespace) -> None:
         spec = self.spec

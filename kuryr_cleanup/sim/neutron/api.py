@@ -11,7 +11,7 @@ from urllib.parse import unquote
 
 from kuryr_cleanup.sim import keystone
 from kuryr_cleanup.sim.http import ApiError, Request, Response, Service
-from kuryr_cleanup.sim.neutron import policy
+from kuryr_cleanup.sim.neutron import dvr, policy
 from kuryr_cleanup.sim.neutron.listing import (
     CREATE_ONLY,
     READ_ONLY,
@@ -143,8 +143,15 @@ _TAG_EXTENSIONS: list[tuple[str, str, str]] = [
 ]
 
 
+# With DVR (neutron_lib/api/definitions/dvr.py).
+_DVR_EXTENSIONS: list[tuple[str, str, str]] = [
+    ("dvr", "Distributed Virtual Router", "Enables configuration of Distributed Virtual Routers."),
+]
+
+
 def extensions(store: Store) -> list[dict[str, Any]]:
     listed = _EXTENSIONS + (_TAG_EXTENSIONS if tag_extension_enabled(store) else [])
+    listed += _DVR_EXTENSIONS if dvr.routers_distributed_by_default(store) else []
     return [
         {"alias": alias, "name": name, "description": description, "updated": "2023-01-01T10:00:00-00:00",
          "links": []}
