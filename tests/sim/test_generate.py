@@ -315,6 +315,26 @@ def test_user_resources_carry_no_cluster_tag() -> None:
     assert not generated("user-resources=no").os["loadbalancers"].keys() & {"user-lb"}
 
 
+def test_nodes_spread_over_availability_zones_round_robin() -> None:
+    store = generated("masters=3,workers=3,azs=az1,az2")
+    assert ScenarioSpec.parse("azs=az1:az2") == ScenarioSpec.parse("azs=az1,az2")
+    servers = {s["id"]: s for s in store.os["servers"].values()}
+    nodes = kube(store, "v1", "Node")
+    zones = []
+    for node in nodes:
+        server = servers[node["spec"]["providerID"].removeprefix("openstack:///")]
+        zone = server["OS-EXT-AZ:availability_zone"]
+        assert node["metadata"]["labels"]["topology.kubernetes.io/zone"] == zone
+        port = next(p for p in store.os["ports"].values() if p["device_id"] == server["id"])
+        assert port["device_owner"] == f"compute:{zone}"  # Nova binds the port as compute:<its zone>
+        zones.append((server["name"], zone))
+    by_name = dict(zones)
+    masters = [by_name[f"{store.infra_id}-master-{i}"] for i in range(3)]
+    assert masters == ["az1", "az2", "az1"] and sorted(by_name.values()) == ["az1", "az1", "az1", "az2", "az2", "az2"]
+    # Without the option every node is in Nova's default zone.
+    assert {s["OS-EXT-AZ:availability_zone"] for s in generated().os["servers"].values()} == {"nova"}
+
+
 def cluster_version(store: Store) -> dict[str, Any]:
     version = store.kube_get("config.openshift.io/v1", "ClusterVersion", "version")
     assert version is not None

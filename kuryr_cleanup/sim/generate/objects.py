@@ -42,6 +42,7 @@ class Node:
     parent_port: dict[str, Any] = field(default_factory=dict)
     sub_ports: list[dict[str, Any]] = field(default_factory=list)
     pods: int = 0
+    zone: str = "nova"  # the server's availability zone
 
 
 @dataclass
