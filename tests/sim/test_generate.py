@@ -266,6 +266,29 @@ def test_old_octavia_puts_the_tag_in_descriptions_and_uses_amphora() -> None:
     assert store.kube_get("v1", "Service", "service-subnet-gateway-ip", "openshift-kuryr") is None
 
 
+def test_after_an_octavia_upgrade_older_lbs_keep_the_tag_in_their_description(make_sim: Any) -> None:
+    sim = make_sim(generate="namespaces=3,octavia-upgraded")
+    store = sim.store
+    tag = cluster_tag(store.infra_id or "")
+    assert store.settings["octavia_version"] == "2.27"
+    kuryr_lbs = [lb for lb in store.os["loadbalancers"].values() if "/" in lb["name"]]
+    old = [lb for lb in kuryr_lbs if not lb["name"].startswith("ns-2/")]
+    new = [lb for lb in kuryr_lbs if lb["name"].startswith("ns-2/")]
+    assert old and new and all(lb["provider"] == "amphora" for lb in kuryr_lbs)
+    assert all(lb["tags"] == [] and lb["description"] == tag for lb in old)
+    assert all(lb["tags"] == [tag] and lb["description"] == "" for lb in new)
+    for collection in ("listeners", "pools"):
+        for record in store.os[collection].values():
+            if "/" in record["name"]:
+                old_one = not record["name"].startswith("ns-2/")
+                assert (record["tags"], record["description"]) == (([], tag) if old_one else ([tag], ""))
+    # Through the API: a tag filter finds only what was made after the upgrade.
+    conn = sim.openstack_sdk()
+    assert sorted(lb.name for lb in conn.load_balancer.load_balancers(tags=tag)) == sorted(lb["name"] for lb in new)
+    with pytest.raises(ValueError, match="octavia-upgraded"):
+        ScenarioSpec.parse("octavia=2.4,octavia-upgraded")
+
+
 def test_legacy_names_lack_the_infra_id_prefix_but_carry_the_tag() -> None:
     store = generated("legacy-names")
     tag = cluster_tag(store.infra_id or "")

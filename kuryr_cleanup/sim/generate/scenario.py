@@ -54,7 +54,9 @@ class Scenario:
         self.octavia_version = version_tuple(spec.octavia or str(store.settings.get("octavia_version") or "2.27"))
         self.octavia_tags = self.octavia_version >= OCTAVIA_TAGS_VERSION
         has_providers = self.octavia_version >= OCTAVIA_PROVIDERS_VERSION
-        self.lb_provider = spec.lb_provider or ("ovn" if has_providers else "amphora")
+        # An Octavia upgraded across 2.5 was older than 2.6 when the cluster was installed: the CNO chose
+        # amphora (and the doubled service subnet) then.
+        self.lb_provider = spec.lb_provider or ("ovn" if has_providers and not spec.octavia_upgraded else "amphora")
         self.external_network: dict[str, Any] = {}
         self.external_subnet: dict[str, Any] = {}
         self.external_addresses = Addresses(EXTERNAL_CIDR, 10)

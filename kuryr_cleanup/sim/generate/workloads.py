@@ -171,7 +171,10 @@ class Workloads(ClusterState):
             self._put(service_obj)
             return
         tags = self._tags("lb", key)
-        marker: dict[str, Any] = {"tags": tags} if sc.octavia_tags else {"description": ",".join(tags)}
+        # Octavia < 2.5 has no tags: Kuryr wrote the tag text in the description (LB, listeners, pools),
+        # and LBs made then keep it so after an upgrade.
+        tagged = sc.octavia_tags and not self._created_before_octavia_upgrade(ns.name)
+        marker: dict[str, Any] = {"tags": tags} if tagged else {"description": ",".join(tags)}
         error = key in self.error_lbs
         lb = octavia.create_loadbalancer(
             store, name=key, vip_subnet_id=self.service_subnet["id"], vip_address=plan.cluster_ip,
@@ -205,7 +208,7 @@ class Workloads(ClusterState):
                     member_name = f"{ns.name}/{target_name}:{target}"
                     member = octavia.create_member(
                         store, pool["id"], name=member_name, address=address, protocol_port=target,
-                        subnet_id=subnet_id, **({"tags": tags} if sc.octavia_tags else {}),
+                        subnet_id=subnet_id, **({"tags": tags} if tagged else {}),
                     )
                     members.append({"id": member["id"], "ip": address, "name": member_name, "pool_id": pool["id"],
                                     "port": target, "project_id": self.project_id, "subnet_id": subnet_id})
@@ -249,6 +252,14 @@ class Workloads(ClusterState):
             "spec": klb_spec,
             "status": status,
         })
+
+    def _created_before_octavia_upgrade(self, namespace: str) -> bool:
+        """With `octavia-upgraded`: the LBs of the system namespaces (made at install) and of the odd user
+        namespaces ns-1, ns-3, ... predate the upgrade to Octavia >= 2.5."""
+        if not self.spec.octavia_upgraded:
+            return False
+        number = namespace.removeprefix("ns-")
+        return not number.isdigit() or int(number) % 2 == 1
 
     def _endpoints(self, ns: Namespace, plan: ServicePlan) -> list[tuple[str, str, str]]:
         """(target name, address, member subnet) of the Service's backends."""
