@@ -358,6 +358,34 @@ def test_nodes_spread_over_availability_zones_round_robin() -> None:
     assert {s["OS-EXT-AZ:availability_zone"] for s in generated().os["servers"].values()} == {"nova"}
 
 
+def test_finished_pods_are_left_as_the_kubelet_and_kuryr_leave_them() -> None:
+    store = generated("namespaces=2,finished-pods=3")
+    tag = cluster_tag(store.infra_id or "")
+    finished = {(p["metadata"]["namespace"], p["metadata"]["name"].rsplit("-", 1)[0]): p
+                for p in kube(store, "v1", "Pod") if p["status"]["phase"] in ("Succeeded", "Failed")}
+    assert sorted((ns, job, p["status"]["phase"]) for (ns, job), p in finished.items()) == [
+        ("ns-1", "batch-2", "Failed"), ("ns-2", "batch-3", "Succeeded"),
+        ("openshift-image-registry", "image-pruner-28478880", "Succeeded")]
+    kuryr_ports = {(k["metadata"]["namespace"], k["metadata"]["name"]) for k in kube(store, KURYR, "KuryrPort")}
+    ports_by_ip = {(f["ip_address"]): p for p in store.os["ports"].values() for f in p["fixed_ips"]
+                   if p["device_owner"] == "trunk:subport"}
+    for (namespace, _), pod in finished.items():
+        meta, status = pod["metadata"], pod["status"]
+        assert not meta.get("finalizers") and (namespace, meta["name"]) not in kuryr_ports
+        assert meta["ownerReferences"][0]["kind"] == "Job"
+        (container,) = status["containerStatuses"]
+        terminated = container["state"]["terminated"]
+        assert terminated["exitCode"] == (0 if status["phase"] == "Succeeded" else 1)
+        assert terminated["finishedAt"] < cluster_version(store)["metadata"]["creationTimestamp"]  # days before
+        # Kuryr put the port back in its pool: a tagged subport, with the address the pod had.
+        port = ports_by_ip[status["podIP"]]
+        assert port["name"] == KURYR_POOL_PORT_NAME and tag in port["tags"]
+    assert store.kube_get(KURYR, "KuryrNetwork", "openshift-image-registry", "openshift-image-registry")
+    # A namespace whose only pod has finished still has the network Kuryr made for it.
+    store = generated("namespaces=1,pods=0,finished-pods=2")
+    assert store.kube_get(KURYR, "KuryrNetwork", "ns-1", "ns-1") is not None
+
+
 def cluster_version(store: Store) -> dict[str, Any]:
     version = store.kube_get("config.openshift.io/v1", "ClusterVersion", "version")
     assert version is not None

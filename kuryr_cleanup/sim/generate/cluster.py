@@ -6,7 +6,12 @@ from collections.abc import Callable
 
 from kuryr_cleanup.sim import openshift
 from kuryr_cleanup.sim.generate.infrastructure import Infrastructure
-from kuryr_cleanup.sim.generate.names import GATEWAY_GUARD_SERVICE, KURYR_NAMESPACE, SYSTEM_NAMESPACES
+from kuryr_cleanup.sim.generate.names import (
+    GATEWAY_GUARD_SERVICE,
+    IMAGE_REGISTRY_NAMESPACE,
+    KURYR_NAMESPACE,
+    SYSTEM_NAMESPACES,
+)
 from kuryr_cleanup.sim.generate.objects import Namespace, PodPlan, ServicePlan
 from kuryr_cleanup.sim.generate.workloads import Workloads
 
@@ -23,9 +28,14 @@ class Cluster(Infrastructure, Workloads):
             pod_network, fill = _SYSTEM_NAMESPACE_CONTENT[name]
             ns = self.build_namespace(name, labels, pod_network)
             fill(self, ns)
+        if IMAGE_REGISTRY_NAMESPACE in self.finished_pods:  # the image pruner's finished run
+            ns = self.build_namespace(IMAGE_REGISTRY_NAMESPACE, {"openshift.io/cluster-monitoring": "true"})
+            self.build_finished_pods(ns)
         for i in range(1, self.spec.namespaces + 1):
-            ns = self.build_namespace(f"ns-{i}", {}, pod_network=self.spec.pods > 0)
+            name = f"ns-{i}"
+            ns = self.build_namespace(name, {}, pod_network=self.spec.pods > 0 or name in self.finished_pods)
             self.fill_user_namespace(ns)
+            self.build_finished_pods(ns)
         self.build_trunks()
         if self.ours:
             self.build_cluster_objects()

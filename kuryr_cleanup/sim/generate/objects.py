@@ -4,6 +4,7 @@ and Kuryr write them."""
 
 from __future__ import annotations
 
+import datetime as _dt
 import hashlib
 import ipaddress
 from dataclasses import dataclass, field
@@ -148,6 +149,76 @@ def pod_object(namespace: str, plan: PodPlan, uid: str, node: Node, ip: str,
                  "state": {"running": {}}}
                 for c in plan.containers
             ],
+        },
+    }
+
+
+def days_before(timestamp: str, days: float, minutes: float = 0) -> str:
+    """The RFC 3339 time `days` (and `minutes`) before `timestamp` (negative: after)."""
+    when = _dt.datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ") - _dt.timedelta(days=days, minutes=minutes)
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class FinishedPodPlan:
+    """A pod of a Job that ran to completion (or failed) long before the migration."""
+
+    name: str
+    node: str
+    job: str
+    container: str
+    succeeded: bool
+    started_at: str
+    finished_at: str
+
+
+def finished_pod_object(namespace: str, plan: FinishedPodPlan, uid: str, job_uid: str, node: Node,
+                        ip: str) -> dict[str, Any]:
+    """The Pod as the kubelet leaves it (phase Succeeded or Failed, containers terminated, the pod IP
+    kept) and as Kuryr leaves it: no finalizer, since Kuryr released its port when the pod completed."""
+    reason, exit_code = ("Completed", 0) if plan.succeeded else ("Error", 1)
+    container_id = "cri-o://" + hashlib.sha256(f"{namespace}/{plan.name}".encode()).hexdigest()
+    labels = {"job-name": plan.job, "batch.kubernetes.io/job-name": plan.job, "controller-uid": job_uid,
+              "batch.kubernetes.io/controller-uid": job_uid}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": plan.name, "namespace": namespace, "uid": uid, "labels": labels,
+            "creationTimestamp": plan.started_at,
+            "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": plan.job, "uid": job_uid,
+                                 "controller": True, "blockOwnerDeletion": True}],
+        },
+        "spec": {
+            "containers": [{"name": plan.container, "image": f"registry.example.com/{plan.container}:latest"}],
+            "nodeName": node.name,
+            "restartPolicy": "Never",
+            "schedulerName": "default-scheduler",
+            "serviceAccountName": "default",
+        },
+        "status": {
+            "phase": "Succeeded" if plan.succeeded else "Failed",
+            "hostIP": node.ip,
+            "podIP": ip,
+            "podIPs": [{"ip": ip}],
+            "qosClass": "BestEffort",
+            "startTime": plan.started_at,
+            "conditions": [
+                {"type": t, "status": status, **({"reason": "PodCompleted"} if t != "PodScheduled" else {}),
+                 "lastTransitionTime": plan.started_at if status == "True" else plan.finished_at}
+                for t, status in (("Initialized", "True"), ("Ready", "False"), ("ContainersReady", "False"),
+                                  ("PodScheduled", "True"))
+            ],
+            "containerStatuses": [{
+                "name": plan.container, "ready": False, "restartCount": 0, "started": False,
+                "image": f"registry.example.com/{plan.container}:latest",
+                "imageID": f"registry.example.com/{plan.container}@sha256:"
+                           f"{hashlib.sha256(plan.container.encode()).hexdigest()}",
+                "containerID": container_id,
+                "state": {"terminated": {"exitCode": exit_code, "reason": reason, "startedAt": plan.started_at,
+                                         "finishedAt": plan.finished_at, "containerID": container_id}},
+                "lastState": {},
+            }],
         },
     }
 

@@ -13,6 +13,7 @@ from kuryr_cleanup.sim import neutron, octavia, openshift
 from kuryr_cleanup.sim.generate.cluster_state import ClusterState
 from kuryr_cleanup.sim.generate.names import (
     CLUSTER_NETWORK,
+    IMAGE_REGISTRY_NAMESPACE,
     KURYR_API,
     KURYR_FIP_DESCRIPTION,
     KURYR_POOL_PORT_NAME,
@@ -28,11 +29,14 @@ from kuryr_cleanup.sim.generate.names import (
 )
 from kuryr_cleanup.sim.generate.objects import (
     Addresses,
+    FinishedPodPlan,
     Namespace,
     PodNetwork,
     PodPlan,
     ServicePlan,
+    days_before,
     endpoint_slice,
+    finished_pod_object,
     kuryr_port_object,
     pod_object,
     policy_name,
@@ -159,6 +163,31 @@ class Workloads(ClusterState):
                     tags=[self.tag],
                 )
                 self.add_subport(node, port)
+
+    def build_finished_pods(self, ns: Namespace) -> None:
+        """Pods of Jobs that finished (Succeeded, or Failed) days before the migration, as the kubelet and
+        Kuryr left them: the pod keeps its IP in its status but has no Kuryr finalizer and no KuryrPort,
+        since Kuryr's VIF handler finalized it when it completed (`utils.is_pod_completed`), and its port
+        went back to the pool: still a tagged subport of its node's trunk, named `kuryr-pool-port`
+        (kuryr_kubernetes/controller/drivers/vif_pool.py, `_trigger_return_to_pool` with port_debug)."""
+        for number in self.finished_pods.get(ns.name, []):
+            node = self.next_worker()
+            pruner = ns.name == IMAGE_REGISTRY_NAMESPACE
+            # The pruner is a CronJob's Job, named after its schedule time in minutes.
+            job = f"image-pruner-{28480320 - 1440 * number}" if pruner else f"batch-{number}"
+            started = days_before(self.sc.created_at, 2 + number)
+            plan = FinishedPodPlan(f"{job}-{self.sc.suffix()}", node.name, job,
+                                   "image-pruner" if pruner else "batch", succeeded=number % 2 == 1,
+                                   started_at=started, finished_at=days_before(started, 0, minutes=-3))
+            ip = ns.net.addresses.take()
+            port = neutron.create_port(
+                self.store, name=KURYR_POOL_PORT_NAME, network_id=ns.net.network["id"], mac_address=self.sc.mac(),
+                fixed_ips=[{"subnet_id": ns.net.subnet["id"], "ip_address": ip}],
+                security_groups=list(ns.pod_security_groups), device_owner=KURYR_PORT_DEVICE_OWNER,
+                status="ACTIVE", tags=[self.tag], **{"binding:host_id": node.name},
+            )
+            self.add_subport(node, port)
+            self._put(finished_pod_object(ns.name, plan, str(uuid.uuid4()), str(uuid.uuid4()), node, ip))
 
     # -- services ---------------------------------------------------------------------------------------
     def build_service(self, ns: Namespace, plan: ServicePlan, kuryr: bool = True) -> None:
