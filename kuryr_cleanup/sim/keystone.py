@@ -109,11 +109,6 @@ def _tokens(store: Store) -> dict[str, dict[str, Any]]:
     return tokens
 
 
-def validate_token(store: Store, token: str | None) -> bool:
-    """Whether `token` was issued by this simulator's Keystone and not revoked."""
-    return bool(token) and token in _tokens(store)
-
-
 def token_context(store: Store, token: str | None) -> AuthContext | None:
     """Who `token` is, or None if this Keystone did not issue it (or it was revoked)."""
     body = _tokens(store).get(token or "")
@@ -288,7 +283,7 @@ class Keystone(Service):
         return Response(201, {"token": body}, {"X-Subject-Token": token_id})
 
     def _subject(self, request: Request) -> tuple[str, dict[str, Any]]:
-        if not validate_token(self.store, request.header("x-auth-token")):
+        if token_context(self.store, request.header("x-auth-token")) is None:
             raise _unauthorized()
         subject = request.header("x-subject-token") or ""
         body = _tokens(self.store).get(subject)
