@@ -91,7 +91,8 @@ def _name(path: Path) -> str:
 
 def test_the_package_has_no_import_circle() -> None:
     modules = {_name(p): p for p in PACKAGE.rglob("*.py")}
-    graph = {name: {m for m in _module_imports(path, set(modules)) if m in modules and m != name} for name, path in modules.items()}
+    graph = {name: {m for m in _module_imports(path, set(modules)) if m in modules and m != name}
+             for name, path in modules.items()}
     state: dict[str, int] = {}
 
     def visit(name: str, path: list[str]) -> None:

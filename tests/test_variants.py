@@ -52,7 +52,8 @@ def test_the_cleanup_is_right_on_each_deployment_variant(make_sim: Any, variant:
 
 def test_on_dvr_the_snat_ports_are_never_deleted_directly(make_sim: Any) -> None:
     sim = migrated_sim(make_sim, generate=f"{BASE},dvr")
-    snat = {p["id"] for p in sim.state()["openstack"]["ports"] if p["device_owner"] == "network:router_centralized_snat"}
+    snat = {p["id"] for p in sim.state()["openstack"]["ports"]
+            if p["device_owner"] == "network:router_centralized_snat"}
     assert snat
     result = cleanup(sim, "sim", "--yes")
     assert result.exit_code == 0, result.output
