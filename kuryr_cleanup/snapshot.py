@@ -99,9 +99,23 @@ def capture(ctx: Context) -> dict[str, Any]:
 
 
 def write_snapshot(data: dict[str, Any], path: Path) -> None:
+    """Write the snapshot readable by its owner only, from the first byte, whatever the umask.
+
+    It holds the cloud's and the cluster's raw objects: created 0600 (never a moment world-readable),
+    written to a temporary file beside it and renamed over it, so a reader sees the old file or the
+    whole new one.
+    """
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=1, sort_keys=True)
-        fh.flush()
-        os.fsync(fh.fileno())
+    # A temporary file left by an interrupted run may have any mode (or be a link): start afresh.
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            os.fchmod(fh.fileno(), 0o600)  # the umask may have taken bits off; it can't have added any
+            json.dump(data, fh, indent=1, sort_keys=True)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     tmp.replace(path)

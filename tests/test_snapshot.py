@@ -1,10 +1,15 @@
-"""`kuryr-migrate snapshot`: read-only, and a snapshot rehearses the same cleanup in the simulator."""
+"""`kuryr-migrate snapshot`: read-only, a file only its owner can read, and a snapshot rehearses the same
+cleanup in the simulator."""
 
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.test_cleanup import FAST, kuryr_migrate, migrated_sim
 
@@ -28,3 +33,26 @@ def test_a_snapshot_is_read_only_and_replays_the_same_plan(make_sim: Any, tmp_pa
     assert "sim-password" not in out.read_text()
     replica = make_sim(snapshot=out)
     assert _plan(replica) == _plan(original)
+
+
+# -- the file ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("umask", [0o000, 0o277])
+def test_the_file_is_readable_by_its_owner_only_whatever_the_umask(make_sim: Any, tmp_path: Path,
+                                                                    umask: int) -> None:
+    sim = make_sim(generate="namespaces=1,pods=1,services=1")
+    older = tmp_path / "snap.json"
+    older.write_text("{}")
+    older.chmod(0o644)  # an older snapshot, readable by all
+    stale = tmp_path / "snap.json.tmp"
+    stale.write_text("partial")
+    stale.chmod(0o666)  # left by an interrupted snapshot
+    saved = os.umask(umask)
+    try:
+        for path in (older, tmp_path / "new.json"):
+            result = kuryr_migrate(sim, "snapshot", "-o", str(path))
+            assert result.exit_code == 0, result.output
+    finally:
+        os.umask(saved)
+    for path in (older, tmp_path / "new.json"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, oct(path.stat().st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["new.json", "snap.json"]
