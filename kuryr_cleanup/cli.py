@@ -153,7 +153,8 @@ def cleanup(plan_only: bool, yes: bool, force: bool, **kwargs: Any) -> None:
 @click.option("-o", "--output", "out", type=click.Path(dir_okay=False), required=True,
               help="Where to write the snapshot (JSON, readable by you only).")
 def snapshot(out: str, **kwargs: Any) -> None:
-    """Capture everything Kuryr-related in the cloud and the cluster, read-only, as a snapshot file."""
+    """Capture everything Kuryr-related in the cloud and the cluster, read-only, as a snapshot file
+    (MachineConfigs reduced to what the migration reads: no node files, no pull secret)."""
     run_in_context(kwargs, lambda ctx, ui: snapshot_command(ctx, ui, Path(out)))
 
 

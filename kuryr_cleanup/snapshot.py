@@ -2,7 +2,10 @@
 
 The format is the simulator's (kuryr_cleanup.sim.store: format `kuryr-migrate/snapshot`, version 1),
 so a snapshot of a real cloud can be loaded by `kuryr-migrate sim serve --snapshot` to rehearse the
-cleanup. Objects are kept exactly as the APIs return them: raw JSON, following pagination links.
+cleanup. Objects are kept as the APIs return them: raw JSON, following pagination links, except the
+MachineConfigs: they are cut down to what the migration reads of them, since on a real cluster the
+rendered ones carry the nodes' files, the pull secret among them, and a snapshot leaves the admin's
+machine (support cases, bug reports). The file is readable by its owner only.
 """
 
 from __future__ import annotations
@@ -47,6 +50,12 @@ CLUSTER_KINDS: tuple[k.Kind, ...] = (
     k.KURYR_NETWORK, k.KURYR_PORT, k.KURYR_LOAD_BALANCER, k.KURYR_NETWORK_POLICY,
 )
 
+# The one line of a rendered MachineConfig the migration reads (A4, migration/facts.py
+# `rendered_config_has_ovs_line`): the OVS unit's ExecStart with the network type it configures.
+OVS_EXEC_START = "ExecStart=/usr/local/bin/configure-ovs.sh"
+_MACHINE_CONFIG_METADATA = ("name", "labels", "annotations", "ownerReferences", "resourceVersion", "uid",
+                            "creationTimestamp")
+
 
 def capture(ctx: Context) -> dict[str, Any]:
     policy = ctx.options.retry
@@ -76,15 +85,8 @@ def capture(ctx: Context) -> dict[str, Any]:
             member.setdefault("pool_id", pool["id"])
             members.append(member)
     openstack["members"] = members
-    objects: list[dict[str, Any]] = []
-    def list_kind(kind: k.Kind) -> list[dict[str, Any]]:
-        return list(ctx.cluster.list(kind))
-
-    for kind in CLUSTER_KINDS:
-        for obj in call(policy, functools.partial(list_kind, kind), retry_conflicts=False):
-            obj.setdefault("apiVersion", kind.api_version)
-            obj.setdefault("kind", kind.kind)
-            objects.append(obj)
+    objects = cluster_objects(ctx)
+    notes.append(f"MachineConfigs reduced to their metadata and their {OVS_EXEC_START} lines")
     return {
         "format": SNAPSHOT_FORMAT,
         "version": SNAPSHOT_VERSION,
@@ -98,6 +100,48 @@ def capture(ctx: Context) -> dict[str, Any]:
     }
 
 
+# -- the cluster --------------------------------------------------------------------------------------
+def cluster_objects(ctx: Context) -> list[dict[str, Any]]:
+    """The cluster's objects of `CLUSTER_KINDS`, MachineConfigs reduced (`reduce_machine_config`)."""
+    policy = ctx.options.retry
+
+    def list_kind(kind: k.Kind) -> list[dict[str, Any]]:
+        return list(ctx.cluster.list(kind))
+
+    objects: list[dict[str, Any]] = []
+    for kind in CLUSTER_KINDS:
+        for obj in call(policy, functools.partial(list_kind, kind), retry_conflicts=False):
+            obj.setdefault("apiVersion", kind.api_version)
+            obj.setdefault("kind", kind.kind)
+            objects.append(reduce_machine_config(obj) if kind == k.MACHINE_CONFIG else obj)
+    return objects
+
+
+def reduce_machine_config(obj: dict[str, Any]) -> dict[str, Any]:
+    """A MachineConfig with only what the migration reads: its metadata, and of its systemd units only the
+    `configure-ovs.sh` ExecStart lines.
+
+    A rendered MachineConfig holds every file the MCO writes to the nodes: the pull secret
+    (/var/lib/kubelet/config.json), kubelet certificates, the core user's SSH keys. None of it may
+    leave the cluster in a snapshot, and A4 checks one line (the network type OVS is set up for).
+    """
+    meta = obj.get("metadata") or {}
+    units = (((obj.get("spec") or {}).get("config") or {}).get("systemd") or {}).get("units") or []
+    kept_units = []
+    for unit in units:
+        lines = [line for line in str(unit.get("contents") or "").splitlines() if OVS_EXEC_START in line]
+        if lines:
+            kept_units.append({"name": unit.get("name"), "contents": "\n".join(lines) + "\n"})
+    spec: dict[str, Any] = {"config": {"systemd": {"units": kept_units}}} if kept_units else {}
+    return {
+        "apiVersion": obj.get("apiVersion", k.MACHINE_CONFIG.api_version),
+        "kind": obj.get("kind", k.MACHINE_CONFIG.kind),
+        "metadata": {key: meta[key] for key in _MACHINE_CONFIG_METADATA if key in meta},
+        "spec": spec,
+    }
+
+
+# -- the file ----------------------------------------------------------------------------------------
 def write_snapshot(data: dict[str, Any], path: Path) -> None:
     """Write the snapshot readable by its owner only, from the first byte, whatever the umask.
 
