@@ -281,11 +281,15 @@ def cleanup(plan_only: bool, yes: bool, force: bool, **kwargs: Any) -> None:
 @cli.command()
 @connection_options(run_dir=False)
 @click.option("-o", "--output", "out", type=click.Path(dir_okay=False), required=True,
-              help="Where to write the snapshot (JSON).")
+              help="Where to write the snapshot (JSON, readable by you only).")
+@click.option("--all", "whole_project", is_flag=True,
+              help="Capture every resource of the OpenStack project, other clusters' too (default: only this "
+                   "cluster's and what hangs off them).")
 @log_options
-def snapshot(out: str, **kwargs: Any) -> None:
-    """Capture everything Kuryr-related in the cloud and the cluster, read-only, as a snapshot file."""
-    run_in_context(kwargs, lambda ctx, ui: snapshot_command(ctx, ui, Path(out)))
+def snapshot(out: str, whole_project: bool, **kwargs: Any) -> None:
+    """Capture this cluster's Kuryr-related resources in the cloud and its objects, read-only, as a snapshot
+    file (MachineConfigs reduced to what the migration reads: no node files, no pull secret)."""
+    run_in_context(kwargs, lambda ctx, ui: snapshot_command(ctx, ui, Path(out), whole_project=whole_project))
 
 
 # -- sim ------------------------------------------------------------------------------------------
