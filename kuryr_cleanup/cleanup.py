@@ -14,7 +14,7 @@ from kuryr_cleanup.context import Context
 from kuryr_cleanup.engine import Engine, Listener, RunResult
 from kuryr_cleanup.errors import ExitCode, KuryrMigrateError, UsageError
 from kuryr_cleanup.inventory import Inventory
-from kuryr_cleanup.plan import Plan, PlanItem, StepInfo
+from kuryr_cleanup.plan import Plan, PlanItem, Planned, StepInfo
 from kuryr_cleanup.resources import (
     cluster_objects,
     floating_ips,
@@ -72,6 +72,12 @@ class Registry:
                 raise RegistryError(f"step {step.id} depends on unknown step(s) {', '.join(unknown)}")
         self._check_acyclic(steps)
         self.steps = tuple(sorted(steps.values(), key=lambda s: _step_number(s.id)))
+        # Planners read what the steps they depend on planned: those must come first.
+        position = {s.id: n for n, s in enumerate(self.steps)}
+        for step in self.steps:
+            late = [d for d in step.depends_on if position[d] > position[step.id]]
+            if late:
+                raise RegistryError(f"step {step.id} depends on later step(s) {', '.join(late)}")
         self.owner = owner
 
     @staticmethod
@@ -118,7 +124,7 @@ def discover(ctx: Context) -> Inventory:
     """One read-only inventory: reads are listings with server-side filters (tags, network ids in
     batches, device owner), paged, so their number grows with pages, not with resources."""
     reader = Reader(ctx)
-    inv = Inventory(ctx.infra_id, ctx.tag)
+    inv = Inventory(ctx.infra_id, ctx.tag, project_id=ctx.project_id)
     extensions = {e["alias"] for e in reader.read(lambda: ctx.conn.network.get("/extensions").json()["extensions"])}
     if "standard-attr-tag" not in extensions and "tag" not in extensions:
         raise UsageError("Neutron has no tag extension: ownership of Kuryr resources cannot be proven")
@@ -130,8 +136,11 @@ def discover(ctx: Context) -> Inventory:
 
 def make_plan(inv: Inventory) -> Plan:
     items: list[PlanItem] = []
-    for step in REGISTRY.steps:
-        items.extend(step.plan(inv))
+    planned = Planned()
+    for step in REGISTRY.steps:  # SPEC order: every step comes after the steps it depends on
+        step_items = step.plan(inv, planned)
+        planned.add(step_items)
+        items.extend(step_items)
     notes = []
     if not inv.octavia_has_tags:
         major, minor = inv.octavia_version

@@ -71,6 +71,14 @@ class Context:
             pass
         return conn
 
+    @property
+    def project_id(self) -> str | None:
+        """The OpenStack project the token is scoped to (the cluster's), when the cloud says."""
+        try:
+            return str(self.conn.current_project_id) or None
+        except Exception:  # noqa: BLE001 - an unscoped or noauth session has none
+            return None
+
     def check_openstack(self) -> None:
         """One read that proves the cloud is reachable and the credentials work."""
         try:

@@ -1,9 +1,11 @@
 """Runs a plan: one bounded worker pool over the dependency graph of steps and items.
 
-- An item starts when every step its step depends on has finished and every item named in its
-  `after` has succeeded. A failed dependency blocks its dependents (they are reported, not tried):
-  deleting a security group while the ports that use it could not be deleted would only fail again.
-- Failures are isolated per item: independent branches go on.
+- An item starts when every step its step depends on has finished (order) and every item named in
+  its `after` has succeeded. Only a failed item named in `after` blocks (its dependents are reported,
+  not tried): deleting a security group while the ports that use it could not be deleted would only
+  fail again. An item kept at run time (a foreign object holds it) keeps its dependents too.
+- Failures are isolated per item: one port that can't go blocks its network, its security group and
+  its KuryrNetwork finalizer, not every later step of every namespace.
 - Asynchronous deletions (Octavia) don't hold a worker: the action returns a `Waiting`, and the
   engine asks its poller (one list call for every item waiting on that poller) until they are done.
 - Ctrl-C stops submitting, lets running calls finish, and leaves the journal and state for a re-run.
@@ -20,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from kuryr_cleanup import retrying
-from kuryr_cleanup.plan import BLOCKED, DONE, FAILED, FINAL_OK_STATES, PlanItem
+from kuryr_cleanup.plan import BLOCKED, DONE, FAILED, FINAL_OK_STATES, KEPT, PlanItem
 from kuryr_cleanup.retrying import describe
 
 # For each ident: "ready"; "retry" to run the action again (e.g. an LB Octavia put in ERROR while
@@ -78,11 +80,16 @@ class RunResult:
         return not self.interrupted and all(i.state not in (FAILED, BLOCKED) for i in self.items)
 
 
+def _because(reason: str) -> str:
+    reason = reason.split(": ", 1)[1] if reason.startswith(("kept: ", "blocked: ")) else reason
+    return f" ({reason[:160]})" if reason else ""
+
+
 class _Graph:
     """Which items may start: event-driven, so a run of tens of thousands of items stays linear.
 
-    An item may start when every step its step depends on has no unfinished item (and none of them
-    failed: then it is blocked) and every item in its `after` has finished well.
+    An item may start when every step its step depends on has no unfinished item and every item in
+    its `after` has finished well; step dependencies order, item dependencies block.
     """
 
     def __init__(self, items: list[PlanItem], step_deps: dict[str, tuple[str, ...]]) -> None:
@@ -91,7 +98,6 @@ class _Graph:
         self.finished: dict[str, PlanItem] = {}
         self.ready: deque[PlanItem] = deque()
         self.step_pending: dict[str, int] = {}
-        self.step_bad: set[str] = set()
         self.parked: dict[str, list[PlanItem]] = {}  # step -> items waiting for their step's dependencies
         self.unmet: dict[str, int] = {}
         self.dependents: dict[str, list[PlanItem]] = {}
@@ -110,31 +116,19 @@ class _Graph:
         for step in list(self.parked):
             self._release(step)
 
-    def _step_state(self, step: str) -> str:
-        """open, waiting, or a blocking reason."""
-        for dep in self.step_deps.get(step, ()):
-            if self.step_pending.get(dep, 0):
-                return "waiting"
-            if dep in self.step_bad:
-                return f"blocked: step {dep} did not finish cleanly"
-        return "open"
+    def _step_waiting(self, step: str) -> bool:
+        return any(self.step_pending.get(dep, 0) for dep in self.step_deps.get(step, ()))
 
-    def _release(self, step: str) -> list[PlanItem]:
-        """Move a step's parked items on once its dependencies allow; returns items it blocked."""
-        state = self._step_state(step)
-        if state == "waiting" or step not in self.parked:
-            return []
-        items = self.parked.pop(step)
-        blocked: list[PlanItem] = []
-        for item in items:
-            if state != "open":
-                blocked.extend(self.finish(item, BLOCKED, state))
-            elif self.unmet[item.key] == 0 and item.key in self.unfinished:
+    def _release(self, step: str) -> None:
+        """Move a step's parked items on once the steps it depends on have finished."""
+        if self._step_waiting(step) or step not in self.parked:
+            return
+        for item in self.parked.pop(step):
+            if self.unmet[item.key] == 0 and item.key in self.unfinished:
                 self.ready.append(item)
-        return blocked
 
     def _step_open(self, step: str) -> bool:
-        return step not in self.parked and self._step_state(step) == "open"
+        return step not in self.parked and not self._step_waiting(step)
 
     def finish(self, item: PlanItem, state: str, reason: str = "") -> list[PlanItem]:
         """Record an item's end; returns it and every item that this blocked, in order."""
@@ -145,22 +139,22 @@ class _Graph:
         self.finished[item.key] = result
         out = [result]
         self.step_pending[item.step] -= 1
-        ok = state in FINAL_OK_STATES
-        if not ok:
-            self.step_bad.add(item.step)
+        what = f"{item.kind} {item.name or item.id}"
         for dependent in self.dependents.pop(item.key, []):
             if dependent.key not in self.unfinished:
                 continue
-            if not ok:
-                out.extend(self.finish(dependent, BLOCKED,
-                                       f"blocked: {item.action} of {item.kind} {item.name or item.id} {state}"))
+            if state not in FINAL_OK_STATES:
+                out.extend(self.finish(dependent, BLOCKED, f"blocked: {what} {state}" + _because(reason)))
+                continue
+            if state == KEPT:
+                out.extend(self.finish(dependent, KEPT, f"kept: {what} is kept" + _because(reason)))
                 continue
             self.unmet[dependent.key] -= 1
             if self.unmet[dependent.key] == 0 and self._step_open(dependent.step):
                 self.ready.append(dependent)
         if self.step_pending[item.step] == 0:
             for step in sorted(self.dependent_steps.get(item.step, ())):
-                out.extend(self._release(step))
+                self._release(step)
         return out
 
     def stuck(self) -> list[PlanItem]:

@@ -16,6 +16,7 @@ from typing import Any
 class Inventory:
     infra_id: str
     tag: str
+    project_id: str | None = None  # the cluster's OpenStack project (from the token)
     network_type: str | None = None
     migration: dict[str, Any] | None = None  # Network.operator spec.migration: set while migrating
     octavia_version: tuple[int, int] = (2, 0)
@@ -41,10 +42,15 @@ class Inventory:
     ports_by_network: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     subnets_by_network: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # for the journal
     lb_children: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)  # for the journal
-    service_network: dict[str, Any] | None = None
+    # The CNO's service network(s): the prefixed one, and a legacy unprefixed one with our tag.
+    service_networks: list[dict[str, Any]] = field(default_factory=list)
     service_subnets: list[dict[str, Any]] = field(default_factory=list)
     other_service_networks: list[dict[str, Any]] = field(default_factory=list)  # name matches, not ours
     routers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Routers that are not named as Kuryr's but have an interface on one of its networks.
+    other_routers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Nova servers of the cluster's project (to tell a VM's own port from a Kuryr port).
+    servers: dict[str, dict[str, Any]] = field(default_factory=dict)
     router_ports: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     security_groups: list[dict[str, Any]] = field(default_factory=list)
     subnet_pools: list[dict[str, Any]] = field(default_factory=list)

@@ -39,6 +39,9 @@ PODS_SECURITY_GROUP = "kuryr-pods-security-group"
 POD_SUBNETPOOL = "kuryr-pod-subnetpool"
 INSTALLER_NODE_NETWORK = "openshift"  # `<infraID>-openshift`: the installer's machine network
 
+# Kuryr's pod ports (kuryr.lib DEVICE_OWNER); a Nova VM's ports are `compute:<availability zone>`.
+KURYR_PORT_DEVICE_OWNER = "compute:kuryr"
+
 # Neutron device owners of a router's own ports. Interfaces are removed through the router, never
 # deleted as ports; on DVR the SNAT port goes with its interface (Neutron refuses a direct delete).
 ROUTER_INTERFACE_OWNERS = ("network:router_interface", "network:router_interface_distributed",

@@ -72,6 +72,26 @@ class PlanItem:
         }
 
 
+class Planned:
+    """The items planned so far, in step order, by the resource they act on: a planner reads what
+    the steps it depends on decided (is this network deleted or kept? which item deletes this port?)."""
+
+    def __init__(self) -> None:
+        self._items: dict[tuple[str, str], PlanItem] = {}
+
+    def add(self, items: list[PlanItem]) -> None:
+        for item in items:
+            self._items[(item.kind, item.id)] = item
+
+    def get(self, kind: str, ident: str) -> PlanItem | None:
+        return self._items.get((kind, ident))
+
+    def key(self, kind: str, ident: str) -> str | None:
+        """The key of the planned (actionable) item acting on that resource, if there is one."""
+        item = self._items.get((kind, ident))
+        return item.key if item is not None and item.actionable else None
+
+
 @dataclass(frozen=True)
 class StepInfo:
     id: str

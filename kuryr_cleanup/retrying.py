@@ -12,6 +12,7 @@ Already gone (404) is not a failure at all: callers treat it as done.
 from __future__ import annotations
 
 import enum
+import json
 import random
 import threading
 import time
@@ -179,11 +180,58 @@ def call(policy: RetryPolicy, fn: Callable[[], T], *, retry_conflicts: bool = Tr
     return retrying(fn)
 
 
+def _json(text: Any) -> Any:
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    if not isinstance(text, str) or not text.strip().startswith("{"):
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def cloud_reason(exc: BaseException) -> tuple[str, str] | None:
+    """The service's own (type, message) from an error body, when it sent one.
+
+    Neutron: `{"NeutronError": {"type", "message", "detail"}}`; Octavia: `{"faultcode", "faultstring"}`;
+    Kubernetes: a `kind: Status` with `reason` and `message`. keystoneauth's raw requests decode none of
+    them (its text is "Unrecognized schema in response body"), so the body is read here.
+    """
+    response = getattr(exc, "response", None)
+    body = _json(getattr(response, "text", None)) if response is not None else None
+    if body is None:
+        body = _json(getattr(exc, "body", None))
+    if not isinstance(body, dict):
+        return None
+    neutron = body.get("NeutronError")
+    if isinstance(neutron, dict) and neutron.get("message"):
+        return str(neutron.get("type") or ""), str(neutron["message"])
+    if body.get("faultstring"):
+        return "", str(body["faultstring"])
+    if body.get("kind") == "Status" and body.get("message"):
+        return str(body.get("reason") or ""), str(body["message"])
+    if isinstance(body.get("error"), dict) and body["error"].get("message"):  # Keystone, Nova
+        return str(body["error"].get("title") or ""), str(body["error"]["message"])
+    for value in body.values():  # Nova: {"conflictingRequest": {"message", "code"}}
+        if isinstance(value, dict) and value.get("message"):
+            return "", str(value["message"])
+    return None
+
+
 def describe(exc: BaseException) -> str:
-    """One line saying what went wrong, without credentials (exception texts carry no tokens)."""
+    """One line saying what went wrong, with the cloud's own error type and message when it sent them
+    (e.g. `HTTP 409 SecurityGroupInUse: Security Group <id> in use.`); never credentials (error bodies
+    and exception texts carry no tokens)."""
     status = http_status(exc)
-    text = str(getattr(exc, "details", None) or getattr(exc, "message", None) or exc).strip()
-    text = " ".join(text.split())
+    reason = cloud_reason(exc) if status else None
+    if reason is not None:
+        kind, text = reason
+    else:
+        kind, text = "", str(getattr(exc, "details", None) or getattr(exc, "message", None) or exc)
+    text = " ".join(text.strip().split())
     if len(text) > 300:
         text = text[:297] + "..."
-    return f"HTTP {status}: {text}" if status else f"{type(exc).__name__}: {text}"
+    if status:
+        return f"HTTP {status} {kind}: {text}" if kind else f"HTTP {status}: {text}"
+    return f"{type(exc).__name__}: {text}"

@@ -21,7 +21,7 @@ from kuryr_cleanup.context import Context
 from kuryr_cleanup.journal import scrub
 from kuryr_cleanup.openstack_api import list_raw
 from kuryr_cleanup.retrying import call, describe
-from kuryr_cleanup.sim.store import OPENSTACK_COLLECTIONS, SNAPSHOT_FORMAT, SNAPSHOT_VERSION
+from kuryr_cleanup.snapshot_format import OPENSTACK_COLLECTIONS, SNAPSHOT_FORMAT, SNAPSHOT_VERSION
 
 # (proxy attribute, path, JSON key) for every collection a snapshot holds.
 _OPENSTACK_SOURCES: dict[str, tuple[str, str, str]] = {

@@ -20,7 +20,8 @@ from kuryr_cleanup.migration.base import MigrationOptions
 from kuryr_cleanup.sim.faults import parse_faults
 from kuryr_cleanup.sim.generate import ScenarioSpec, generate_scenario
 from kuryr_cleanup.sim.server import SIM_CLOUD, SimServer
-from kuryr_cleanup.sim.store import Store, check_snapshot
+from kuryr_cleanup.sim.store import Store
+from kuryr_cleanup.snapshot_format import check_snapshot
 
 SIMULATED_POLL_INTERVAL = 0.05
 

@@ -19,8 +19,8 @@ from kuryr_cleanup.engine import Finished, Outcome
 from kuryr_cleanup.inventory import Inventory
 from kuryr_cleanup.journal import Journal
 from kuryr_cleanup.openstack_api import get_one, list_by_ids, list_raw
-from kuryr_cleanup.plan import DONE, GONE, PLANNED, PlanItem
-from kuryr_cleanup.retrying import RetryPolicy, call, http_status
+from kuryr_cleanup.plan import DONE, FAILED, GONE, PLANNED, PlanItem, Planned
+from kuryr_cleanup.retrying import RetryPolicy, call, describe, http_status
 
 T = TypeVar("T")
 
@@ -32,7 +32,7 @@ class Step:
     id: str
     title: str
     depends_on: tuple[str, ...]
-    plan: Callable[[Inventory], list[PlanItem]]
+    plan: Callable[[Inventory, Planned], list[PlanItem]]
     what: str = ""  # for the admin (docs/cleanup.md's step table is generated from these)
     evidence: str = ""  # how ownership is proven (S2)
 
@@ -155,6 +155,40 @@ def journaled(run: Run, item: PlanItem, act: Callable[[], Any], *, event: str = 
             return Finished(GONE, gone)
         raise
     return Finished(DONE)
+
+
+class Held(Exception):
+    """A write refused (409) because something that is not being cleaned up holds the resource."""
+
+    def __init__(self, cause: BaseException, holders: list[str]) -> None:
+        super().__init__(describe(cause))
+        self.cause = cause
+        self.holders = holders
+
+
+def refuse_held(run: Run, item: PlanItem, act: Callable[[], Any],
+                holders: Callable[[Run, PlanItem], list[str]], **journal_args: Any) -> Finished:
+    """`journaled`, for a resource that can only be in use by foreign objects once the items it
+    depends on are done (S7): on a 409, ask what holds it; if something does, fail at once naming it
+    (a 600 s retry would not make a user's VM let go); if nothing is found, it was a dependency still
+    going away, and the 409 is retried within the policy's bounds."""
+
+    def attempt() -> Finished:
+        try:
+            return journaled(run, item, act, retry_conflicts=False, **journal_args)
+        except Exception as exc:
+            if http_status(exc) != 409:
+                raise
+            found = holders(run, item)
+            if found:
+                raise Held(exc, found) from exc
+            raise
+
+    try:
+        return call(run.policy, attempt, retry_conflicts=True)
+    except Held as held:
+        shown = "; ".join(held.holders[:3]) + (f"; and {len(held.holders) - 3} more" if len(held.holders) > 3 else "")
+        return Finished(FAILED, f"{held}; held by {shown}: remove or detach that, then run again")
 
 
 def record_result(journal: Journal, item: PlanItem) -> None:

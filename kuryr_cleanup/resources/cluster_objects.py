@@ -10,6 +10,7 @@ read, the API answers 409 and the removal is recomputed from a fresh read (the v
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from typing import Any
 
 from kuryr_cleanup import kube as k
@@ -25,7 +26,7 @@ from kuryr_cleanup.kuryr import (
     POD_FINALIZER,
     SERVICE_FINALIZER,
 )
-from kuryr_cleanup.plan import FAILED, GONE, PlanItem
+from kuryr_cleanup.plan import FAILED, GONE, PlanItem, Planned
 from kuryr_cleanup.resources import loadbalancers, networks
 from kuryr_cleanup.resources.base import Action, Reader, ResourceKind, Run, Step, journaled
 from kuryr_cleanup.retrying import http_status
@@ -64,11 +65,16 @@ def discover(reader: Reader, inv: Inventory) -> None:
     inv.kuryr_namespace = reader.read(lambda: cl.get(k.NAMESPACE, KURYR_NAMESPACE))
 
     # What Kuryr's CRs point at in the cloud: pointers, to be checked against the cloud's own evidence.
+    # Kuryr names a namespace's network `<namespace uid>/<namespace>`: the uid is part of that evidence.
+    namespaces = reader.read(functools.partial(_list, cl, k.NAMESPACE))
+    uids = {ns["metadata"]["name"]: ns["metadata"].get("uid") for ns in namespaces}
     for kn in listed[k.KURYR_NETWORK]:
         status = kn.get("status") or {}
+        namespace = (kn.get("metadata") or {}).get("namespace")
         if status.get("netId"):
             inv.kuryr_networks[status["netId"]] = {"subnet_id": status.get("subnetId"),
-                                                   "kuryrnetwork": k.object_ref(kn)}
+                                                   "kuryrnetwork": k.object_ref(kn), "namespace": namespace,
+                                                   "namespace_uid": uids.get(namespace or "")}
         if status.get("routerId") and status["routerId"] not in inv.router_ids:
             inv.router_ids.append(status["routerId"])
     for klb in listed[k.KURYR_LOAD_BALANCER]:
@@ -147,19 +153,35 @@ DELETE = Action("", "delete", "delete", delete_object)
 
 # -- planning -----------------------------------------------------------------------------------------------
 def _object_item(action: Action, step: str, kind: k.Kind, obj: dict[str, Any], evidence: str,
-                 **params: Any) -> PlanItem:
+                 after: Iterable[str] = (), **params: Any) -> PlanItem:
     """A plan item for one cluster object; it carries the object as read (journal, resourceVersion)."""
     meta = obj["metadata"]
     ref = k.object_ref(obj)
-    return action.item(step, ref, ref, evidence, kind=kind.kind, api_version=kind.api_version,
+    return action.item(step, ref, ref, evidence, after=after, kind=kind.kind, api_version=kind.api_version,
                        namespaced=kind.namespaced, namespace=meta.get("namespace"), object_name=meta["name"],
                        object=obj, **params)
 
 
-def plan_finalizer_removals(step: str, inv: Inventory) -> list[PlanItem]:
+def _cloud_resource(step: str, obj: dict[str, Any]) -> tuple[str, str] | None:
+    """The cloud resource a Kuryr CR's finalizer guards: its removal waits for that resource's item,
+    and a failure to delete it blocks the removal (the CR is the record that names it)."""
+    status = obj.get("status") or {}
+    if step == "B4" and (status.get("loadbalancer") or {}).get("id"):
+        return "load balancer", str(status["loadbalancer"]["id"])
+    if step == "B17" and status.get("netId"):
+        return "network", str(status["netId"])
+    return None
+
+
+def plan_finalizer_removals(step: str, inv: Inventory, planned: Planned) -> list[PlanItem]:
     kind, finalizer = FINALIZERS[step]
-    return [_object_item(REMOVE_FINALIZER, step, kind, obj, f"carries finalizer {finalizer}", finalizer=finalizer)
-            for obj in sorted(inv.finalizer_objects.get(step, []), key=k.object_ref)]
+    items = []
+    for obj in sorted(inv.finalizer_objects.get(step, []), key=k.object_ref):
+        guarded = _cloud_resource(step, obj)
+        key = planned.key(*guarded) if guarded else None
+        items.append(_object_item(REMOVE_FINALIZER, step, kind, obj, f"carries finalizer {finalizer}",
+                                  after=[key] if key else (), finalizer=finalizer))
+    return items
 
 
 def _finalizer_step(step: str, title: str, depends_on: tuple[str, ...] = ()) -> Step:
@@ -168,12 +190,12 @@ def _finalizer_step(step: str, title: str, depends_on: tuple[str, ...] = ()) -> 
                 what=f"the `{finalizer}` finalizer on every {kind.kind}", evidence="the finalizer")
 
 
-def plan_gateway_service(inv: Inventory) -> list[PlanItem]:
+def plan_gateway_service(inv: Inventory, planned: Planned) -> list[PlanItem]:
     obj = inv.gateway_service
     return [] if obj is None else [_object_item(DELETE, "B2", k.SERVICE, obj, "Kuryr's service-subnet gateway Service")]
 
 
-def plan_kuryr_namespace(inv: Inventory) -> list[PlanItem]:
+def plan_kuryr_namespace(inv: Inventory, planned: Planned) -> list[PlanItem]:
     obj = inv.kuryr_namespace
     return [] if obj is None else [_object_item(DELETE, "B5", k.NAMESPACE, obj, f"Kuryr's namespace {KURYR_NAMESPACE}")]
 

@@ -16,7 +16,7 @@ from kuryr_cleanup.inventory import Inventory
 from kuryr_cleanup.kuryr import description_tags
 from kuryr_cleanup.openstack_api import get_one, list_raw, octavia_version, send
 from kuryr_cleanup.ownership import ownership
-from kuryr_cleanup.plan import DONE, GONE, PlanItem
+from kuryr_cleanup.plan import DONE, GONE, PlanItem, Planned
 from kuryr_cleanup.resources import floating_ips
 from kuryr_cleanup.resources.base import Action, Reader, ResourceKind, Run, Step, journaled
 from kuryr_cleanup.retrying import http_status
@@ -147,7 +147,7 @@ CASCADE_DELETE = Action("load balancer", "cascade-delete", "delete (cascade)", c
 
 
 # -- planning --------------------------------------------------------------------------------------------
-def plan(inv: Inventory) -> list[PlanItem]:
+def plan(inv: Inventory, planned: Planned) -> list[PlanItem]:
     items: list[PlanItem] = []
     for lb in sorted(inv.load_balancers, key=lambda lb: (lb.get("name") or "", lb["id"])):
         cr = inv.kuryr_lbs.get(lb["id"], {})

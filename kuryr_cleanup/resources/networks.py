@@ -1,10 +1,13 @@
 """Kuryr's networks with their router interfaces: the namespace networks (B12), the service network
 (B6), and the final check (B15).
 
-Ownership (S2): a network is this cluster's Kuryr network when a KuryrNetwork of this cluster names it
-(or an earlier run recorded that one did) and it is not tagged for another cluster; the service
-network by its CNO name. Its ports go first (resources/ports.py), then its subnets' router
-interfaces (through the router), then the network with its subnets.
+Ownership (S2, S7): a KuryrNetwork's `status.netId` is a pointer, not proof. A network it names is
+emptied only if it also looks like Kuryr's (the cluster tag, or Kuryr's `<namespace uid>/<namespace>`
+name for that CR's namespace) and nothing of another owner is on it: a Nova VM's own port, the
+installer's API or ingress port, another cluster's port, a subport of another cluster's trunk, or an
+interface of a router that is not this cluster's. Otherwise the whole network is kept, with the
+reason. The service network is the CNO's by name. Ports go first (resources/ports.py), then the
+subnets' interfaces on this cluster's routers, then the network with its subnets.
 """
 
 from __future__ import annotations
@@ -13,12 +16,12 @@ from typing import Any
 
 from kuryr_cleanup.engine import Finished, Outcome
 from kuryr_cleanup.inventory import Inventory
-from kuryr_cleanup.kuryr import INSTALLER_NODE_NETWORK, SERVICE_NETWORK, cno_name
+from kuryr_cleanup.kuryr import INSTALLER_NODE_NETWORK, SERVICE_NETWORK, cluster_tags, cno_name
 from kuryr_cleanup.openstack_api import chunks, list_raw, send
 from kuryr_cleanup.ownership import kuryr_networks, ownership
-from kuryr_cleanup.plan import DONE, FAILED, KEPT, PlanItem
+from kuryr_cleanup.plan import DONE, FAILED, KEPT, PlanItem, Planned
 from kuryr_cleanup.resources import loadbalancers, ports, trunks
-from kuryr_cleanup.resources.base import Action, Reader, ResourceKind, Run, Step, journaled
+from kuryr_cleanup.resources.base import Action, Reader, ResourceKind, Run, Step, refuse_held
 
 
 # -- discovery -------------------------------------------------------------------------------------------
@@ -38,22 +41,22 @@ def discover(reader: Reader, inv: Inventory) -> None:
         if net is not None:
             inv.networks[net_id] = net
 
-    # The CNO's service network (with the legacy unprefixed name only when tagged).
+    # The CNO's service network, and a legacy unprefixed one when it carries our tag (both are ours).
     for name, cno in ((cno_name(infra, SERVICE_NETWORK), True), (SERVICE_NETWORK, False)):
         for net in reader.list("network", "/networks", {"name": name}):
             own = ownership(net, tag, cno=name if cno else None)
-            if own.ours and inv.service_network is None:
-                inv.service_network = net
-            else:
+            if own.ours and net["id"] not in inv.networks:
+                inv.service_networks.append(net)
+            elif net["id"] not in inv.networks:
                 inv.other_service_networks.append(net)
-    if inv.service_network is not None:
-        inv.service_subnets = reader.list("network", "/subnets", {"network_id": inv.service_network["id"]})
-        inv.subnets_by_network[inv.service_network["id"]] = inv.service_subnets
 
-    # Deleting a network deletes its subnets: the journal keeps them with it.
-    for batch in chunks(list(inv.networks)):
+    # Deleting a network deletes its subnets: the journal keeps them with it (and the subnets of kept
+    # tagged networks keep the subnet pool they came from).
+    for batch in chunks(list(inv.networks) + [n["id"] for n in inv.service_networks + inv.unnamed_tagged_networks]):
         for subnet in reader.list("network", "/subnets", {"network_id": batch}):
             inv.subnets_by_network.setdefault(subnet["network_id"], []).append(subnet)
+    service_ids = {n["id"] for n in inv.service_networks}
+    inv.service_subnets = [s for net_id in service_ids for s in inv.subnets_by_network.get(net_id, [])]
 
 
 # -- actions ---------------------------------------------------------------------------------------------
@@ -64,18 +67,33 @@ def remove_router_interface(run: Run, router_id: str, subnet_id: str) -> Any:
 def remove_interface(run: Run, item: PlanItem) -> Outcome:
     router_id, subnet_id = item.params["router_id"], item.params["subnet_id"]
     # 404: RouterInterfaceNotFoundForSubnet, or the router or subnet is gone.
-    return journaled(run, item, lambda: remove_router_interface(run, router_id, subnet_id), event="change",
-                     router_id=router_id, subnet_id=subnet_id, gone="already removed")
+    return refuse_held(run, item, lambda: remove_router_interface(run, router_id, subnet_id), _interface_holders,
+                       event="change", router_id=router_id, subnet_id=subnet_id, gone="already removed")
+
+
+def _interface_holders(run: Run, item: PlanItem) -> list[str]:
+    """What keeps an interface (RouterInterfaceInUseByFloatingIP): floating IPs on the subnet's ports."""
+    fips = list_raw(run.conn, "network", "/floatingips", "floatingips", run.policy,
+                    {"router_id": item.params["router_id"]})
+    return [f"floating IP {f.get('floating_ip_address')} ({f['id']}, port {f.get('port_id')})" for f in fips
+            if f.get("port_id")]
+
+
+def _network_holders(run: Run, item: PlanItem) -> list[str]:
+    """What keeps a network once its Kuryr ports are gone (NetworkInUse): every port still on it."""
+    left = list_raw(run.conn, "network", "/ports", "ports", run.policy, {"network_id": item.id})
+    return [ports.describe_port(p) for p in left]
 
 
 def delete_network(run: Run, item: PlanItem) -> Outcome:
-    return journaled(run, item, lambda: send(run.conn, "network", "DELETE", f"/networks/{item.id}"))
+    return refuse_held(run, item, lambda: send(run.conn, "network", "DELETE", f"/networks/{item.id}"),
+                       _network_holders)
 
 
 def check_gone(run: Run, item: PlanItem) -> Outcome:
-    named = set(run.inv.kuryr_networks)
+    expected = set(item.params["networks"])
     tagged = list_raw(run.conn, "network", "/networks", "networks", run.policy, {"tags": run.inv.tag})
-    remaining = [n for n in tagged if n["id"] in named]
+    remaining = [n for n in tagged if n["id"] in expected]
     if remaining:
         names = ", ".join(f"{n.get('name')} ({n['id']})" for n in remaining[:10])
         return Finished(FAILED, f"networks still exist: {names}")
@@ -88,12 +106,65 @@ CHECK = Action("check", "check", "verify", check_gone)
 
 
 # -- planning --------------------------------------------------------------------------------------------
-def _network_items(step: str, inv: Inventory, net: dict[str, Any], evidence: str) -> list[PlanItem]:
-    """Delete every port but the router's own and LB VIPs, remove the router interfaces, delete the network."""
+def our_routers(inv: Inventory) -> set[str]:
+    """Routers whose interfaces the cleanup may remove: this cluster's (tagged for it), named as Kuryr's
+    router or found holding an interface on a Kuryr network."""
+    routers = {**inv.other_routers, **inv.routers}
+    return {rid for rid, router in routers.items() if inv.tag in cluster_tags(router.get("tags"))}
+
+
+def _router_owner(inv: Inventory, router_id: str) -> str:
+    router = inv.routers.get(router_id) or inv.other_routers.get(router_id)
+    if router is None:
+        return f"router {router_id} (not visible to this token)"
+    tags = sorted(cluster_tags(router.get("tags")))
+    owner = f"tagged {', '.join(tags)}" if tags else "not tagged for this cluster"
+    return f"router {router.get('name') or router_id} ({router_id}, {owner}, project {router.get('project_id')})"
+
+
+def blockers(inv: Inventory, net: dict[str, Any], kuryr_shaped: bool, routers: set[str]) -> list[str]:
+    """Why a network must not be emptied (S7): foreign ports, foreign trunks, foreign routers."""
+    found: list[str] = []
+    if not kuryr_shaped:
+        found.append("it is neither tagged for this cluster nor named like Kuryr's network of that namespace")
+    trunk_owner = {t["id"]: ownership(t, inv.tag) for t in inv.trunks}
+    for port in inv.ports_by_network.get(net["id"], []):
+        why = ports.foreign_owner(port, inv)
+        if why:
+            found.append(why)
+        elif ports.is_router_interface(port) and port.get("device_id") not in routers:
+            subnets = ", ".join(ip["subnet_id"] for ip in port.get("fixed_ips") or [])
+            found.append(f"{_router_owner(inv, port.get('device_id') or '')} has an interface on subnet {subnets}: "
+                         f"remove it there (openstack router remove subnet)")
+        elif port.get("device_owner") == "trunk:subport":
+            own = trunk_owner.get(port.get("device_id") or "")
+            if own is not None and own.state == "skipped":
+                found.append(f"{ports.describe_port(port)} is a subport of trunk {port.get('device_id')}, "
+                             f"{own.reason.removeprefix('skipped: ')}")
+    return found
+
+
+def _kept(net: dict[str, Any], step: str, evidence: str, found: list[str]) -> PlanItem:
+    shown = "; ".join(found[:3]) + (f"; and {len(found) - 3} more" if len(found) > 3 else "")
+    return DELETE.item(step, net["id"], net.get("name") or "", evidence, KEPT,
+                       f"kept, not emptied: {shown}")
+
+
+def _network_items(step: str, inv: Inventory, planned: Planned, net: dict[str, Any], evidence: str,
+                   kuryr_shaped: bool) -> list[PlanItem]:
+    """Delete its ports, remove its subnets from this cluster's routers, delete the network; or keep it
+    whole when anything on it is not Kuryr's."""
+    routers = our_routers(inv)
+    found = blockers(inv, net, kuryr_shaped, routers)
+    if found:
+        return [_kept(net, step, evidence, found)]
     net_id = net["id"]
     label = net.get("name") or net_id
     net_ports = inv.ports_by_network.get(net_id, [])
-    items = ports.plan_deletions(step, net_ports, label, evidence, keep=loadbalancers.vip_ports(inv))
+    subport_of = {p["id"]: planned.key("trunk", p.get("device_id") or "") for p in net_ports
+                  if p.get("device_owner") == "trunk:subport"}
+    items = ports.plan_deletions(step, net_ports, label, evidence, inv, loadbalancers.vip_ports(inv),
+                                 {pid: key for pid, key in subport_of.items() if key})
     port_keys = tuple(i.key for i in items)
     seen: set[tuple[str, str]] = set()
     for port in net_ports:
@@ -112,7 +183,17 @@ def _network_items(step: str, inv: Inventory, net: dict[str, Any], evidence: str
     return items
 
 
-def plan_namespace_networks(inv: Inventory) -> list[PlanItem]:
+def kuryr_shaped(inv: Inventory, net_id: str) -> bool:
+    """The cluster tag, or the name Kuryr gives a namespace's network: `<namespace uid>/<namespace>`."""
+    net = inv.networks[net_id]
+    if inv.tag in cluster_tags(net.get("tags")):
+        return True
+    cr = inv.kuryr_networks.get(net_id) or {}
+    namespace, uid = cr.get("namespace"), cr.get("namespace_uid")
+    return bool(namespace and uid and net.get("name") == f"{uid}/{namespace}")
+
+
+def plan_namespace_networks(inv: Inventory, planned: Planned) -> list[PlanItem]:
     items: list[PlanItem] = []
     owned = kuryr_networks(inv)
     for net_id in sorted(inv.networks, key=lambda n: inv.networks[n].get("name") or n):
@@ -121,7 +202,7 @@ def plan_namespace_networks(inv: Inventory) -> list[PlanItem]:
             own = ownership(net, inv.tag)
             items.append(DELETE.item("B12", net_id, net.get("name") or "", "", own.state, own.reason))
             continue
-        items.extend(_network_items("B12", inv, net, owned[net_id]))
+        items.extend(_network_items("B12", inv, planned, net, owned[net_id], kuryr_shaped(inv, net_id)))
     for net in sorted(inv.unnamed_tagged_networks, key=lambda n: n.get("name") or ""):
         items.append(DELETE.item("B12", net["id"], net.get("name") or "", "", KEPT,
                                  f"kept: tagged {inv.tag} but no KuryrNetwork names it (delete it by hand if it is "
@@ -129,25 +210,24 @@ def plan_namespace_networks(inv: Inventory) -> list[PlanItem]:
     return items
 
 
-def plan_service_network(inv: Inventory) -> list[PlanItem]:
+def plan_service_network(inv: Inventory, planned: Planned) -> list[PlanItem]:
     items: list[PlanItem] = []
     for other in inv.other_service_networks:
         own = ownership(other, inv.tag)
-        state, reason = (own.state, own.reason) if not own.ours else (KEPT, "kept: a second network by that name")
-        items.append(DELETE.item("B6", other["id"], other.get("name") or "", "", state, reason))
-    net = inv.service_network
-    if net is None:
-        return items
-    own = ownership(net, inv.tag, cno=net.get("name"))
-    items.extend(_network_items("B6", inv, net, own.evidence))
+        items.append(DELETE.item("B6", other["id"], other.get("name") or "", "", own.state, own.reason))
+    for net in inv.service_networks:
+        own = ownership(net, inv.tag, cno=net.get("name") if net.get("name") != SERVICE_NETWORK else None)
+        items.extend(_network_items("B6", inv, planned, net, own.evidence, True))
     return items
 
 
-def plan_check(inv: Inventory) -> list[PlanItem]:
-    if not inv.networks:  # none of the networks KuryrNetworks named exists any more: nothing to check
+def plan_check(inv: Inventory, planned: Planned) -> list[PlanItem]:
+    deleted = sorted(n for n in inv.networks if planned.key("network", n))
+    if not deleted:  # none of the networks KuryrNetworks named is to be deleted: nothing to check
         return []
     return [CHECK.item("B15", "kuryr-networks-gone", "no Kuryr network remains",
-                       f"{len(inv.kuryr_networks)} networks named by KuryrNetworks")]
+                       f"{len(deleted)} networks named by KuryrNetworks", networks=deleted,
+                       after=[k for k in (planned.key("network", n) for n in deleted) if k])]
 
 
 def kuryr_subnet_ids(inv: Inventory) -> set[str]:
@@ -172,10 +252,11 @@ NAMESPACE_NETWORKS_STEP = Step(
     "B12", "Namespace networks: ports, router interfaces, networks", (loadbalancers.STEP.id, trunks.STEP.id),
     plan_namespace_networks,
     what="per namespace network: every port (bounded parallelism), the router interface, the network",
-    evidence="named by a KuryrNetwork of this cluster (or recorded by an earlier run)",
+    evidence="named by a KuryrNetwork of this cluster, and tagged for it or named `<namespace uid>/<namespace>`; "
+             "kept whole when anything on it is not Kuryr's (S7)",
 )
 CHECK_STEP = Step("B15", "Check: no Kuryr network remains", (NAMESPACE_NETWORKS_STEP.id,), plan_check,
-                  what="a check that no network a KuryrNetwork named still exists")
+                  what="a check that no network the cleanup deleted still exists")
 # What must be gone before the groups, pools and router the networks used can go.
 NETWORK_STEPS = (SERVICE_NETWORK_STEP.id, NAMESPACE_NETWORKS_STEP.id)
 

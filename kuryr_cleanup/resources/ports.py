@@ -1,9 +1,14 @@
 """Neutron ports on Kuryr's networks (deleted in B6 and B12, before their network).
 
-Every port inside a network that is this cluster's Kuryr network is deleted, tagged or not (the one
-exception S2 allows: pods' ports whose tagging failed), except the ports Neutron owns for a router
-(interfaces are removed through the router; on DVR the SNAT port goes with its interface) and the
-VIP ports of load balancers (Octavia removes them with the LB).
+A port inside one of this cluster's Kuryr networks is deleted, tagged or not (the one exception S2
+allows: pods' ports whose tagging failed), except:
+- ports Neutron keeps for a router (interfaces go through the router; on DVR the SNAT port goes with
+  its interface) or with the network (DHCP, OVN metadata), and load-balancer VIP ports (Octavia
+  removes them with the LB);
+- ports of another project (an Octavia amphora's member port goes with its LB; anything else is not
+  ours to touch);
+- ports of a non-Kuryr owner (S7): a Nova VM's own port, the installer's API or ingress port,
+  another cluster's port. Such a port keeps its whole network: it is not emptied at all.
 """
 
 from __future__ import annotations
@@ -11,34 +16,79 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from openstack import exceptions as os_exc
+
 from kuryr_cleanup.engine import Outcome
 from kuryr_cleanup.inventory import Inventory
-from kuryr_cleanup.kuryr import ROUTER_DEVICE_OWNERS, ROUTER_INTERFACE_OWNERS
+from kuryr_cleanup.kuryr import KURYR_PORT_DEVICE_OWNER, ROUTER_DEVICE_OWNERS, ROUTER_INTERFACE_OWNERS, cluster_tags
 from kuryr_cleanup.openstack_api import chunks, send
 from kuryr_cleanup.plan import PlanItem
 from kuryr_cleanup.resources.base import Action, Reader, ResourceKind, Run, journaled
+from kuryr_cleanup.retrying import http_status
+
+# Ports Neutron deletes itself with their network.
+GOES_WITH_NETWORK = ("network:dhcp", "network:distributed")
 
 
 def is_router_interface(port: dict[str, Any]) -> bool:
     return (port.get("device_owner") or "") in ROUTER_INTERFACE_OWNERS
 
 
-def is_router_owned(port: dict[str, Any]) -> bool:
-    """A port Neutron keeps for a router: never deleted directly (409 ServicePortInUse)."""
-    return (port.get("device_owner") or "") in ROUTER_DEVICE_OWNERS
-
-
 def label(port: dict[str, Any]) -> str:
     return port.get("name") or ",".join(ip.get("ip_address", "") for ip in port.get("fixed_ips") or [])
 
 
+def describe_port(port: dict[str, Any]) -> str:
+    owner = port.get("device_owner") or "no device owner"
+    name = f" {port['name']}" if port.get("name") else ""
+    return f"port {port['id']}{name} ({owner}, project {port.get('project_id') or port.get('tenant_id') or '?'})"
+
+
+def foreign_owner(port: dict[str, Any], inv: Inventory) -> str | None:
+    """Why `port` belongs to someone other than this cluster's Kuryr (S7), or None if it may be Kuryr's.
+
+    Such a port keeps its network: a CR that names the installer's node network, or a user who put a
+    VM on a namespace network, must not get the network emptied.
+    """
+    tags = cluster_tags(port.get("tags"))
+    if tags and inv.tag not in tags:
+        return f"{describe_port(port)} is tagged for another cluster ({', '.join(sorted(tags))})"
+    owner = port.get("device_owner") or ""
+    project = port.get("project_id") or port.get("tenant_id")
+    vm_port = owner.startswith("compute:") and owner != KURYR_PORT_DEVICE_OWNER
+    # Another project's compute port (an Octavia amphora's member port) is left alone, not a reason.
+    if vm_port and (not inv.project_id or project == inv.project_id or port.get("device_id") in inv.servers):
+        server = inv.servers.get(port.get("device_id") or "", {})
+        return f"{describe_port(port)} is the own port of server {server.get('name') or port.get('device_id')}"
+    if not owner and (port.get("name") or "").startswith(f"{inv.infra_id}-"):
+        return f"{describe_port(port)} is an installer port"
+    return None
+
+
+def left_alone(port: dict[str, Any], inv: Inventory, vip_ports: set[str]) -> bool:
+    """Ports on a Kuryr network that the cleanup never deletes itself (they go with something else)."""
+    owner = port.get("device_owner") or ""
+    project = port.get("project_id") or port.get("tenant_id")
+    return (owner in ROUTER_DEVICE_OWNERS or owner in GOES_WITH_NETWORK or port["id"] in vip_ports
+            or bool(inv.project_id and project and project != inv.project_id))
+
+
 # -- discovery -------------------------------------------------------------------------------------------
 def discover(reader: Reader, inv: Inventory) -> None:
-    """Every port on the Kuryr networks found, a batch of networks per listing."""
-    networks = list(inv.networks) + ([inv.service_network["id"]] if inv.service_network else [])
+    """Every port on the Kuryr networks found, a batch of networks per listing (every project's the
+    token can see: another project's port on our network is a reason to keep it); and on the tagged
+    networks that are kept (their ports keep the security groups they use)."""
+    networks = list(inv.networks) + [n["id"] for n in inv.service_networks + inv.unnamed_tagged_networks]
     for batch in chunks(networks):
         for port in reader.list("network", "/ports", {"network_id": batch}):
             inv.ports_by_network.setdefault(port["network_id"], []).append(port)
+    if any((p.get("device_owner") or "").startswith("compute:") for ps in inv.ports_by_network.values() for p in ps):
+        # Nova lists the token's project's servers: a VM among them is someone's machine, not Kuryr's.
+        try:
+            inv.servers = {s["id"]: s for s in reader.list("compute", "/servers")}
+        except Exception as exc:  # noqa: BLE001 - a cloud or token without Nova: compute ports count as VMs
+            if http_status(exc) not in (403, 404) and not isinstance(exc, os_exc.EndpointNotFound):
+                raise
 
 
 # -- actions ---------------------------------------------------------------------------------------------
@@ -50,12 +100,13 @@ DELETE = Action("port", "delete", "delete", delete)
 
 
 # -- planning --------------------------------------------------------------------------------------------
-def plan_deletions(step: str, ports: Iterable[dict[str, Any]], network: str, evidence: str,
-                   keep: set[str]) -> list[PlanItem]:
-    """The ports of one network to delete before the network: all but the router's own and `keep`."""
-    return [DELETE.item(step, port["id"], label(port), f"inside network {network} ({evidence})", object=port)
-            for port in sorted(ports, key=lambda p: p["id"])
-            if not is_router_owned(port) and port["id"] not in keep]
+def plan_deletions(step: str, ports: Iterable[dict[str, Any]], network: str, evidence: str, inv: Inventory,
+                   vip_ports: set[str], after: dict[str, str]) -> list[PlanItem]:
+    """The ports of one network to delete before the network; `after`: port id -> the key of the
+    item that must finish first (the removal of the port from its trunk)."""
+    return [DELETE.item(step, port["id"], label(port), f"inside network {network} ({evidence})",
+                        after=[after[port["id"]]] if port["id"] in after else (), object=port)
+            for port in sorted(ports, key=lambda p: p["id"]) if not left_alone(port, inv, vip_ports)]
 
 
 KIND = ResourceKind("ports", discover=discover)

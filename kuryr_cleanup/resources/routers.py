@@ -12,19 +12,24 @@ from kuryr_cleanup.inventory import Inventory
 from kuryr_cleanup.kuryr import INSTALLER_ROUTER_DESCRIPTION
 from kuryr_cleanup.openstack_api import list_raw, send
 from kuryr_cleanup.ownership import ownership
-from kuryr_cleanup.plan import KEPT, PlanItem
+from kuryr_cleanup.plan import KEPT, PlanItem, Planned
 from kuryr_cleanup.resources import networks, ports
 from kuryr_cleanup.resources.base import Action, Reader, ResourceKind, Run, Step, journaled
 
 
 # -- discovery -------------------------------------------------------------------------------------------
 def discover(reader: Reader, inv: Inventory) -> None:
-    """The routers the KuryrNetworks (or an earlier run) named, and their ports."""
+    """The routers the KuryrNetworks (or an earlier run) named, and their ports; and the other routers
+    with an interface on a Kuryr network (one batched listing), to say whose they are."""
     for router_id in inv.router_ids:
         router = reader.one("network", f"/routers/{router_id}", "router")
         if router is not None:
             inv.routers[router_id] = router
             inv.router_ports[router_id] = reader.list("network", "/ports", {"device_id": router_id})
+    others = {p["device_id"] for net_ports in inv.ports_by_network.values() for p in net_ports
+              if ports.is_router_interface(p) and p.get("device_id")} - set(inv.routers)
+    if others:
+        inv.other_routers = reader.by_ids("network", "/routers", others)
 
 
 def foreign_interfaces(router_ports: list[dict[str, Any]], kuryr_subnets: set[str]) -> list[str]:
@@ -60,7 +65,18 @@ DELETE = Action("router", "delete", "delete", delete)
 
 
 # -- planning --------------------------------------------------------------------------------------------
-def plan(inv: Inventory) -> list[PlanItem]:
+def _kept_networks_served(inv: Inventory, planned: Planned, router_id: str) -> list[str]:
+    """Kuryr networks that are kept (S7) and still have an interface on this router."""
+    kept = []
+    for net_id, net_ports in inv.ports_by_network.items():
+        item = planned.get("network", net_id)
+        if item is not None and not item.actionable and any(
+                ports.is_router_interface(p) and p.get("device_id") == router_id for p in net_ports):
+            kept.append(item.name or net_id)
+    return sorted(kept)
+
+
+def plan(inv: Inventory, planned: Planned) -> list[PlanItem]:
     items = []
     kuryr_subnets = networks.kuryr_subnet_ids(inv)
     for router_id in inv.router_ids:
@@ -68,8 +84,9 @@ def plan(inv: Inventory) -> list[PlanItem]:
         if router is None:
             continue
         name = router.get("name") or ""
-        evidence = "named in KuryrNetwork status.routerId"
-        own = ownership(router, inv.tag, named_in="KuryrNetwork status.routerId")
+        # A CR is a pointer, not proof (S7): the router must carry this cluster's tag too.
+        own = ownership(router, inv.tag)
+        evidence = f"named in KuryrNetwork status.routerId; {own.evidence}"
         if not own.ours:
             items.append(DELETE.item("B18", router_id, name, "", own.state, own.reason))
             continue
@@ -82,7 +99,15 @@ def plan(inv: Inventory) -> list[PlanItem]:
             items.append(DELETE.item("B18", router_id, name, evidence, KEPT,
                                      f"kept: still serves subnets that are not Kuryr's ({', '.join(foreign)})"))
             continue
-        items.append(DELETE.item("B18", router_id, name, evidence, object=router, kuryr_subnets=sorted(kuryr_subnets)))
+        kept = _kept_networks_served(inv, planned, router_id)
+        if kept:
+            items.append(DELETE.item("B18", router_id, name, evidence, KEPT,
+                                     f"kept: still serves Kuryr networks that are kept ({', '.join(kept[:5])})"))
+            continue
+        interfaces = [k for k in (planned.key("router interface", f"{router_id}:{s}") for s in sorted(kuryr_subnets))
+                      if k]
+        items.append(DELETE.item("B18", router_id, name, evidence, after=interfaces, object=router,
+                                 kuryr_subnets=sorted(kuryr_subnets)))
     return items
 
 

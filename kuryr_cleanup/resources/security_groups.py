@@ -8,28 +8,65 @@ they are left alone.
 
 from __future__ import annotations
 
+from typing import Any
+
 from kuryr_cleanup.engine import Outcome
 from kuryr_cleanup.inventory import Inventory
 from kuryr_cleanup.kuryr import NP_SG_DESCRIPTION, PODS_SECURITY_GROUP, cno_name
-from kuryr_cleanup.openstack_api import send
-from kuryr_cleanup.ownership import ownership
-from kuryr_cleanup.plan import PlanItem
-from kuryr_cleanup.resources import networks
-from kuryr_cleanup.resources.base import Action, Reader, ResourceKind, Run, Step, journaled
+from kuryr_cleanup.openstack_api import list_raw, send
+from kuryr_cleanup.ownership import Ownership, ownership
+from kuryr_cleanup.plan import KEPT, PlanItem, Planned
+from kuryr_cleanup.resources import networks, ports
+from kuryr_cleanup.resources.base import Action, Reader, ResourceKind, Run, Step, refuse_held
 
 
 def discover(reader: Reader, inv: Inventory) -> None:
     inv.security_groups = reader.list("network", "/security-groups")
 
 
+def _holders(run: Run, item: PlanItem) -> list[str]:
+    """Once this cluster's ports are gone, whoever still uses the group is someone else (a user's VM)."""
+    users = list_raw(run.conn, "network", "/ports", "ports", run.policy, {"security_groups": item.id})
+    return [ports.describe_port(p) for p in users if item.id in (p.get("security_groups") or [])]
+
+
 def delete(run: Run, item: PlanItem) -> Outcome:
-    return journaled(run, item, lambda: send(run.conn, "network", "DELETE", f"/security-groups/{item.id}"))
+    return refuse_held(run, item, lambda: send(run.conn, "network", "DELETE", f"/security-groups/{item.id}"),
+                       _holders)
 
 
 DELETE = Action("security group", "delete", "delete", delete)
 
 
-def plan_pods_group(inv: Inventory) -> list[PlanItem]:
+def _users(inv: Inventory, planned: Planned, sg_id: str) -> tuple[list[str], list[str]]:
+    """The keys of the port deletions the group waits for, and the kept networks whose ports use it."""
+    keys, kept = [], set()
+    for net_id, net_ports in inv.ports_by_network.items():
+        for port in net_ports:
+            if sg_id not in (port.get("security_groups") or []):
+                continue
+            key = planned.key("port", port["id"])
+            if key:
+                keys.append(key)
+            else:
+                network = planned.get("network", net_id)
+                if network is not None and network.state == KEPT:
+                    kept.add(network.name or net_id)
+    return keys, sorted(kept)
+
+
+def _group_item(step: str, inv: Inventory, planned: Planned, sg: dict[str, Any], own: Ownership) -> PlanItem:
+    name = sg.get("name") or ""
+    if not own.ours:
+        return DELETE.item(step, sg["id"], name, own.evidence, own.state, own.reason)
+    keys, kept = _users(inv, planned, sg["id"])
+    if kept:
+        return DELETE.item(step, sg["id"], name, own.evidence, KEPT,
+                           f"kept: used by ports of Kuryr networks that are kept ({', '.join(kept[:5])})")
+    return DELETE.item(step, sg["id"], name, own.evidence, after=keys, object=sg)
+
+
+def plan_pods_group(inv: Inventory, planned: Planned) -> list[PlanItem]:
     items = []
     prefixed = cno_name(inv.infra_id, PODS_SECURITY_GROUP)
     for sg in inv.security_groups:
@@ -40,11 +77,11 @@ def plan_pods_group(inv: Inventory) -> list[PlanItem]:
             own = ownership(sg, inv.tag)
         else:
             continue
-        items.append(DELETE.item("B13", sg["id"], name, own.evidence, own.state, own.reason, object=sg))
+        items.append(_group_item("B13", inv, planned, sg, own))
     return items
 
 
-def plan_policy_groups(inv: Inventory) -> list[PlanItem]:
+def plan_policy_groups(inv: Inventory, planned: Planned) -> list[PlanItem]:
     items = []
     for sg in sorted(inv.security_groups, key=lambda s: (s.get("name") or "", s["id"])):
         described = (sg.get("description") or "").startswith(NP_SG_DESCRIPTION)
@@ -52,8 +89,7 @@ def plan_policy_groups(inv: Inventory) -> list[PlanItem]:
         if not described and not named_in:
             continue
         own = ownership(sg, inv.tag, named_in=named_in and f"KuryrNetworkPolicy {named_in}")
-        items.append(DELETE.item("B16", sg["id"], sg.get("name") or "", own.evidence, own.state, own.reason,
-                                 object=sg))
+        items.append(_group_item("B16", inv, planned, sg, own))
     return items
 
 

@@ -7,7 +7,7 @@ from kuryr_cleanup.inventory import Inventory
 from kuryr_cleanup.kuryr import POD_SUBNETPOOL, cno_name
 from kuryr_cleanup.openstack_api import send
 from kuryr_cleanup.ownership import ownership
-from kuryr_cleanup.plan import PlanItem
+from kuryr_cleanup.plan import KEPT, PlanItem, Planned
 from kuryr_cleanup.resources import networks
 from kuryr_cleanup.resources.base import Action, Reader, ResourceKind, Run, Step, journaled
 
@@ -28,13 +28,26 @@ def delete(run: Run, item: PlanItem) -> Outcome:
 DELETE = Action("subnet pool", "delete", "delete", delete)
 
 
-def plan(inv: Inventory) -> list[PlanItem]:
+def plan(inv: Inventory, planned: Planned) -> list[PlanItem]:
     items = []
     cno = cno_name(inv.infra_id, POD_SUBNETPOOL)
     for pool in sorted(inv.subnet_pools, key=lambda p: p.get("name") or ""):
         own = ownership(pool, inv.tag, cno=cno if pool.get("name") == cno else None)
-        items.append(DELETE.item("B14", pool["id"], pool.get("name") or "", own.evidence, own.state, own.reason,
-                                 object=pool))
+        name = pool.get("name") or ""
+        if not own.ours:
+            items.append(DELETE.item("B14", pool["id"], name, own.evidence, own.state, own.reason))
+            continue
+        # The networks whose subnets were allocated from the pool must go first.
+        users = {net_id for net_id, subnets in inv.subnets_by_network.items()
+                 if any(s.get("subnetpool_id") == pool["id"] for s in subnets)}
+        kept = sorted(i.name or i.id for i in (planned.get("network", n) for n in users)
+                      if i is not None and i.state == KEPT)
+        if kept:
+            items.append(DELETE.item("B14", pool["id"], name, own.evidence, KEPT,
+                                     f"kept: subnets of Kuryr networks that are kept use it ({', '.join(kept[:5])})"))
+            continue
+        after = [k for k in (planned.key("network", n) for n in sorted(users)) if k]
+        items.append(DELETE.item("B14", pool["id"], name, own.evidence, after=after, object=pool))
     return items
 
 

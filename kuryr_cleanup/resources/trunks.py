@@ -12,7 +12,7 @@ from kuryr_cleanup.engine import Finished, Outcome
 from kuryr_cleanup.inventory import Inventory
 from kuryr_cleanup.openstack_api import send
 from kuryr_cleanup.ownership import kuryr_networks, ownership
-from kuryr_cleanup.plan import FAILED, GONE, PlanItem
+from kuryr_cleanup.plan import FAILED, GONE, PlanItem, Planned
 from kuryr_cleanup.resources.base import Action, Reader, ResourceKind, Run, Step, journaled
 from kuryr_cleanup.retrying import http_status
 
@@ -61,7 +61,7 @@ UNSET_SUBPORTS = Action("trunk", "unset-subports", "unset subports", unset_subpo
 
 
 # -- planning --------------------------------------------------------------------------------------------
-def plan(inv: Inventory) -> list[PlanItem]:
+def plan(inv: Inventory, planned: Planned) -> list[PlanItem]:
     kuryr_nets = kuryr_networks(inv)
     ports_on_kuryr_nets = {p["id"] for net_id in kuryr_nets for p in inv.ports_by_network.get(net_id, [])}
     items = []

@@ -95,10 +95,6 @@ class LoggedRequest:
     query: str
     status: int
 
-    @property
-    def is_write(self) -> bool:
-        return self.method.upper() not in ("GET", "HEAD", "OPTIONS")
-
 
 class Faults:
     """The simulator's fault rules, latency and request log (thread-safe)."""

@@ -20,6 +20,11 @@ from typing import Any
 from kuryr_cleanup.sim.http import ApiError, Request, Response, Service
 from kuryr_cleanup.sim.store import Store
 
+# The simulated cloud's one user and project (clouds.yaml, written by the server, names them too).
+SIM_USER = "admin"
+SIM_PASSWORD = "sim-password"  # a local simulator's throwaway credential, never a real one
+SIM_PROJECT = "openshift"
+
 DEFAULT_DOMAIN = {"id": "default", "name": "Default"}
 REGION = "RegionOne"
 TOKEN_LIFETIME = 24 * 3600  # real seconds: keystoneauth compares expiry with the wall clock
@@ -99,15 +104,11 @@ class Keystone(Service):
         return str(self.server.os_url)
 
     def _project(self) -> dict[str, Any]:
-        from kuryr_cleanup.sim.server import SIM_PROJECT
-
         return {"id": self.store.project_id, "name": SIM_PROJECT, "domain_id": "default", "description": "",
                 "enabled": True, "parent_id": "default", "is_domain": False, "tags": [], "options": {},
                 "links": {"self": f"{self.os_url}/identity/v3/projects/{self.store.project_id}"}}
 
     def _user(self) -> dict[str, Any]:
-        from kuryr_cleanup.sim.server import SIM_USER
-
         return {"id": USER_ID, "name": SIM_USER, "domain_id": "default", "enabled": True,
                 "password_expires_at": None, "options": {},
                 "links": {"self": f"{self.os_url}/identity/v3/users/{USER_ID}"}}
@@ -147,8 +148,6 @@ class Keystone(Service):
 
     # -- tokens ----------------------------------------------------------------------------------
     def issue_token(self, request: Request) -> Response:
-        from kuryr_cleanup.sim.server import SIM_PASSWORD, SIM_PROJECT, SIM_USER
-
         try:
             auth = (request.json() or {})["auth"]
             identity = auth["identity"]

@@ -27,6 +27,7 @@ handlers both use them. The caller holds `store.lock`.
 from __future__ import annotations
 
 import copy
+import datetime as _dt
 import functools
 import itertools
 import weakref
@@ -170,8 +171,6 @@ def supports_tags(store: Store) -> bool:
 # -- timestamps and timers -------------------------------------------------------------------------
 def _now(store: Store) -> str:
     """Octavia's timestamps: ISO 8601 without a zone suffix, seconds precision (wsme datetime)."""
-    import datetime as _dt
-
     when = _dt.datetime.fromtimestamp(store.clock.now(), tz=_dt.timezone.utc)
     return when.strftime("%Y-%m-%dT%H:%M:%S")
 

@@ -20,15 +20,15 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from kuryr_cleanup.sim import keystone, neutron, nova, octavia
 from kuryr_cleanup.sim.faults import DROP, HANG, Faults, LoggedRequest, parse_faults
 from kuryr_cleanup.sim.http import Request, Response, Service
+from kuryr_cleanup.sim.keystone import SIM_PASSWORD, SIM_PROJECT, SIM_USER
+from kuryr_cleanup.sim.kube.api import KubeApi
 from kuryr_cleanup.sim.store import Store
 
 LOOPBACK = "127.0.0.1"
 SIM_CLOUD = "sim"
-SIM_USER = "admin"
-SIM_PASSWORD = "sim-password"  # a local simulator's throwaway credential, never a real one
-SIM_PROJECT = "openshift"
 
 
 class _Server(ThreadingHTTPServer):
@@ -125,8 +125,6 @@ class SimServer:
     """The simulated cloud and cluster, served on 127.0.0.1."""
 
     def __init__(self, store: Store | None = None, port: int = 0, kube_port: int = 0) -> None:
-        from kuryr_cleanup.sim import keystone, kube, neutron, nova, octavia
-
         self.store = store or Store()
         self.faults = Faults()
         self.keystone = keystone.Keystone(self.store, self)
@@ -136,7 +134,7 @@ class SimServer:
             octavia.Octavia(self.store),
             nova.Nova(self.store),
         ]
-        self.kube_api = kube.KubeApi(self.store)
+        self.kube_api = KubeApi(self.store)
         self._os_http = _Server(self, self.openstack_services, port)
         self._kube_http = _Server(self, [self.kube_api], kube_port)
         self._threads: list[threading.Thread] = []

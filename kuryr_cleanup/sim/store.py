@@ -24,32 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-SNAPSHOT_FORMAT = "kuryr-migrate/snapshot"
-SNAPSHOT_VERSION = 1
-
-# OpenStack collections, in the order a snapshot lists them. Names are the JSON collection keys of
-# the real APIs (Neutron `security_groups`, Octavia `loadbalancers`, ...), so a listing answer is
-# `{name: [...]}` straight from here.
-OPENSTACK_COLLECTIONS: tuple[str, ...] = (
-    # Neutron
-    "networks",
-    "subnets",
-    "subnetpools",
-    "ports",
-    "routers",
-    "trunks",
-    "security_groups",
-    "security_group_rules",
-    "floatingips",
-    # Octavia
-    "loadbalancers",
-    "listeners",
-    "pools",
-    "members",
-    "healthmonitors",
-    # Nova
-    "servers",
-)
+from kuryr_cleanup.snapshot_format import OPENSTACK_COLLECTIONS, SNAPSHOT_FORMAT, SNAPSHOT_VERSION, check_snapshot
 
 # Named delays in seconds of simulated time. Tests set them to 0 or advance the clock.
 DEFAULT_DELAYS: dict[str, float] = {
@@ -243,16 +218,3 @@ class Store:
                 for obj in obj_map.values():
                     obj["metadata"].setdefault("resourceVersion", self.next_resource_version())
 
-
-class SnapshotError(ValueError):
-    pass
-
-
-def check_snapshot(snap: Any) -> None:
-    if not isinstance(snap, dict) or snap.get("format") != SNAPSHOT_FORMAT:
-        raise SnapshotError(f"not a kuryr-migrate snapshot (expected format {SNAPSHOT_FORMAT!r})")
-    if snap.get("version") != SNAPSHOT_VERSION:
-        raise SnapshotError(
-            f"snapshot format version {snap.get('version')!r} is not supported (this tool reads "
-            f"version {SNAPSHOT_VERSION})"
-        )

@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kuryr_cleanup.sim.generate import ScenarioSpec, generate_scenario
-from kuryr_cleanup.sim.store import OPENSTACK_COLLECTIONS, Store
+from kuryr_cleanup.sim.store import Store
+from kuryr_cleanup.snapshot_format import OPENSTACK_COLLECTIONS
 from tests.real import services
 
 # Neutron makes these ports itself (router_add_interface by subnet, gateways, floating IPs) or, for

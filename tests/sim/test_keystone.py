@@ -17,7 +17,7 @@ import openstack.exceptions
 import pytest
 import requests
 
-from kuryr_cleanup.sim.server import SIM_PASSWORD, SIM_PROJECT, SIM_USER
+from kuryr_cleanup.sim.keystone import SIM_PASSWORD, SIM_PROJECT, SIM_USER
 
 OPENSTACK = str(Path(sys.executable).with_name("openstack"))
 

@@ -8,6 +8,7 @@ write through a real apiserver ends up as one etcd revision and one watch event.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,6 +92,11 @@ def group_versions() -> dict[str, list[str]]:
         if k.version not in versions:
             versions.append(k.version)
     return groups
+
+
+def serialize(obj: Any) -> bytes:
+    """An object (or list, or watch event) as the API sends it: compact JSON."""
+    return json.dumps(obj, separators=(",", ":")).encode()
 
 
 def object_key(obj: dict[str, Any]) -> tuple[str, str]:

@@ -1,0 +1,147 @@
+"""What to generate: `ScenarioSpec.parse("namespaces=50,pods=4,second-cluster,fips")`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kuryr_cleanup.sim.generate.names import CLUSTER_NETWORK, OCTAVIA_PROVIDERS_VERSION
+
+
+def _count(key: str, value: str | None) -> int:
+    if value is None:
+        raise ValueError(f"{key} needs a value, e.g. {key}=3")
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError(f"{key}={value}: not a whole number") from None
+    if number < 0:
+        raise ValueError(f"{key}={value}: must not be negative")
+    return number
+
+
+def _flag(key: str, value: str | None) -> bool:
+    if value is None:
+        return True
+    lowered = value.lower()
+    if lowered in ("yes", "true", "on", "1"):
+        return True
+    if lowered in ("no", "false", "off", "0"):
+        return False
+    raise ValueError(f"{key}={value}: expected yes or no")
+
+
+def _octavia_version(key: str, value: str | None) -> str:
+    if value is None or not re.fullmatch(r"v?2\.\d+", value):
+        raise ValueError(f"{key}={value}: expected an Octavia API version such as 2.4 or 2.27")
+    return value.lstrip("v")
+
+
+def _infra_id(key: str, value: str | None) -> str:
+    # The installer's infraID: the cluster name (at most 27 characters) and 5 random characters.
+    if value is None or not re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,26})-[a-z0-9]{5}", value):
+        raise ValueError(f"{key}={value}: expected an infraID such as ostest-abc12 (<cluster name>-<5 chars>)")
+    return value
+
+
+def _provider(key: str, value: str | None) -> str:
+    if value not in ("amphora", "ovn"):
+        raise ValueError(f"{key}={value}: expected amphora or ovn")
+    return value
+
+
+# spec key -> (field name, parser, help). The help text is what docs/scenarios.md lists.
+_KEYS: dict[str, tuple[str, Callable[[str, str | None], Any], str]] = {
+    "namespaces": ("namespaces", _count, "user namespaces ns-1..ns-N (the openshift-* ones come on top)"),
+    "pods": ("pods", _count, "pods per user namespace"),
+    "services": ("services", _count, "Services (Octavia LBs) per user namespace"),
+    "policies": ("policies", _count, "NetworkPolicies (security groups) per user namespace"),
+    "masters": ("masters", _count, "control-plane nodes"),
+    "workers": ("workers", _count, "worker nodes (default: 2, more when the pods need them)"),
+    "pool-ports": ("pool_ports", _count, "Kuryr pool ports per node and namespace with pods there"),
+    "second-cluster": ("second_cluster", _flag, "another Kuryr cluster's OpenStack resources in the project"),
+    "untagged": ("untagged", _count, "Kuryr resources of each kind whose tagging failed"),
+    "fips": ("fips", _flag, "LoadBalancer Services with Kuryr (pool) and user floating IPs"),
+    "error-lbs": ("error_lbs", _count, "load balancers in provisioning_status ERROR"),
+    "octavia": ("octavia", _octavia_version, "Octavia API version (below 2.5: the tag is in descriptions)"),
+    "lb-provider": ("lb_provider", _provider, "Octavia provider (default: ovn from Octavia 2.6, else amphora)"),
+    "legacy-names": ("legacy_names", _flag, "CNO names without the <infraID>- prefix (before mid-2019)"),
+    "installer-router": ("installer_router", _flag, "the router carries the installer's description"),
+    "geneve-rule": ("geneve_rule", _flag, "the node security groups already allow UDP 6081"),
+    "user-resources": ("user_resources", _flag, "resources of the project's users that must not be touched"),
+    "mtu": ("mtu", _count, "MTU of the node network"),
+    "host-prefix": ("host_prefix", _count, "prefix length of namespace subnets (default: 23, smaller if needed)"),
+    "seed": ("seed", _count, "random seed: same seed, same ids"),
+    "infra-id": ("infra_id", _infra_id, "this cluster's infraID (default: derived from the seed)"),
+}
+
+
+@dataclass(frozen=True)
+class ScenarioSpec:
+    """What to generate. Defaults give a small realistic cluster."""
+
+    namespaces: int = 5
+    pods: int = 3
+    services: int = 2
+    policies: int = 1
+    masters: int = 3
+    workers: int | None = None
+    pool_ports: int = 1
+    second_cluster: bool = False
+    untagged: int = 0
+    fips: bool = False
+    error_lbs: int = 0
+    octavia: str | None = None
+    lb_provider: str | None = None
+    legacy_names: bool = False
+    installer_router: bool = True
+    geneve_rule: bool = False
+    user_resources: bool = True
+    mtu: int = 1450
+    host_prefix: int | None = None
+    seed: int = 7
+    infra_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.masters < 1:
+            raise ValueError("masters must be at least 1")
+        if self.mtu < 1280:
+            raise ValueError(f"mtu={self.mtu}: below the IPv4 minimum a node network needs (1280)")
+        if self.host_prefix is not None and not 16 <= self.host_prefix <= 29:
+            raise ValueError(f"host-prefix={self.host_prefix}: expected 16..29 inside {CLUSTER_NETWORK}")
+        if self.lb_provider == "ovn" and self.octavia and version_tuple(self.octavia) < OCTAVIA_PROVIDERS_VERSION:
+            raise ValueError(f"lb-provider=ovn needs Octavia >= 2.6 (octavia={self.octavia})")
+
+    @classmethod
+    def parse(cls, text: str) -> ScenarioSpec:
+        """`key=value` items or bare flags, comma separated: `namespaces=5,fips,octavia=2.4`."""
+        values: dict[str, Any] = {}
+        for item in (text or "").split(","):
+            item = item.strip()
+            if not item:
+                continue
+            key, sep, value = item.partition("=")
+            key = key.strip().lower().replace("_", "-")
+            if key not in _KEYS:
+                raise ValueError(f"unknown scenario key {key!r}; known keys: {', '.join(_KEYS)}")
+            name, parse_value, _ = _KEYS[key]
+            values[name] = parse_value(key, value.strip() if sep else None)
+        return cls(**values)
+
+    def text(self) -> str:
+        """The spec back as text (only what differs from the defaults), for logs and fixture metadata."""
+        defaults = ScenarioSpec()
+        items = []
+        for key, (name, _, _) in _KEYS.items():
+            value = getattr(self, name)
+            if value == getattr(defaults, name):
+                continue
+            items.append(key if value is True else f"{key}={'no' if value is False else value}")
+        return ",".join(items)
+
+
+def version_tuple(text: str) -> tuple[int, int]:
+    major, _, minor = text.partition(".")
+    return int(major), int(minor or 0)

@@ -1,0 +1,518 @@
+"""The simulated Kubernetes API: CRUD, patches, finalizers, lists; routes for discovery and watches.
+
+Served on its own port at the root, as a real apiserver is, so the official `kubernetes` Python
+client (typed and dynamic) and `kubectl` work against it unmodified. Semantics follow the apiserver
+where they decide whether a migration or cleanup tool is right in real life:
+- a DELETE of an object with finalizers only sets `deletionTimestamp`; the object goes when an update
+  empties `metadata.finalizers`;
+- PUT checks `metadata.resourceVersion` (stale -> 409 Conflict, the real message);
+- a deleted namespace deletes its content and stays Terminating while content remains; creating in
+  it answers 403;
+- kinds with a status subresource ignore status in main writes, and `/status` writes only status;
+- custom resources refuse strategic merge patches (415); a failed JSON-patch `test` answers 422;
+- errors are `kind: Status` documents with the apiserver's reason, code and message.
+
+Objects live in `store.kube` as plain dicts; lists serialize only the requested page (a 2,000
+namespace cluster pages through its KuryrPorts in milliseconds). Watches stream JSON lines from a
+bounded history of changes fed by `store.kube_listeners`, polling with the store lock released.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import string
+from typing import Any
+
+from kuryr_cleanup.sim import openshift
+from kuryr_cleanup.sim.http import Request, Response, Service
+from kuryr_cleanup.sim.kube import discovery
+from kuryr_cleanup.sim.kube.errors import (
+    STALE,
+    bad_request,
+    conflict,
+    invalid,
+    not_found,
+    status_details,
+    status_error,
+    unsupported_media_type,
+)
+from kuryr_cleanup.sim.kube.namespaces import Namespaces
+from kuryr_cleanup.sim.kube.patches import JsonPatchError, json_patch, merge_patch, strategic_merge_patch
+from kuryr_cleanup.sim.kube.resources import BY_RESOURCE, Kind, drop_object, save_object, serialize
+from kuryr_cleanup.sim.kube.selectors import (
+    decode_continue,
+    encode_continue,
+    keys_after,
+    matches,
+    parse_field_selector,
+    parse_label_selector,
+)
+from kuryr_cleanup.sim.kube.watch import Watches
+from kuryr_cleanup.sim.store import Store, iso_now, new_id
+
+PATCH_TYPES_BUILTIN = (
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/strategic-merge-patch+json",
+)
+PATCH_TYPES_CUSTOM = ("application/json-patch+json", "application/merge-patch+json")
+
+
+def _random_suffix() -> str:
+    return "".join(random.choices(string.ascii_lowercase + string.digits, k=5))
+
+
+def _spec_part(obj: dict[str, Any], kind: Kind) -> dict[str, Any]:
+    """What counts for `metadata.generation`: everything but metadata (and status, if a subresource)."""
+    skip = {"metadata", "status"} if kind.has_status or kind.builtin else {"metadata"}
+    return {k: v for k, v in obj.items() if k not in skip}
+
+
+class KubeApi(Service):
+    name = "kube"
+    prefix = ""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__()
+        self.store = store
+        self.behaviours = openshift.behaviours_for(store)
+        self.watches = Watches(store)
+        self.namespaces = Namespaces(store, self._delete_object)
+        self.route("GET", r"/version/?", discovery.version)
+        self.route("GET", r"/api/?", discovery.api_versions)
+        self.route("GET", r"/apis/?", discovery.api_groups)
+        self.route("GET", r"/api/(?P<version>v1)/?", discovery.resource_list)
+        self.route("GET", r"/apis/(?P<group>[^/]+)/?", discovery.api_group)
+        self.route("GET", r"/apis/(?P<group>[^/]+)/(?P<version>[^/]+)/?", discovery.resource_list)
+        self.route("GET", r"/openapi/v2/?", discovery.openapi_v2)
+        self.route("GET", r"/openapi/v3(/.*)?", discovery.openapi_v3)
+        self.route("*", r"/api/(?P<version>v1)(?P<rest>/.+)", self._resource_request)
+        self.route("*", r"/apis/(?P<group>[^/]+)/(?P<version>[^/]+)(?P<rest>/.+)", self._resource_request)
+
+    # -- framework hooks -------------------------------------------------------------------------
+    def dispatch(self, request: Request) -> Response:
+        self.behaviours.apply_faults()
+        return super().dispatch(request)
+
+    def fault_response(self, status: int, retry_after: float | None) -> Response:
+        reasons = {429: "TooManyRequests", 500: "InternalError", 503: "ServiceUnavailable", 504: "Timeout"}
+        err = status_error(status, reasons.get(status, "Unknown"), "injected fault")
+        headers = {"Retry-After": str(max(0, int(retry_after)))} if retry_after is not None else {}
+        return Response(status, err.body, headers)
+
+    def not_found(self, request: Request) -> Response:
+        err = status_error(404, "NotFound", "the server could not find the requested resource", {})
+        return Response(404, err.body)
+
+    def method_not_allowed(self, request: Request) -> Response:
+        message = "the server does not allow this method on the requested resource"
+        err = status_error(405, "MethodNotAllowed", message, {})
+        return Response(405, err.body)
+
+    def control(self, method: str, path: str, data: Any) -> Response | None:
+        """Simulator control endpoints of the cluster side (called by the server for /_sim/...).
+
+        POST /_sim/reboot-by-ip {"ip": "10.0.0.5"}: reboot the node with that InternalIP, as
+        `ssh core@<ip> sudo shutdown -r` would (tests/bin/ssh calls it).
+        """
+        if path == "/_sim/reboot-by-ip" and method == "POST":
+            ip = (data or {}).get("ip", "")
+            with self.store.lock:
+                node = self.behaviours.reboot_node_by_ip(str(ip))
+            if node is None:
+                return Response(404, {"error": {"message": f"no node has InternalIP {ip}"}})
+            return Response(202, {"node": node})
+        return None
+
+    # -- routing of resource requests -------------------------------------------------------------
+    def _resource_request(self, request: Request) -> Response:
+        group = request.params.get("group", "")
+        version = request.params["version"]
+        parts = request.params["rest"].strip("/").split("/")
+        namespace: str | None = None
+        if len(parts) >= 3 and parts[0] == "namespaces" and (group, version, parts[2]) in BY_RESOURCE:
+            namespace, parts = parts[1], parts[2:]
+        plural = parts[0]
+        kind = BY_RESOURCE.get((group, version, plural))
+        if kind is None or len(parts) > 3:
+            return self.not_found(request)
+        if kind.namespaced and namespace is None and len(parts) > 1:
+            return self.not_found(request)
+        if not kind.namespaced and namespace is not None:
+            return self.not_found(request)
+        name = parts[1] if len(parts) > 1 else None
+        sub = parts[2] if len(parts) > 2 else None
+        if sub is not None and sub not in kind.subresources:
+            return self.not_found(request)
+        method = request.method
+        if name is None:
+            if method == "GET":
+                return self._list_or_watch(kind, namespace, request)
+            if method == "POST":
+                return self._create(kind, namespace or "", request)
+            if method == "DELETE":
+                return self._delete_collection(kind, namespace, request)
+            return self.method_not_allowed(request)
+        ns = namespace or ""
+        if method == "GET":
+            if sub == "log":
+                return self._log(kind, ns, name, request)
+            return self._json(200, self._existing(kind, ns, name))
+        if method == "PUT":
+            return self._replace(kind, ns, name, sub, request)
+        if method == "PATCH":
+            return self._patch(kind, ns, name, sub, request)
+        if method == "DELETE" and sub is None:
+            return self._delete(kind, ns, name, request)
+        return self.method_not_allowed(request)
+
+    @staticmethod
+    def _json(status: int, obj: Any) -> Response:
+        # Serialized here, under the store lock: behaviours may change stored objects afterwards.
+        return Response(status, serialize(obj))
+
+    def _existing(self, kind: Kind, namespace: str, name: str) -> dict[str, Any]:
+        obj = self.store.kube_objects(kind.api_version, kind.kind).get((namespace, name))
+        if obj is None:
+            raise not_found(kind, name)
+        return obj
+
+    @staticmethod
+    def _body(request: Request) -> Any:
+        try:
+            return request.json()
+        except ValueError as exc:
+            raise bad_request(f"the object provided is unrecognized: {exc}") from exc
+
+    # -- list, watch, log ---------------------------------------------------------------------------
+    def _list_or_watch(self, kind: Kind, namespace: str | None, request: Request) -> Response:
+        labels = parse_label_selector(request.arg("labelSelector") or "")
+        fields = parse_field_selector(request.arg("fieldSelector") or "")
+        if (request.arg("watch") or "").lower() in ("true", "1"):
+            return self.watches.watch(kind, namespace, labels, fields, request)
+        objects = self.store.kube_objects(kind.api_version, kind.kind)
+        name_filter = next((v for p, op, v in fields if p == "metadata.name" and op == "="), None)
+        ns_filter = next((v for p, op, v in fields if p == "metadata.namespace" and op == "="), None)
+        if namespace is None and ns_filter is not None:
+            namespace = ns_filter
+        if name_filter is not None and namespace is not None:
+            keys = [(namespace, name_filter)] if (namespace, name_filter) in objects else []
+        elif namespace is not None:
+            keys = sorted(k for k in objects if k[0] == namespace)
+        else:
+            keys = sorted(objects)
+        token = request.arg("continue")
+        if token:
+            start = decode_continue(token)
+            keys = keys[keys_after(keys, start):]
+        limit_text = request.arg("limit") or "0"
+        limit = int(limit_text) if limit_text.isdigit() else 0
+        rv = self.store.next_resource_version()
+        page: list[dict[str, Any]] = []
+        last_key: tuple[str, str] | None = None
+        more = False
+        scanned = 0
+        for key in keys:
+            obj = objects[key]
+            scanned += 1
+            if not matches(obj, labels, fields):
+                continue
+            if limit and len(page) == limit:
+                more = True
+                break
+            page.append(obj)
+            last_key = key
+        meta: dict[str, Any] = {"resourceVersion": rv}
+        if more and last_key is not None:
+            meta["continue"] = encode_continue(rv, last_key)
+            if not labels and not fields:
+                meta["remainingItemCount"] = len(keys) - len(page)
+        body = {"kind": f"{kind.kind}List", "apiVersion": kind.api_version, "metadata": meta, "items": page}
+        if _wants_table(request):
+            return self._json(200, _table(body))
+        return self._json(200, body)
+
+    def _log(self, kind: Kind, namespace: str, name: str, request: Request) -> Response:
+        self._existing(kind, namespace, name)
+        lines = self.behaviours.pod_logs.get((namespace, name), [])
+        tail = request.arg("tailLines")
+        if tail and tail.isdigit():
+            lines = lines[-int(tail):] if int(tail) else []
+        text = "".join(line + "\n" for line in lines)
+        return Response(200, text.encode(), content_type="text/plain")
+
+    # -- writes ------------------------------------------------------------------------------------
+    def _check_namespace(self, kind: Kind, namespace: str, name: str) -> None:
+        if not kind.namespaced:
+            return
+        ns = self.store.kube_get("v1", "Namespace", namespace)
+        if ns is None:
+            raise status_error(404, "NotFound", f'namespaces "{namespace}" not found',
+                               {"name": namespace, "kind": "namespaces"})
+        if ns["metadata"].get("deletionTimestamp") or ns.get("status", {}).get("phase") == "Terminating":
+            raise status_error(
+                403,
+                "Forbidden",
+                f'{kind.resource} "{name}" is forbidden: unable to create new content in namespace {namespace} '
+                "because it is being terminated",
+                {**status_details(kind, name), "causes": [{"reason": "NamespaceTerminating",
+                                                     "message": f"namespace {namespace} is being terminated",
+                                                     "field": "metadata.namespace"}]},
+            )
+
+    def _create(self, kind: Kind, namespace: str, request: Request) -> Response:
+        obj = self._body(request)
+        if not isinstance(obj, dict):
+            raise bad_request("the object provided is unrecognized (must be a JSON object)")
+        obj.setdefault("apiVersion", kind.api_version)
+        obj.setdefault("kind", kind.kind)
+        if obj["apiVersion"] != kind.api_version or obj["kind"] != kind.kind:
+            raise bad_request(
+                f"the API version in the data ({obj['apiVersion']}) does not match the expected API version "
+                f"({kind.api_version})" if obj["apiVersion"] != kind.api_version
+                else f"the kind in the data ({obj['kind']}) does not match the expected kind ({kind.kind})"
+            )
+        meta = obj.setdefault("metadata", {})
+        if not meta.get("name"):
+            if meta.get("generateName"):
+                meta["name"] = meta["generateName"] + _random_suffix()
+            else:
+                raise invalid(kind, "", "metadata.name", "FieldValueRequired",
+                              "Required value: name or generateName is required")
+        name = meta["name"]
+        if kind.namespaced:
+            if meta.get("namespace") and meta["namespace"] != namespace:
+                raise bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request"
+                )
+            meta["namespace"] = namespace
+        else:
+            meta.pop("namespace", None)
+        self._check_namespace(kind, namespace, name)
+        objects = self.store.kube_objects(kind.api_version, kind.kind)
+        if (namespace if kind.namespaced else "", name) in objects:
+            raise status_error(409, "AlreadyExists", f'{kind.resource} "{name}" already exists',
+                               status_details(kind, name))
+        for system_field in ("deletionTimestamp", "deletionGracePeriodSeconds", "resourceVersion"):
+            meta.pop(system_field, None)
+        meta["uid"] = new_id()
+        meta["creationTimestamp"] = iso_now(self.store.clock.now())
+        meta["generation"] = 1
+        if kind.kind == "Namespace":
+            obj["spec"] = {"finalizers": ["kubernetes"]}
+            obj["status"] = {"phase": "Active"}
+            meta.setdefault("labels", {})["kubernetes.io/metadata.name"] = name
+        elif kind.kind == "Pod":
+            obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
+        elif kind.has_status:
+            obj.pop("status", None)
+        if _dry_run(request):
+            return self._json(201, obj)
+        save_object(self.store, obj, "ADDED")
+        self.behaviours.object_changed(None, obj)
+        return self._json(201, obj)
+
+    def _replace(self, kind: Kind, namespace: str, name: str, sub: str | None, request: Request) -> Response:
+        body = self._body(request)
+        if not isinstance(body, dict):
+            raise bad_request("the object provided is unrecognized (must be a JSON object)")
+        meta = body.setdefault("metadata", {})
+        if meta.get("name") and meta["name"] != name:
+            raise bad_request(f"the name of the object ({meta['name']}) does not match the name on the URL ({name})")
+        old = self._existing(kind, namespace, name)
+        rv = meta.get("resourceVersion")
+        if not rv and not kind.builtin:
+            raise invalid(kind, name, "metadata.resourceVersion", "FieldValueInvalid",
+                          "Invalid value: 0x0: must be specified for an update")
+        if rv and str(rv) != old["metadata"]["resourceVersion"]:
+            raise conflict(kind, name, STALE)
+        return self._update(kind, old, body, sub, request)
+
+    def _patch(self, kind: Kind, namespace: str, name: str, sub: str | None, request: Request) -> Response:
+        content_type = (request.header("content-type") or "").split(";")[0].strip()
+        accepted = PATCH_TYPES_BUILTIN if kind.builtin else PATCH_TYPES_CUSTOM
+        if content_type not in accepted:
+            raise unsupported_media_type(accepted)
+        patch = self._body(request)
+        old = self._existing(kind, namespace, name)
+        doc = copy.deepcopy(old)
+        try:
+            if content_type == "application/json-patch+json":
+                try:
+                    doc = json_patch(doc, patch)
+                except JsonPatchError as exc:
+                    # The apiserver wraps the patch library's error in NewGenericServerResponse(422, ...,
+                    # isUnexpectedResponse=false): the generic text only, empty details.
+                    raise status_error(
+                        422, "Invalid", "the server rejected our request due to an error in our request", {}
+                    ) from exc
+            elif content_type == "application/merge-patch+json":
+                if not isinstance(patch, dict):
+                    raise ValueError("merge patch must be a JSON object")
+                doc = merge_patch(doc, patch)
+            else:
+                if not isinstance(patch, dict):
+                    raise ValueError("strategic merge patch must be a JSON object")
+                doc = strategic_merge_patch(doc, patch)
+        except ValueError as exc:
+            raise bad_request(str(exc)) from exc
+        if not isinstance(doc, dict):
+            raise bad_request("the patched object is not an object")
+        new_rv = (doc.get("metadata") or {}).get("resourceVersion")
+        if new_rv and str(new_rv) != old["metadata"]["resourceVersion"]:
+            raise conflict(kind, name, STALE)
+        return self._update(kind, old, doc, sub, request)
+
+    def _update(
+        self, kind: Kind, old: dict[str, Any], body: dict[str, Any], sub: str | None, request: Request
+    ) -> Response:
+        """Apply a full new version `body` of `old` (after PUT or PATCH): system metadata is kept,
+        status follows the subresource rules, finalizers decide whether a deleting object goes."""
+        old_meta = old["metadata"]
+        name = old_meta["name"]
+        if sub == "finalize":
+            # PUT namespaces/<name>/finalize: only spec.finalizers changes. Emptying it on a Terminating
+            # namespace makes it go at once, content or not (the admin's last resort).
+            new = copy.deepcopy(old)
+            new.setdefault("spec", {})["finalizers"] = list((body.get("spec") or {}).get("finalizers") or [])
+            if _dry_run(request):
+                return self._json(200, new)
+            if old_meta.get("deletionTimestamp") and not new["spec"]["finalizers"]:
+                self.namespaces.forget(name)
+                drop_object(self.store, new)
+                return self._json(200, new)
+            save_object(self.store, new)
+            return self._json(200, new)
+        if sub == "status":
+            new = copy.deepcopy(old)
+            if "status" in body:
+                new["status"] = body["status"]
+            else:
+                new.pop("status", None)
+        else:
+            new = body
+            new["apiVersion"], new["kind"] = kind.api_version, kind.kind
+            meta = new.setdefault("metadata", {})
+            for system_field in ("name", "namespace", "uid", "creationTimestamp", "deletionTimestamp",
+                                 "deletionGracePeriodSeconds", "generation"):
+                if system_field in old_meta:
+                    meta[system_field] = old_meta[system_field]
+                else:
+                    meta.pop(system_field, None)
+            if kind.has_status:
+                if "status" in old:
+                    new["status"] = old["status"]
+                else:
+                    new.pop("status", None)
+            if kind.kind == "Namespace":
+                new["spec"] = old.get("spec", {})
+            added = set(meta.get("finalizers") or []) - set(old_meta.get("finalizers") or [])
+            if old_meta.get("deletionTimestamp") and added:
+                found = ", ".join(f'"{f}"' for f in sorted(added))
+                raise invalid(kind, name, "metadata.finalizers", "FieldValueForbidden",
+                              f"Forbidden: no new finalizers can be added if the object is being deleted, "
+                              f"found new finalizers []string{{{found}}}")
+            if _spec_part(new, kind) != _spec_part(old, kind):
+                meta["generation"] = int(old_meta.get("generation") or 1) + 1
+        new["metadata"]["resourceVersion"] = old_meta["resourceVersion"]
+        if not new["metadata"].get("finalizers"):
+            new["metadata"].pop("finalizers", None)
+        if new == old:
+            return self._json(200, old)  # a no-op write does not bump the resourceVersion
+        if _dry_run(request):
+            return self._json(200, new)
+        if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
+            self._remove(old, new)
+            return self._json(200, new)
+        save_object(self.store, new)
+        self.behaviours.object_changed(old, new)
+        return self._json(200, new)
+
+    # -- delete ------------------------------------------------------------------------------------
+    def _delete(self, kind: Kind, namespace: str, name: str, request: Request) -> Response:
+        obj = self._existing(kind, namespace, name)
+        options = self._body(request) or {}
+        preconditions = options.get("preconditions") or {}
+        meta = obj["metadata"]
+        if preconditions.get("uid") and preconditions["uid"] != meta.get("uid"):
+            raise conflict(kind, name, f"Precondition failed: UID in precondition: {preconditions['uid']}, "
+                                       f"UID in object meta: {meta.get('uid')}")
+        if preconditions.get("resourceVersion") and str(preconditions["resourceVersion"]) != meta["resourceVersion"]:
+            raise conflict(
+                kind, name,
+                f"the ResourceVersion in the precondition ({preconditions['resourceVersion']}) does not match the "
+                f"ResourceVersion in record ({meta['resourceVersion']}). The object might have been modified",
+            )
+        if _dry_run(request) or "All" in (options.get("dryRun") or []):
+            return self._json(200, obj)
+        return self._json(200, self._delete_object(kind, obj))
+
+    def _delete_collection(self, kind: Kind, namespace: str | None, request: Request) -> Response:
+        labels = parse_label_selector(request.arg("labelSelector") or "")
+        fields = parse_field_selector(request.arg("fieldSelector") or "")
+        objects = self.store.kube_objects(kind.api_version, kind.kind)
+        victims = [o for k, o in sorted(objects.items()) if (namespace is None or k[0] == namespace)
+                   and matches(o, labels, fields)]
+        items = victims if _dry_run(request) else [self._delete_object(kind, o) for o in victims]
+        rv = self.store.next_resource_version()
+        body = {"kind": f"{kind.kind}List", "apiVersion": kind.api_version, "metadata": {"resourceVersion": rv},
+                "items": items}
+        return self._json(200, body)
+
+    def _delete_object(self, kind: Kind, obj: dict[str, Any]) -> dict[str, Any]:
+        """Delete now, or mark for deletion while finalizers remain; namespaces delete their content."""
+        meta = obj["metadata"]
+        if kind.kind == "Namespace":
+            return self.namespaces.delete(obj)
+        if meta.get("finalizers"):
+            if not meta.get("deletionTimestamp"):
+                new = copy.deepcopy(obj)
+                new["metadata"]["deletionTimestamp"] = iso_now(self.store.clock.now())
+                new["metadata"]["deletionGracePeriodSeconds"] = 0
+                save_object(self.store, new)
+                self.behaviours.object_changed(obj, new)
+                return new
+            return obj
+        self._remove(obj, obj)
+        return obj
+
+    def _remove(self, old: dict[str, Any], final: dict[str, Any]) -> None:
+        """The object goes for good; a Terminating namespace waiting for it may finish."""
+        drop_object(self.store, final)
+        self.behaviours.object_changed(old, None)
+        namespace = final["metadata"].get("namespace")
+        if namespace:
+            self.namespaces.content_gone(namespace, (Store.kube_key(final["apiVersion"], final["kind"]),
+                                           final["metadata"]["name"]))
+
+
+def _dry_run(request: Request) -> bool:
+    return "All" in request.query.get("dryRun", [])
+
+
+def _wants_table(request: Request) -> bool:
+    return "as=Table" in (request.header("accept") or "")
+
+
+def _table(body: dict[str, Any]) -> dict[str, Any]:
+    """The server-side printing kubectl asks for by default: NAME and AGE columns."""
+    rows = []
+    for obj in body["items"]:
+        meta = obj["metadata"]
+        rows.append(
+            {
+                "cells": [meta["name"], meta.get("creationTimestamp", "")],
+                "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": meta},
+            }
+        )
+    return {
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": body["metadata"],
+        "columnDefinitions": [
+            {"name": "Name", "type": "string", "format": "name", "description": "Name of the object", "priority": 0},
+            {"name": "Created At", "type": "date", "format": "", "description": "creation time", "priority": 0},
+        ],
+        "rows": rows,
+    }

@@ -1,0 +1,67 @@
+"""Kubernetes API errors: `kind: Status` documents with the apiserver's reason, code and message."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kuryr_cleanup.sim.http import ApiError
+from kuryr_cleanup.sim.kube.resources import Kind
+
+
+def status_error(code: int, reason: str, message: str, details: dict[str, Any] | None = None) -> ApiError:
+    """An apiserver error: a `kind: Status` document with its HTTP code."""
+    body: dict[str, Any] = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+    }
+    if details is not None:
+        body["details"] = details
+    body["code"] = code
+    return ApiError(code, body)
+
+
+def status_details(kind: Kind, name: str) -> dict[str, Any]:
+    details: dict[str, Any] = {"name": name}
+    if kind.group:
+        details["group"] = kind.group
+    details["kind"] = kind.plural
+    return details
+
+
+def not_found(kind: Kind, name: str) -> ApiError:
+    return status_error(404, "NotFound", f'{kind.resource} "{name}" not found', status_details(kind, name))
+
+
+def conflict(kind: Kind, name: str, why: str) -> ApiError:
+    return status_error(
+        409, "Conflict", f'Operation cannot be fulfilled on {kind.resource} "{name}": {why}', status_details(kind, name)
+    )
+
+
+STALE = "the object has been modified; please apply your changes to the latest version and try again"
+
+
+def invalid(kind: Kind, name: str, field: str, cause_reason: str, message: str) -> ApiError:
+    group_kind = f"{kind.kind}.{kind.group}" if kind.group else kind.kind
+    details: dict[str, Any] = {"name": name}
+    if kind.group:
+        details["group"] = kind.group
+    details["kind"] = kind.kind
+    details["causes"] = [{"reason": cause_reason, "message": message, "field": field}]
+    return status_error(422, "Invalid", f'{group_kind} "{name}" is invalid: {field}: {message}', details)
+
+
+def bad_request(message: str) -> ApiError:
+    return status_error(400, "BadRequest", message)
+
+
+def unsupported_media_type(accepted: tuple[str, ...]) -> ApiError:
+    return status_error(
+        415,
+        "UnsupportedMediaType",
+        "the body of the request was in an unknown format - accepted media types include: " + ", ".join(accepted),
+    )

@@ -1,0 +1,72 @@
+"""The documentation can't drift from the tool: the site builds strictly, its command reference is
+the CLI's own, the home page names every command, and the README's links lead somewhere."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+import pytest
+
+from kuryr_cleanup.cli import cli
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def commands(group: click.Group, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], click.Command]]:
+    """Every visible command and subcommand, with its path below `kuryr-migrate`."""
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        if command is None or command.hidden:
+            continue
+        yield (*path, name), command
+        if isinstance(command, click.Group):
+            yield from commands(command, (*path, name))
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("site")
+    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, f"mkdocs build --strict failed:\n{proc.stdout}\n{proc.stderr}"
+    return out
+
+
+def test_the_site_builds_strictly_with_every_page_of_the_nav(site: Path) -> None:
+    for page in ("quickstart", "install", "runbook", "cleanup", "simulator", "scenarios", "real-services",
+                 "reference", "faq"):
+        assert (site / page / "index.html").is_file(), page
+
+
+def test_the_command_reference_documents_every_command_and_option_of_the_cli(site: Path) -> None:
+    reference = (site / "reference" / "index.html").read_text()
+    ids = set(re.findall(r'id="([^"]+)"', reference))
+    for path, command in commands(cli):
+        anchor = "-".join(("kuryr-migrate", *path))
+        assert anchor in ids, f"`kuryr-migrate {' '.join(path)}` has no section in the command reference"
+        for param in command.params:
+            if isinstance(param, click.Option) and not param.hidden:
+                assert all(opt in reference for opt in param.opts), f"{' '.join(path)} {param.opts} not documented"
+
+
+def test_the_home_page_links_every_command_to_its_reference() -> None:
+    home = (REPO / "docs" / "index.md").read_text()
+    for path, command in commands(cli):
+        if isinstance(command, click.Group):
+            continue  # a group is reached through its subcommands (`sim serve`)
+        anchor = "-".join(("kuryr-migrate", *path))
+        assert f"(reference.md#{anchor})" in home, f"docs/index.md does not list `{' '.join(path)}`"
+
+
+def test_the_readme_links_only_to_files_that_exist() -> None:
+    readme = (REPO / "README.md").read_text()
+    links = [target for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", readme) if "://" not in target]
+    assert links, "the README links to no documentation"
+    missing = [target for target in links if not (REPO / target).exists()]
+    assert missing == []

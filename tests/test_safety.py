@@ -1,0 +1,217 @@
+"""Safety under adversity (SPEC S2, S5, S7): hand-built clouds where other people's objects lean on
+the cluster's, and CRs that point at what is not Kuryr's. Driven through the CLI against the
+simulator; judged by what the cloud still holds afterwards and what the admin is told."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.test_cleanup import FAST, kuryr_migrate, migrated_sim
+
+SPEC = "namespaces=3,pods=2,services=1,policies=1"
+OTHER_TAG = "openshiftClusterID=other-cluster-x1"
+
+
+def _os(sim: Any) -> dict[str, Any]:
+    return dict(sim.state()["openstack"])
+
+
+def _by_id(state: dict[str, Any], collection: str) -> dict[str, dict[str, Any]]:
+    return {r["id"]: r for r in state[collection]}
+
+
+def _tag(sim: Any) -> str:
+    return f"openshiftClusterID={sim.store.infra_id}"
+
+
+def _namespace_network(sim: Any, namespace: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The KuryrNetwork of `namespace` and the Neutron network it names."""
+    with sim.store.lock:
+        kn = json.loads(json.dumps(sim.store.kube_get("openstack.org/v1", "KuryrNetwork", namespace, namespace)))
+    nets = _by_id(_os(sim), "networks")
+    return kn, nets[kn["status"]["netId"]]
+
+
+def _namespaces(sim: Any) -> list[str]:
+    with sim.store.lock:
+        kns = sim.store.kube_objects("openstack.org/v1", "KuryrNetwork")
+        return sorted(ns for ns, _name in kns if ns.startswith("ns-") or ns.startswith("project"))
+
+
+def _app_namespace(sim: Any, index: int = 0) -> str:
+    with sim.store.lock:
+        kns = sorted(ns for ns, _ in sim.store.kube_objects("openstack.org/v1", "KuryrNetwork")
+                     if not ns.startswith(("openshift", "kube", "default")))
+    return kns[index]
+
+
+def _items(result: Any) -> list[dict[str, Any]]:
+    return list(json.loads(result.stdout)["items"])
+
+
+def test_a_kuryrnetwork_naming_the_installer_node_network_keeps_it_whole(make_sim: Any) -> None:
+    sim = migrated_sim(make_sim, generate=SPEC)
+    before = _os(sim)
+    node_net = next(n for n in before["networks"] if n["name"] == f"{sim.store.infra_id}-openshift")
+    node_ports = {p["id"] for p in before["ports"] if p["network_id"] == node_net["id"]}
+    namespace = _app_namespace(sim)
+    with sim.store.lock:
+        kn = sim.store.kube_get("openstack.org/v1", "KuryrNetwork", namespace, namespace)
+        kn["status"]["netId"] = node_net["id"]
+        kn["status"]["subnetId"] = next(s["id"] for s in before["subnets"] if s["network_id"] == node_net["id"])
+    plan = kuryr_migrate(sim, "cleanup", "--plan", "-o", "json", *FAST)
+    kept = [i for i in _items(plan) if i["id"] == node_net["id"]]
+    assert kept and kept[0]["state"] == "kept", kept
+    assert "own port of server" in kept[0]["reason"] and "installer port" in kept[0]["reason"]
+    assert not [i for i in _items(plan) if i["kind"] == "port" and i["id"] in node_ports]
+
+    result = kuryr_migrate(sim, "cleanup", "--yes", "-o", "json", *FAST)
+    after = _os(sim)
+    # The installer's network, its API and ingress ports and the nodes' ports are all still there.
+    assert node_net["id"] in _by_id(after, "networks")
+    assert node_ports <= set(_by_id(after, "ports"))
+    assert result.exit_code == 0, result.output
+
+
+def test_another_clusters_router_on_our_subnet_keeps_that_network_and_its_interface(make_sim: Any) -> None:
+    sim = migrated_sim(make_sim, generate=SPEC)
+    conn = sim.openstack_sdk()
+    namespace = _app_namespace(sim)
+    kn, net = _namespace_network(sim, namespace)
+    router = conn.network.create_router(name="other-cluster-router")
+    conn.network.set_tags(router, [OTHER_TAG])
+    # The gateway address is the Kuryr router's: the other router plugs in through a port of its own.
+    port = conn.network.create_port(network_id=net["id"], name="other-router-leg",
+                                    fixed_ips=[{"subnet_id": kn["status"]["subnetId"]}])
+    conn.network.add_interface_to_router(router, port_id=port.id)
+    sim.clear_requests()
+    other_namespace = _app_namespace(sim, 1)
+    _, other_net = _namespace_network(sim, other_namespace)
+
+    result = kuryr_migrate(sim, "cleanup", "--yes", "-o", "json", *FAST)
+    assert result.exit_code == 0, result.output
+    after = _os(sim)
+    assert net["id"] in _by_id(after, "networks")
+    interfaces = [p for p in after["ports"] if p["device_id"] == router.id]
+    assert [ip["subnet_id"] for p in interfaces for ip in p["fixed_ips"]] == [kn["status"]["subnetId"]]
+    item = next(i for i in _items(result) if i["id"] == net["id"])
+    assert item["state"] == "kept" and router.id in item["reason"] and OTHER_TAG in item["reason"]
+    # Independent namespaces were cleaned up all the same.
+    assert other_net["id"] not in _by_id(after, "networks")
+    # No write was ever aimed at the foreign router.
+    assert not [r for r in sim.writes() if router.id in r["path"]]
+
+
+def test_a_users_vm_port_in_our_policy_group_fails_that_group_at_once_naming_the_port(make_sim: Any) -> None:
+    sim = migrated_sim(make_sim, generate=SPEC)
+    conn = sim.openstack_sdk()
+    before = _os(sim)
+    tag = _tag(sim)
+    groups = [g for g in before["security_groups"]
+              if (g.get("description") or "").startswith("Kuryr-Kubernetes Network Policy") and tag in g["tags"]]
+    assert len(groups) >= 2
+    held = groups[0]
+    user_net = conn.network.create_network(name="user-app-net")
+    conn.network.create_subnet(network_id=user_net.id, cidr="192.168.77.0/24", ip_version=4)
+    vm_port = conn.network.create_port(network_id=user_net.id, name="user-vm-eth0", device_owner="compute:nova",
+                                       device_id="7f7cdbb0-0000-4000-8000-000000000001",
+                                       security_group_ids=[held["id"]])
+
+    result = kuryr_migrate(sim, "cleanup", "--yes", "-o", "json", *FAST)
+    assert result.exit_code == 1, result.output
+    after = _os(sim)
+    assert held["id"] in _by_id(after, "security_groups")
+    assert vm_port.id in _by_id(after, "ports")
+    item = next(i for i in _items(result) if i["id"] == held["id"])
+    assert item["state"] == "failed"
+    assert "SecurityGroupInUse" in item["reason"] and vm_port.id in item["reason"], item["reason"]
+    # Tried once: the holder was named at once, not after a long retry.
+    deletes = [r for r in sim.requests() if r["method"] == "DELETE" and held["id"] in r["path"]]
+    assert len(deletes) == 1, deletes
+    # Everything else went: the other policy groups, the networks, the KuryrNetwork finalizers.
+    assert not {g["id"] for g in groups[1:]} & set(_by_id(after, "security_groups"))
+    failed = [i for i in _items(result) if i["state"] in ("failed", "blocked")]
+    assert [i["id"] for i in failed] == [held["id"]], failed
+    # The journal records the failure with the cloud's reason.
+    journal = [json.loads(line) for line in (sim.workdir / "run" / "journal.jsonl").read_text().splitlines()]
+    results = [r for r in journal if r["event"] == "result" and r.get("id") == held["id"]]
+    assert results and "SecurityGroupInUse" in results[-1]["reason"]
+
+
+def test_our_port_on_another_clusters_trunk_keeps_its_network_without_a_retry_loop(make_sim: Any) -> None:
+    sim = migrated_sim(make_sim, generate=SPEC)
+    conn = sim.openstack_sdk()
+    namespace = _app_namespace(sim)
+    _, net = _namespace_network(sim, namespace)
+    state = _os(sim)
+    ours = next(p for p in state["ports"] if p["network_id"] == net["id"] and p["device_owner"] == "trunk:subport")
+    our_trunk = ours["device_id"]
+    conn.network.delete_trunk_subports(our_trunk, [{"port_id": ours["id"]}])
+    user_net = conn.network.create_network(name="other-nodes")
+    conn.network.create_subnet(network_id=user_net.id, cidr="192.168.78.0/24", ip_version=4)
+    parent = conn.network.create_port(network_id=user_net.id, name="other-node-0")
+    trunk = conn.network.create_trunk(port_id=parent.id, name="other-node-0-trunk")
+    conn.network.set_tags(trunk, [OTHER_TAG])
+    conn.network.add_trunk_subports(trunk, [{"port_id": ours["id"], "segmentation_type": "vlan",
+                                            "segmentation_id": 3001}])
+    sim.clear_requests()
+
+    result = kuryr_migrate(sim, "cleanup", "--yes", "-o", "json", *FAST)
+    assert result.exit_code == 0, result.output
+    after = _os(sim)
+    assert net["id"] in _by_id(after, "networks") and ours["id"] in _by_id(after, "ports")
+    item = next(i for i in _items(result) if i["id"] == net["id"])
+    assert item["state"] == "kept" and trunk.id in item["reason"] and OTHER_TAG in item["reason"]
+    assert not [r for r in sim.writes() if ours["id"] in r["path"] or trunk.id in r["path"]]
+
+
+def test_the_tagged_legacy_service_network_goes_with_the_prefixed_one_in_the_first_run(make_sim: Any) -> None:
+    sim = migrated_sim(make_sim, generate=SPEC)
+    conn = sim.openstack_sdk()
+    legacy = conn.network.create_network(name="kuryr-service-network")
+    conn.network.set_tags(legacy, [_tag(sim)])
+    plan = kuryr_migrate(sim, "cleanup", "--plan", "-o", "json", *FAST)
+    planned = [i for i in _items(plan) if i["kind"] == "network" and i["step"] == "B6"]
+    assert sorted(i["state"] for i in planned) == ["planned", "planned"], planned
+    result = kuryr_migrate(sim, "cleanup", "--yes", *FAST)
+    assert result.exit_code == 0, result.output
+    assert not [n for n in _os(sim)["networks"] if n["name"].endswith("kuryr-service-network")]
+    sim.clear_requests()
+    again = kuryr_migrate(sim, "cleanup", "--yes", *FAST)
+    assert again.exit_code == 0 and sim.writes() == []
+
+
+def test_one_port_that_cannot_go_blocks_only_what_depends_on_it(make_sim: Any) -> None:
+    sim = migrated_sim(make_sim, generate=SPEC)
+    namespace = _app_namespace(sim)
+    kn, net = _namespace_network(sim, namespace)
+    others = [_namespace_network(sim, ns)[1]["id"] for ns in _namespaces_with_networks(sim) if ns != namespace]
+    state = _os(sim)
+    stuck = next(p for p in state["ports"]
+                 if p["network_id"] == net["id"] and p["device_owner"] != "network:router_interface")
+    sim.control("PUT", "faults", [{"service": "network", "method": "DELETE", "path": f"/v2.0/ports/{stuck['id']}",
+                                   "status": 403}])
+    result = kuryr_migrate(sim, "cleanup", "--yes", "-o", "json", *FAST)
+    assert result.exit_code == 1
+    items = {(i["kind"], i["id"]): i for i in _items(result)}
+    assert items[("port", stuck["id"])]["state"] == "failed"
+    assert "HTTP 403" in items[("port", stuck["id"])]["reason"]
+    assert items[("network", net["id"])]["state"] == "blocked"
+    assert items[("KuryrNetwork", f"{namespace}/{namespace}")]["state"] == "blocked"
+    # Every other namespace's network and KuryrNetwork finalizer went, and the policy groups of the
+    # other namespaces.
+    after = _os(sim)
+    assert others and not set(others) & set(_by_id(after, "networks"))
+    done_finalizers = [i for i in items.values() if i["kind"] == "KuryrNetwork" and i["state"] == "done"]
+    assert len(done_finalizers) >= len(others)
+    blocked = [i for i in items.values() if i["state"] == "blocked"]
+    # Only what waits on that port: its network (with its interface), its KuryrNetwork, the B15
+    # check, the groups its port is in, the subnet pool its subnet came from, and the router.
+    assert {i["kind"] for i in blocked} <= {"network", "router interface", "KuryrNetwork", "check", "security group",
+                                            "subnet pool", "router"}, blocked
+
+
+def _namespaces_with_networks(sim: Any) -> list[str]:
+    with sim.store.lock:
+        return sorted(ns for ns, _ in sim.store.kube_objects("openstack.org/v1", "KuryrNetwork"))
