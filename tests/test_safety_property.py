@@ -64,19 +64,11 @@ FOCUSED = settings(SETTINGS, phases=[Phase.explicit]) if PROFILE == "ci" else se
 
 # Features whose fix is not on main yet: feature -> what goes wrong. Their focused test is xfail.
 OPEN: dict[str, str] = {
-    "kn_names_node_network": "a KuryrNetwork naming the installer's node network: the installer's API and "
-                             "ingress ports are deleted, the node ports' deletes retried on 409",
-    "foreign_router_on_our_subnet": "a foreign router's interface on our subnet is removed, then the "
-                                    "network deleted",
-    "vm_port_on_our_network": "a user's VM port on our namespace network is deleted with the network (S7)",
-    "vm_port_in_our_group": "a user's VM port in our policy group: the group's delete is retried on 409 "
-                            "until the dependency deadline",
-    "our_port_on_their_trunk": "our port on a foreign trunk: its delete is retried on 409 until the deadline, "
-                               "then B15 fails and every KuryrNetwork keeps its finalizer (B17 blocked)",
-    "knp_names_user_group": "a KuryrNetworkPolicy naming a user's group: an unused one is deleted, one in use "
-                            "is retried on 409 until the deadline",
-    "klb_names_user_fip": "a KuryrLoadBalancer (LB gone) naming a user's floating IP with alloc_method pool: "
-                          "the user's floating IP is released",
+    "knp_names_user_group": "a KuryrNetworkPolicy naming a user's group (no Kuryr description, no tag) makes "
+                            "it ours: an unused one is deleted, one in use is sent a delete (409) and the run "
+                            "fails",
+    "klb_names_user_fip": "a KuryrLoadBalancer (LB gone) naming a user's floating IP (no kuryr_lb description, "
+                          "no tag) with alloc_method pool: the user's floating IP is released",
 }
 CLOSED = tuple(f for f in FEATURES if f not in OPEN)
 
