@@ -42,6 +42,7 @@ FEATURES = (
     "user_fip_on_vip",  # a user's floating IP put on one of our load balancers' VIP
     "kn_names_node_network",  # a KuryrNetwork whose status.netId is the installer's node network
     "kn_names_their_network",  # a KuryrNetwork naming another cluster's namespace network (and router)
+    "kn_names_user_router",  # a second KuryrNetwork naming our network with a user's router as routerId
     "klb_names_their_lb",  # a KuryrLoadBalancer naming another cluster's load balancer
     "klb_names_user_fip",  # a KuryrLoadBalancer of a gone LB whose pool floating IP is a user's
     "knp_names_user_group",  # a KuryrNetworkPolicy naming a user's security group
@@ -81,6 +82,7 @@ class World:
     user_fip_on_vip: bool = False
     kn_names_node_network: bool = False
     kn_names_their_network: bool = False
+    kn_names_user_router: bool = False
     klb_names_their_lb: bool = False
     klb_names_user_fip: bool = False
     knp_names_user_group: str | None = None  # "in-use" (the VM's group) or "unused"
@@ -413,6 +415,13 @@ def build(state_of: Any, auth_url: str, kubeconfig: str, world: World) -> Hostil
                           "subnetCIDR": their.subnet["cidr"], "routerId": their.router["id"], "populated": True})
         note(f"KuryrNetwork {ns}/{ns} names {their.infra_id}'s network {their.network['id']} and router "
              f"{their.router['id']}")
+
+    if world.kn_names_user_router:
+        router = _by_name(facts.os["routers"], "user-router")
+        ns = hostile_namespace("broken-user-router")
+        cluster.kuryr_cr("kuryrnetworks", "KuryrNetwork", ns, ns, KN_FINALIZER, {"nsName": ns},
+                         {**kn["status"], "routerId": router["id"]})
+        note(f"KuryrNetwork {ns}/{ns} names our network {our_net} and the user's router {router['id']}")
 
     if world.klb_names_their_lb:
         assert their is not None

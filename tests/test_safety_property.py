@@ -403,6 +403,11 @@ class Judge:
                 elif not any(h in why for h in holders_of(collection, record, trunk_of)):
                     problems.append(f"{collection} {rid} ({record.get('name')}) is still there and the run's "
                                     "JSON names neither it nor what it goes with as kept/skipped/failed/blocked")
+        # S7: a network something foreign holds is kept whole, not emptied of its Kuryr ports.
+        for port in self.prior["ports"].values():
+            if port["network_id"] in self.held.get("networks", set()) and port["id"] not in now_by_id["ports"]:
+                problems.append(f"port {port['id']} ({port.get('name')}) deleted from network {port['network_id']}, "
+                                "which a foreign object holds: S7 keeps such a network whole")
         held_nets = self.held.get("networks", set())
         for key, obj in self.kube_before.items():
             fins = set(obj["metadata"].get("finalizers") or []) & KURYR_FINALIZERS
