@@ -145,6 +145,11 @@ def fault_schedules(draw: st.DrawFn) -> list[dict[str, Any]]:
     return rules
 
 
+def kills() -> st.SearchStrategy[tuple[str, int] | None]:
+    """No kill, or a SIGKILL at a point given as a percentage of the planned writes (see Runs.kill_after)."""
+    return st.none() | st.tuples(st.sampled_from(["held", "served"]), st.integers(0, 99))
+
+
 # -- the simulator and the CLI ----------------------------------------------------------------------------
 class Runs:
     """The CLI runs of one example, as subprocesses, with what the report needs."""
@@ -186,20 +191,28 @@ class Runs:
         check_exit(proc.returncode, err, what)
         return proc.returncode, out, err
 
-    def kill_after(self, k: int) -> bool:
-        """Run with the (k+1)-th write held, SIGKILL the CLI while it waits; False if it ended first."""
-        rule = {"service": "[!i]*", "method": "[PD]*", "path": "*", "status": -1, "after": k, "count": 1}
-        self.sim.control("PUT", "faults", [rule, *self.sim.control("GET", "faults")["faults"]])
+    def kill_after(self, mode: str, k: int) -> bool:
+        """SIGKILL the CLI at its k-th write; False if it ended first.
+
+        `held`: the (k+1)-th write is held unanswered (never applied) and the CLI killed while it waits.
+        `served`: the CLI is killed as soon as the request log shows k writes served (the k-th applied,
+        its result perhaps never recorded; a few more may land before the signal does).
+        """
+        if mode == "held":
+            rule = {"service": "[!i]*", "method": "[PD]*", "path": "*", "status": -1, "after": k, "count": 1}
+            self.sim.control("PUT", "faults", [rule, *self.sim.control("GET", "faults")["faults"]])
         proc = self.start()
         deadline = time.monotonic() + RUN_TIMEOUT
         try:
             while proc.poll() is None and time.monotonic() < deadline:
-                if self.sim.control("GET", "faults")["faults"][0]["fired"]:
+                if (self.sim.control("GET", "faults")["faults"][0]["fired"] if mode == "held"
+                        else len(self.sim.writes()) >= k):
                     proc.kill()
                     proc.wait(timeout=60)
-                    self.log.append(f"run 1: SIGKILL while write #{k + 1} was held")
+                    where = f"while write #{k + 1} was held" if mode == "held" else f"once {k} writes were served"
+                    self.log.append(f"run 1: SIGKILL {where} ({len(self.sim.writes())} writes logged)")
                     return True
-                time.sleep(0.05)  # polling the simulator with a deadline
+                time.sleep(0.01)  # polling the simulator with a deadline
         finally:
             if proc.poll() is None:
                 proc.kill()
@@ -494,19 +507,19 @@ def long_retries(requests: list[dict[str, Any]]) -> list[str]:
 
 
 # -- one example ---------------------------------------------------------------------------------------
-def check_safety(world: World, faults: list[dict[str, Any]], kill_percent: int | None) -> None:
+def check_safety(world: World, faults: list[dict[str, Any]], kill: tuple[str, int] | None) -> None:
     note(f"world: {world_as_code(world)}")
-    note(f"faults: {json.dumps(faults)}; kill at {kill_percent}% of the planned writes")
+    note(f"faults: {json.dumps(faults)}; kill: {kill} (mode, % of the planned writes)")
     with tempfile.TemporaryDirectory(prefix="kuryr-prop-") as tmp:
         sim = start_sim(world, Path(tmp) / "sim")
         try:
-            _check_safety(sim, world, faults, kill_percent, Path(tmp) / "run")
+            _check_safety(sim, world, faults, kill, Path(tmp) / "run")
         finally:
             sim.control("POST", "faults/release")
             sim.server.stop()
 
 
-def _check_safety(sim: Sim, world: World, faults: list[dict[str, Any]], kill_percent: int | None,
+def _check_safety(sim: Sim, world: World, faults: list[dict[str, Any]], kill: tuple[str, int] | None,
                   run_dir: Path) -> None:
     sim.control("PUT", "delays", FAST_DELAYS)
     clean = sim.state()
@@ -533,8 +546,8 @@ def _check_safety(sim: Sim, world: World, faults: list[dict[str, Any]], kill_per
     killed = False
     result: dict[str, Any] = {}
     last_code = None
-    if kill_percent is not None:
-        killed = runs.kill_after(planned * kill_percent // 100)
+    if kill is not None:
+        killed = runs.kill_after(kill[0], planned * kill[1] // 100)
     else:
         code, out, err = runs.finish(runs.start(), "run 1")
         last_code = code
@@ -588,10 +601,10 @@ def _figures() -> Any:
 
 # -- the tests -------------------------------------------------------------------------------------------
 @SETTINGS
-@given(world=worlds(CLOSED), faults=fault_schedules(), kill_percent=st.none() | st.integers(0, 99))
+@given(world=worlds(CLOSED), faults=fault_schedules(), kill=kills())
 def test_the_cleanup_touches_only_this_clusters_kuryr_objects(world: World, faults: list[dict[str, Any]],
-                                                              kill_percent: int | None) -> None:
-    check_safety(world, faults, kill_percent)
+                                                              kill: tuple[str, int] | None) -> None:
+    check_safety(world, faults, kill)
 
 
 def _focused(feature: str) -> Any:
@@ -609,10 +622,9 @@ def test_one_hostile_feature_at_a_time(feature: str) -> None:
     smallest = dataclasses.replace(World(), extra_clusters=extra, **changes)
 
     @FOCUSED
-    @example(world=smallest, faults=[], kill_percent=None)
-    @given(world=worlds(CLOSED, force=feature), faults=fault_schedules(),
-           kill_percent=st.none() | st.integers(0, 99))
-    def check(world: World, faults: list[dict[str, Any]], kill_percent: int | None) -> None:
-        check_safety(world, faults, kill_percent)
+    @example(world=smallest, faults=[], kill=None)
+    @given(world=worlds(CLOSED, force=feature), faults=fault_schedules(), kill=kills())
+    def check(world: World, faults: list[dict[str, Any]], kill: tuple[str, int] | None) -> None:
+        check_safety(world, faults, kill)
 
     check()
