@@ -73,6 +73,12 @@ def connection_options(fn: Any) -> Any:
     return fn
 
 
+def lock_option(fn: Any) -> Any:
+    return click.option("--take-over-lock", is_flag=True,
+                        help="Take the run lock (Lease kube-system/kuryr-migrate) from a run that is known to be "
+                             "dead, without waiting for it to expire.")(fn)
+
+
 def output_option(fn: Any) -> Any:
     return click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table",
                         show_default=True, help="Output format.")(fn)
@@ -88,6 +94,7 @@ def make_context(kwargs: dict[str, Any]) -> Context:
         output=kwargs.pop("output", "table"),
         concurrency=kwargs.pop("concurrency", 20),
         poll_interval=kwargs.pop("poll_interval", 2.0),
+        take_over_lock=kwargs.pop("take_over_lock", False),
         retry=RetryPolicy().scaled(kwargs.pop("retry_scale", 1.0)),
     )
     return Context(options)
@@ -133,6 +140,7 @@ def run_in_context(kwargs: dict[str, Any], command: Callable[[Context, ConsoleUI
 @output_option
 @click.option("--plan", "plan_only", is_flag=True, help="Show every change and deletion; change nothing.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@lock_option
 @click.option("--force", is_flag=True, help="Clean up even though the cluster is not on OVNKubernetes.")
 def cleanup(plan_only: bool, yes: bool, force: bool, **kwargs: Any) -> None:
     """Remove what Kuryr left in OpenStack and in the cluster (SPEC B1-B18)."""
@@ -247,6 +255,7 @@ def reboot_options(fn: Any) -> Any:
 @reboot_options
 @click.option("--plan", "plan_only", is_flag=True, help="Show every step and change; change nothing.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@lock_option
 def migrate(plan_only: bool, yes: bool, **kwargs: Any) -> None:
     """Migrate the cluster from Kuryr to OVN-Kubernetes (SPEC A0-A9), resumable."""
     options = migration_options(kwargs)
@@ -259,6 +268,7 @@ def migrate(plan_only: bool, yes: bool, **kwargs: Any) -> None:
 @reboot_options
 @click.option("--plan", "plan_only", is_flag=True, help="Show the reboots and the expected outage; reboot nothing.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@lock_option
 @click.option("--force", is_flag=True, help="Reboot even though the migration is finished (spec.migration null).")
 def reboot(plan_only: bool, yes: bool, force: bool, **kwargs: Any) -> None:
     """Reboot every node not yet rebooted since the switch (SPEC R), resumable."""
@@ -291,6 +301,7 @@ def status(**kwargs: Any) -> None:
 @click.option("--plan", "plan_only", is_flag=True, help="Show the migration, the reboots and the cleanup; change "
               "nothing.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@lock_option
 @click.option("--simulate", is_flag=True, help="Rehearse on a simulator started in this process (seeded from "
               "SNAPSHOT, or --generate).")
 @click.option("--generate", metavar="SPEC", help="With --simulate: generate the cluster, e.g. namespaces=20.")

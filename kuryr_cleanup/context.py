@@ -21,7 +21,7 @@ from requests.adapters import HTTPAdapter
 
 from kuryr_cleanup.errors import UsageError
 from kuryr_cleanup.journal import JOURNAL_FILE, STATE_FILE, Journal, RunState, StateError
-from kuryr_cleanup.kube import INFRASTRUCTURE, Cluster
+from kuryr_cleanup.kube import CLUSTER_VERSION, INFRASTRUCTURE, Cluster
 from kuryr_cleanup.kuryr import cluster_tag
 from kuryr_cleanup.retrying import RetryPolicy, call, describe, http_status
 
@@ -36,6 +36,7 @@ class Options:
     concurrency: int = 20
     output: str = "table"
     poll_interval: float = 2.0
+    take_over_lock: bool = False
     lb_timeout: float = 1800.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
@@ -48,6 +49,9 @@ class Context:
         self._journal: Journal | None = None
         self._state: RunState | None = None
         self._infra_id: str | None = None
+        self._infra_uid = ""
+        self._cluster_id: str | None = None
+        self.run_lock: Any = None  # the lock.RunLock this command holds, if any
 
     # -- OpenStack ------------------------------------------------------------------------------
     @functools.cached_property
@@ -78,6 +82,13 @@ class Context:
             return str(self.conn.current_project_id) or None
         except Exception:  # noqa: BLE001 - an unscoped or noauth session has none
             return None
+
+    def connect(self, openstack: bool = True) -> None:
+        """Prove every API this command needs answers, before anything else: an unreachable or
+        refusing API is one line and exit 2 within the connect timeout, not a traceback a minute later."""
+        self.infra_id  # noqa: B018 - reads Infrastructure/cluster through the probe policy
+        if openstack:
+            self.check_openstack()
 
     def check_openstack(self) -> None:
         """One read that proves the cloud is reachable and the credentials work."""
@@ -132,9 +143,23 @@ class Context:
 
     # -- identity of the cluster ------------------------------------------------------------------
     @property
+    def cluster_id(self) -> str:
+        """The cluster instance: ClusterVersion `spec.clusterID`, a UUID made at install and never
+        reused (infraIDs repeat: a reinstalled cluster, a rehearsal on a snapshot, the simulator's
+        default). Clusters without a ClusterVersion fall back to Infrastructure's `metadata.uid`."""
+        if self._cluster_id is None:
+            self.infra_id  # noqa: B018 - the probe: one clear line if the API can't be used
+            version = call(self.options.retry.probe(), lambda: self.cluster.get(CLUSTER_VERSION, "version"),
+                           retry_conflicts=False)
+            cluster_id = ((version or {}).get("spec") or {}).get("clusterID")
+            self._cluster_id = str(cluster_id or f"infrastructure/{self._infra_uid}")
+        return self._cluster_id
+
+    @property
     def infra_id(self) -> str:
         if self._infra_id is None:
             infra = self.check_cluster()
+            self._infra_uid = str((infra.get("metadata") or {}).get("uid") or "")
             actual = (infra.get("status") or {}).get("infrastructureName")
             if not actual:
                 raise UsageError("Infrastructure/cluster has no status.infrastructureName")
@@ -150,12 +175,23 @@ class Context:
     def tag(self) -> str:
         return cluster_tag(self.infra_id)
 
+    def identity(self) -> dict[str, str]:
+        """What a run directory is bound to (SPEC S6): the cluster instance, its infraID, and the
+        OpenStack project when this command talks to OpenStack."""
+        found = {"clusterID": self.cluster_id, "infraID": self.infra_id}
+        if "conn" in self.__dict__ and self.project_id:
+            found["projectID"] = self.project_id
+        return found
+
     # -- run directory ----------------------------------------------------------------------------
     @property
     def run_dir(self) -> Path:
+        """`--run-dir`, or a per-user state directory keyed by the cluster's identity (not a folder
+        relative to wherever the admin stands, where another cluster's run may already be)."""
         if self.options.run_dir:
             return Path(self.options.run_dir)
-        return Path("kuryr-migrate-runs") / self.infra_id
+        base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "kuryr-migrate"
+        return base / f"{self.infra_id}-{self.cluster_id.rsplit('/', 1)[-1][:8]}"
 
     @property
     def journal(self) -> Journal:
@@ -170,15 +206,31 @@ class Context:
                 state = RunState(self.run_dir / STATE_FILE)
             except StateError as exc:
                 raise UsageError(str(exc)) from exc
-            # A run directory holds one cluster's facts: another cluster's network, router and LB ids
-            # would count as "named in this cluster's CRs" and be deleted.
-            recorded = state.get("infra_id")
-            if recorded and recorded != self.infra_id:
-                raise UsageError(f"the run directory {self.run_dir} belongs to cluster {recorded!r}, not "
-                                 f"{self.infra_id!r}: use another --run-dir")
-            state.set("infra_id", self.infra_id)
+            # A run directory holds one cluster instance's facts (S6): another cluster's network,
+            # router and LB ids would count as "named in this cluster's CRs" and be deleted, and its
+            # boot IDs would make this cluster's nodes look rebooted.
+            self.bind(state)
             self._state = state
         return self._state
+
+    def bind(self, state: RunState) -> None:
+        identity = self.identity()
+        recorded = dict(state.get("identity") or {})
+        if not recorded and state.data:
+            legacy = state.get("infra_id")
+            raise UsageError(
+                f"the run directory {self.run_dir} holds a run of cluster {legacy or 'unknown'} recorded without the "
+                f"cluster's identity (ClusterVersion spec.clusterID): it cannot be proven to be this cluster's "
+                f"({identity['infraID']}, clusterID {identity['clusterID']}); use another --run-dir")
+        mismatch = [key for key, value in identity.items() if recorded.get(key) and recorded[key] != value]
+        if mismatch:
+            def show(ident: dict[str, str]) -> str:
+                extra = ", ".join(f"{k} {ident[k]}" for k in ("clusterID", "projectID") if ident.get(k))
+                return f"cluster {ident.get('infraID')!r}" + (f" ({extra})" if extra else "")
+            raise UsageError(f"the run directory {self.run_dir} belongs to {show(recorded)}, not to this one, "
+                             f"{show(identity)}: use another --run-dir")
+        state.set("identity", {**recorded, **identity})
+        state.set("infra_id", identity["infraID"])
 
     def close(self) -> None:
         if self._journal is not None:

@@ -36,6 +36,8 @@ KURYR_PORT = Kind("openstack.org/v1", "KuryrPort")
 KURYR_LOAD_BALANCER = Kind("openstack.org/v1", "KuryrLoadBalancer")
 KURYR_NETWORK_POLICY = Kind("openstack.org/v1", "KuryrNetworkPolicy")
 INFRASTRUCTURE = Kind("config.openshift.io/v1", "Infrastructure", namespaced=False)
+CLUSTER_VERSION = Kind("config.openshift.io/v1", "ClusterVersion", namespaced=False)
+LEASE = Kind("coordination.k8s.io/v1", "Lease")
 NETWORK_CONFIG = Kind("config.openshift.io/v1", "Network", namespaced=False)
 CLUSTER_OPERATOR = Kind("config.openshift.io/v1", "ClusterOperator", namespaced=False)
 NETWORK_OPERATOR = Kind("operator.openshift.io/v1", "Network", namespaced=False)
@@ -45,6 +47,7 @@ MACHINE_CONFIG = Kind("machineconfiguration.openshift.io/v1", "MachineConfig", n
 MERGE_PATCH = "application/merge-patch+json"
 
 LIST_PAGE_SIZE = 500
+REQUEST_TIMEOUT = (10, 120)  # seconds to connect, to read
 
 
 class KindMissing(Exception):
@@ -74,6 +77,8 @@ class Cluster:
         return self._resources[kind]
 
     def _request(self, method: str, path: str, **params: Any) -> dict[str, Any]:
+        # Bounded: an API server that accepts connections and never answers must not hang the tool.
+        params.setdefault("_request_timeout", REQUEST_TIMEOUT)
         resp = self.dynamic.request(method, path, serialize=False, **params)
         data = resp.data
         return json.loads(data) if data else {}
@@ -114,6 +119,15 @@ class Cluster:
         return self._request(
             "patch", res.path(name=name, namespace=namespace), body=patch, content_type=content_type
         )
+
+    def create(self, kind: Kind, body: dict[str, Any], namespace: str | None = None) -> dict[str, Any]:
+        res = self.resource(kind)
+        return self._request("post", res.path(namespace=namespace), body=body)
+
+    def replace(self, kind: Kind, name: str, namespace: str | None, body: dict[str, Any]) -> dict[str, Any]:
+        """PUT the whole object; its metadata.resourceVersion makes a stale write a 409."""
+        res = self.resource(kind)
+        return self._request("put", res.path(name=name, namespace=namespace), body=body)
 
     def delete(self, kind: Kind, name: str, namespace: str | None = None) -> None:
         """Delete; a NotFoundError (404) when it is already gone."""

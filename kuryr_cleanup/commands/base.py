@@ -13,6 +13,10 @@ from kuryr_cleanup.errors import ExitCode, Interrupted
 from kuryr_cleanup.plan import Plan
 
 
+def run_dir_line(ctx: Any) -> str:
+    return f"Run directory: {ctx.run_dir} (journal.jsonl: every change; state.json: what a re-run needs)"
+
+
 @dataclass
 class Result:
     """What a command did: its exit code, the `-o json` document, and the table text."""

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from kuryr_cleanup import cleanup, render
-from kuryr_cleanup.commands.base import UI, Result, run_engine_with_signals
+from kuryr_cleanup import cleanup, lock, render
+from kuryr_cleanup.commands.base import UI, Result, run_dir_line, run_engine_with_signals
 from kuryr_cleanup.context import Context
 from kuryr_cleanup.engine import RunResult
 from kuryr_cleanup.errors import ExitCode
@@ -16,7 +16,7 @@ def plan_result(plan: Plan) -> Result:
 
 
 def cleanup_command(ctx: Context, ui: UI, *, plan_only: bool, yes: bool, force: bool) -> Result:
-    ctx.check_openstack()
+    ctx.connect()
     inv = cleanup.discover(ctx)
     plan = cleanup.make_plan(inv)
     if plan_only:
@@ -28,8 +28,12 @@ def cleanup_command(ctx: Context, ui: UI, *, plan_only: bool, yes: bool, force: 
     if not yes:
         ui.show(render.plan_table(plan))
         ui.confirm(ctx.infra_id, "delete what is listed above")
-    result = execute_plan(ctx, ui, inv, plan)
-    return report(plan, result)
+    with lock.held(ctx, "cleanup"):
+        ui.say(run_dir_line(ctx))
+        result = execute_plan(ctx, ui, inv, plan)
+    done = report(plan, result)
+    done.text += "\n" + run_dir_line(ctx)
+    return done
 
 
 def execute_plan(ctx: Context, ui: UI, inv: Inventory, plan: Plan) -> RunResult:

@@ -5,10 +5,11 @@ Also what `run` shares with it: the migration context, the etcd-backup question,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from kuryr_cleanup import render
-from kuryr_cleanup.commands.base import UI, Result, interruptible
+from kuryr_cleanup import lock, render
+from kuryr_cleanup.commands.base import UI, Result, interruptible, run_dir_line
 from kuryr_cleanup.context import Context
 from kuryr_cleanup.errors import ExitCode, UsageError
 from kuryr_cleanup.migration import facts, reboot, runner
@@ -54,7 +55,8 @@ def migration_plan(mctx: MigrationContext) -> tuple[runner.MigrationPlan, Plan]:
 
 
 def migrate(mctx: MigrationContext, ui: UI, mplan: runner.MigrationPlan, plan: Plan, yes: bool, what: str,
-            cleanup_plan: Plan | None = None, plan_shown: bool = False) -> list[runner.StepOutcome]:
+            cleanup_plan: Plan | None = None, plan_shown: bool = False,
+            hold: Callable[[], object] | None = None) -> list[runner.StepOutcome]:
     """Confirm (unless --yes or nothing is left), then run every step that is not done."""
     if mplan.problems:
         raise PreflightFailed(mplan.problems)
@@ -65,9 +67,14 @@ def migrate(mctx: MigrationContext, ui: UI, mplan: runner.MigrationPlan, plan: P
             if cleanup_plan is not None:
                 ui.show(render.plan_table(cleanup_plan, "Then the cleanup (as the inventory stands now)"))
         ui.confirm(mctx.ctx.infra_id, what)
-    if not mplan.done:
-        confirm_etcd_backup(mctx, ui, yes)
-    return runner.run_steps(mctx)
+    if mplan.done:
+        return runner.run_steps(mctx)  # checks only: nothing to change, no lock to take
+    confirm_etcd_backup(mctx, ui, yes)
+    if hold is not None:
+        hold()  # the caller holds the lock beyond the migration (`run` goes on with the cleanup)
+    with lock.held(mctx.ctx, "migrate"):
+        ui.say(run_dir_line(mctx.ctx))
+        return runner.run_steps(mctx)
 
 
 def reboot_summary(mctx: MigrationContext) -> dict[str, Any]:
@@ -91,7 +98,7 @@ def reboot_summary_text(mctx: MigrationContext) -> str:
 def migrate_command(ctx: Context, ui: UI, options: MigrationOptions, *, plan_only: bool, yes: bool) -> Result:
     mctx = migration_context(ctx, ui, options)
     with interruptible():
-        ctx.check_openstack()
+        ctx.connect()
         mplan, plan = migration_plan(mctx)
         if plan_only:
             return plan_result(plan, "Migration plan", mplan.problems, "MigrationPlan")
@@ -99,4 +106,5 @@ def migrate_command(ctx: Context, ui: UI, options: MigrationOptions, *, plan_onl
     document = {"apiVersion": render.API_VERSION, "kind": "MigrationResult", "infraID": ctx.infra_id, "ok": True,
                 "steps": [o.__dict__ for o in outcomes], "reboot": reboot_summary(mctx)}
     return Result(ExitCode.OK, document,
-                  "Migration finished: the cluster is on OVN-Kubernetes. " + reboot_summary_text(mctx))
+                  "Migration finished: the cluster is on OVN-Kubernetes. " + reboot_summary_text(mctx)
+                  + "\n" + run_dir_line(ctx))

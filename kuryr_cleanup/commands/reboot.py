@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from kuryr_cleanup import render
-from kuryr_cleanup.commands.base import UI, Result, interruptible
+from kuryr_cleanup import lock, render
+from kuryr_cleanup.commands.base import UI, Result, interruptible, run_dir_line
 from kuryr_cleanup.commands.migrate import migration_context, plan_result, reboot_summary
 from kuryr_cleanup.context import Context
 from kuryr_cleanup.errors import ExitCode, UsageError
@@ -16,8 +16,7 @@ def reboot_command(ctx: Context, ui: UI, options: MigrationOptions, *, plan_only
                    force: bool = False) -> Result:
     mctx = migration_context(ctx, ui, options)
     with interruptible():
-        if options.method == "nova":
-            ctx.check_openstack()
+        ctx.connect(openstack=options.method == "nova")
         state = facts.network_state(mctx)
         if not state.switched:
             raise UsageError(f"the network type is not switched yet (phase: {state.phase}): the reboot is step A7, "
@@ -39,7 +38,9 @@ def reboot_command(ctx: Context, ui: UI, options: MigrationOptions, *, plan_only
         if not yes:
             ui.show(render.plan_table(plan, "Reboot plan"))
             ui.confirm(ctx.infra_id, "reboot the nodes listed above")
-        done = reboot.run(mctx, "R")
+        with lock.held(ctx, "reboot"):
+            ui.say(run_dir_line(ctx))
+            done = reboot.run(mctx, "R")
     document = {"apiVersion": render.API_VERSION, "kind": "RebootResult", "infraID": ctx.infra_id, "ok": True,
                 "rebooted": done.rebooted, "requestedNow": done.requested_now, **reboot_summary(mctx)}
-    return Result(ExitCode.OK, document, "")
+    return Result(ExitCode.OK, document, run_dir_line(ctx))

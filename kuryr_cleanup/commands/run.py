@@ -5,11 +5,12 @@ write request; the cleanup never starts unless A8 passed.
 
 from __future__ import annotations
 
+import contextlib
 import time
 
-from kuryr_cleanup import cleanup, render
+from kuryr_cleanup import cleanup, lock, render
 from kuryr_cleanup.commands import cleanup as cleanup_command
-from kuryr_cleanup.commands.base import UI, Result, interruptible
+from kuryr_cleanup.commands.base import UI, Result, interruptible, run_dir_line
 from kuryr_cleanup.commands.migrate import (
     migrate,
     migration_context,
@@ -30,7 +31,7 @@ def run_command(ctx: Context, ui: UI, options: MigrationOptions, *, plan_only: b
     mctx = migration_context(ctx, ui, options)
     started = time.monotonic()
     with interruptible():
-        ctx.check_openstack()
+        ctx.connect()
         mplan, plan = migration_plan(mctx)
         inv = cleanup.discover(ctx)
         cleanup_plan = cleanup.make_plan(inv)
@@ -44,18 +45,21 @@ def run_command(ctx: Context, ui: UI, options: MigrationOptions, *, plan_only: b
             if plan_only:
                 return shown
             ui.show(shown.text)
-        outcomes = migrate(mctx, ui, mplan, plan, yes, "migrate and then delete what is listed above", cleanup_plan,
-                           plan_shown=show_plan and not ui.json_output)
-        ui.say(reboot_summary_text(mctx) or "B    the migration is complete; cleaning up Kuryr's leftovers")
-        # Rediscover: the plan above was made before the migration; the run re-validates each item.
-        inv = cleanup.discover(ctx)
-        cleanup_plan = cleanup.make_plan(inv)
-        cleanup.check_cluster_migrated(inv, force=False)
-        if not cleanup_plan.actionable():
-            result = None
-            ui.say("B    nothing to clean up: no Kuryr resource of this cluster is left")
-        else:
-            result = cleanup_command.execute_plan(ctx, ui, inv, cleanup_plan)
+        with contextlib.ExitStack() as stack:
+            outcomes = migrate(mctx, ui, mplan, plan, yes, "migrate and then delete what is listed above",
+                               cleanup_plan, plan_shown=show_plan and not ui.json_output,
+                               hold=lambda: stack.enter_context(lock.held(ctx, "run")))
+            ui.say(reboot_summary_text(mctx) or "B    the migration is complete; cleaning up Kuryr's leftovers")
+            # Rediscover: the plan above was made before the migration; the run re-validates each item.
+            inv = cleanup.discover(ctx)
+            cleanup_plan = cleanup.make_plan(inv)
+            cleanup.check_cluster_migrated(inv, force=False)
+            if not cleanup_plan.actionable():
+                result = None
+                ui.say("B    nothing to clean up: no Kuryr resource of this cluster is left")
+            else:
+                with lock.held(ctx, "run"):
+                    result = cleanup_command.execute_plan(ctx, ui, inv, cleanup_plan)
     elapsed = time.monotonic() - started
     ok = result is None or (cleanup_command.finished(result) and not result.interrupted)
     cleanup_doc = render.plan_document(
@@ -71,4 +75,5 @@ def run_command(ctx: Context, ui: UI, options: MigrationOptions, *, plan_only: b
     if ok:
         lines.append(f"Done in {elapsed:.1f} s: cluster {ctx.infra_id} is on OVN-Kubernetes and Kuryr's resources are "
                      f"gone.")
+    lines.append(run_dir_line(ctx))
     return Result(code, document, "\n".join(lines))

@@ -14,6 +14,7 @@ from kuryr_cleanup.migration.base import MigrationOptions
 
 
 def status_document(ctx: Context, ui: UI) -> dict[str, Any]:
+    ctx.connect()
     mctx = migration_context(ctx, ui, MigrationOptions())
     state = facts.network_state(mctx)
     pools = facts.pools(mctx)

@@ -11,6 +11,7 @@ from kuryr_cleanup.migration.base import MigrationOptions
 
 
 def verify_command(ctx: Context, ui: UI) -> Result:
+    ctx.connect(openstack=False)
     mctx = migration_context(ctx, ui, MigrationOptions())
     report = verify.run_checks(mctx)
     lines = [f"Verification of cluster {ctx.infra_id}", *verify.report_lines(report),

@@ -80,6 +80,12 @@ class Reader:
     def read(self, fn: Callable[[], T]) -> T:
         return call(self.policy, fn, retry_conflicts=False)
 
+    def scoped(self, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """`params` limited to the cluster's project: an admin token lists every project's resources
+        unless the query names one, and another project's look-alikes are not this cluster's."""
+        project = self.ctx.project_id
+        return {**(params or {}), **({"project_id": project} if project else {})}
+
     def list(self, service: str, path: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         key = path.rsplit("/", 1)[-1].replace("-", "_")
         return list_raw(self.conn, service, path, key, self.policy, params)

@@ -15,7 +15,7 @@ from kuryr_cleanup.engine import READY, RETRY, Finished, Outcome, Waiting
 from kuryr_cleanup.inventory import Inventory
 from kuryr_cleanup.kuryr import description_tags
 from kuryr_cleanup.openstack_api import get_one, list_raw, octavia_version, send
-from kuryr_cleanup.ownership import ownership
+from kuryr_cleanup.ownership import Ownership, ownership
 from kuryr_cleanup.plan import DONE, GONE, PlanItem, Planned
 from kuryr_cleanup.resources import floating_ips
 from kuryr_cleanup.resources.base import Action, Reader, ResourceKind, Run, Step, journaled
@@ -26,14 +26,14 @@ PENDING = ("PENDING_CREATE", "PENDING_UPDATE", "PENDING_DELETE")
 
 # -- discovery -------------------------------------------------------------------------------------------
 def discover(reader: Reader, inv: Inventory) -> None:
-    """By tag (or the description on Octavia < 2.5), plus those the KuryrLoadBalancers name (their
-    tagging may have failed)."""
+    """By tag and by the tag text in the description, plus those the KuryrLoadBalancers name (their
+    tagging may have failed). The description matters on Octavia >= 2.5 too: load balancers made
+    before an upgrade across 2.5 carry the cluster tag only there. One listing of the project's LBs
+    serves both (it is paged: reads grow with pages, not LBs)."""
     inv.octavia_version = octavia_version(reader.conn, reader.policy)
-    if inv.octavia_has_tags:
-        lbs = {lb["id"]: lb for lb in reader.list("load_balancer", "/lbaas/loadbalancers", {"tags": inv.tag})}
-    else:
-        lbs = {lb["id"]: lb for lb in reader.list("load_balancer", "/lbaas/loadbalancers")
-               if inv.tag in description_tags(lb.get("description"))}
+    scope = {"project_id": inv.project_id} if inv.project_id else {}
+    lbs = {lb["id"]: lb for lb in reader.list("load_balancer", "/lbaas/loadbalancers", scope)
+           if inv.tag in (lb.get("tags") or []) or inv.tag in description_tags(lb.get("description"))}
     lbs.update(_by_ids(reader, set(inv.kuryr_lbs) - set(lbs)))
     inv.load_balancers = list(lbs.values())
     if inv.load_balancers:
@@ -52,7 +52,7 @@ def _by_ids(reader: Reader, ids: set[str]) -> dict[str, dict[str, Any]]:
 def _children(reader: Reader, inv: Inventory, lb_ids: set[str]) -> None:
     """Listeners and pools of the LBs to delete: a cascade delete takes them, and the journal keeps
     them. One listing each (by tag where Octavia has tags), not one per LB."""
-    params = {"tags": inv.tag} if inv.octavia_has_tags else None
+    params = {"project_id": inv.project_id} if inv.project_id else None
     for kind in ("listeners", "pools"):
         for child in reader.list("load_balancer", f"/lbaas/{kind}", params):
             for owner in child.get("loadbalancers") or []:
@@ -68,11 +68,15 @@ class LoadBalancerWatch:
         self.run = run
         inv = run.inv
         self.tag = inv.tag
-        self.has_tags = inv.octavia_has_tags
-        # LBs the tagged listing misses (tagging failed; KuryrLoadBalancer evidence). Before Octavia 2.5
-        # the listing is unfiltered and covers every LB.
-        self.untagged = {lb["id"] for lb in inv.load_balancers
-                         if self.has_tags and inv.tag not in (lb.get("tags") or [])}
+        untagged = {lb["id"] for lb in inv.load_balancers if inv.tag not in (lb.get("tags") or [])}
+        described = {lb["id"] for lb in inv.load_balancers if inv.tag in description_tags(lb.get("description"))}
+        # One listing per poll: by tag when every LB carries the tag, or when the few that don't carry it
+        # in their description either (their tagging failed: each is read by id). Else the project's whole
+        # listing (Octavia < 2.5, or LBs made before an upgrade across 2.5: the tag is in the description).
+        by_tag = not (untagged & described)
+        self.params: dict[str, Any] | None = {"tags": inv.tag} if by_tag else (
+            {"project_id": inv.project_id} if inv.project_id else None)
+        self.untagged = untagged if by_tag else set()
         self._lock = threading.Lock()
         self._cache: dict[str, dict[str, Any]] = {}
         self._cache_time = float("-inf")
@@ -87,9 +91,7 @@ class LoadBalancerWatch:
     def listing(self, ids: set[str]) -> dict[str, dict[str, Any]]:
         conn, policy = self.run.conn, self.run.policy
         with self._lock:
-            # With tags the listing is just the cluster's LBs; before Octavia 2.5 it is every LB.
-            params = {"tags": self.tag} if self.has_tags else None
-            lbs = list_raw(conn, "load_balancer", "/lbaas/loadbalancers", "loadbalancers", policy, params)
+            lbs = list_raw(conn, "load_balancer", "/lbaas/loadbalancers", "loadbalancers", policy, self.params)
             found = {lb["id"]: lb for lb in lbs}
             for lb_id in (ids & self.untagged) - set(found):
                 one = get_one(conn, "load_balancer", f"/lbaas/loadbalancers/{lb_id}", "loadbalancer", policy)
@@ -152,8 +154,11 @@ def plan(inv: Inventory, planned: Planned) -> list[PlanItem]:
     for lb in sorted(inv.load_balancers, key=lambda lb: (lb.get("name") or "", lb["id"])):
         cr = inv.kuryr_lbs.get(lb["id"], {})
         own = ownership(lb, inv.tag, named_in=cr.get("kuryrloadbalancer") and f"KuryrLoadBalancer "
-                        f"{cr['kuryrloadbalancer']}", description_tag=not inv.octavia_has_tags)
+                        f"{cr['kuryrloadbalancer']}", description_tag=True)
         name = lb.get("name") or ""
+        project = lb.get("project_id") or lb.get("tenant_id")
+        if own.ours and inv.project_id and project and project != inv.project_id:
+            own = Ownership(False, reason=f"kept: in project {project}, not the cluster's ({inv.project_id})")
         if not own.ours:
             items.append(CASCADE_DELETE.item("B3", lb["id"], name, "", own.state, own.reason))
             continue

@@ -29,7 +29,7 @@ def discover(reader: Reader, inv: Inventory) -> None:
     tag, infra = inv.tag, inv.infra_id
     # Namespace networks: those KuryrNetworks name (tagged or not) that still exist.
     named = sorted(inv.kuryr_networks)
-    tagged = {n["id"]: n for n in reader.list("network", "/networks", {"tags": tag})}
+    tagged = {n["id"]: n for n in reader.list("network", "/networks", reader.scoped({"tags": tag}))}
     untagged = reader.by_ids("network", "/networks", set(named) - set(tagged))
     inv.unnamed_tagged_networks = [
         n for n in tagged.values()
@@ -38,12 +38,12 @@ def discover(reader: Reader, inv: Inventory) -> None:
     ]
     for net_id in named:
         net = tagged.get(net_id) or untagged.get(net_id)
-        if net is not None:
+        if net is not None and (not inv.project_id or net.get("project_id") in (None, inv.project_id)):
             inv.networks[net_id] = net
 
     # The CNO's service network, and a legacy unprefixed one when it carries our tag (both are ours).
     for name, cno in ((cno_name(infra, SERVICE_NETWORK), True), (SERVICE_NETWORK, False)):
-        for net in reader.list("network", "/networks", {"name": name}):
+        for net in reader.list("network", "/networks", reader.scoped({"name": name})):
             own = ownership(net, tag, cno=name if cno else None)
             if own.ours and net["id"] not in inv.networks:
                 inv.service_networks.append(net)

@@ -70,7 +70,14 @@ def left_alone(port: dict[str, Any], inv: Inventory, vip_ports: set[str]) -> boo
     owner = port.get("device_owner") or ""
     project = port.get("project_id") or port.get("tenant_id")
     return (owner in ROUTER_DEVICE_OWNERS or owner in GOES_WITH_NETWORK or port["id"] in vip_ports
-            or bool(inv.project_id and project and project != inv.project_id))
+            or is_lb_vip(port) or bool(inv.project_id and project and project != inv.project_id))
+
+
+def is_lb_vip(port: dict[str, Any]) -> bool:
+    """A load balancer's VIP port, whether or not its LB is recognised as the cluster's: it is deleted
+    only with its LB (deleting it alone leaves a broken LB behind)."""
+    name = port.get("name") or ""
+    return (port.get("device_owner") or "") == "Octavia" or name.startswith(("octavia-lb-", "ovn-lb-vip-"))
 
 
 # -- discovery -------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from kuryr_cleanup.resources.base import Action, Reader, ResourceKind, Run, Step
 
 
 def discover(reader: Reader, inv: Inventory) -> None:
-    inv.security_groups = reader.list("network", "/security-groups")
+    inv.security_groups = reader.list("network", "/security-groups", reader.scoped())
 
 
 def _holders(run: Run, item: PlanItem) -> list[str]:

@@ -13,8 +13,8 @@ from kuryr_cleanup.resources.base import Action, Reader, ResourceKind, Run, Step
 
 
 def discover(reader: Reader, inv: Inventory) -> None:
-    pools = {p["id"]: p for p in reader.list("network", "/subnetpools", {"tags": inv.tag})}
-    for pool in reader.list("network", "/subnetpools", {"name": cno_name(inv.infra_id, POD_SUBNETPOOL)}):
+    pools = {p["id"]: p for p in reader.list("network", "/subnetpools", reader.scoped({"tags": inv.tag}))}
+    for pool in reader.list("network", "/subnetpools", reader.scoped({"name": cno_name(inv.infra_id, POD_SUBNETPOOL)})):
         pools.setdefault(pool["id"], pool)
     inv.subnet_pools = list(pools.values())
 

@@ -20,9 +20,10 @@ from kuryr_cleanup.retrying import http_status
 # -- discovery -------------------------------------------------------------------------------------------
 def discover(reader: Reader, inv: Inventory) -> None:
     """Tagged trunks, plus untagged trunks that carry subports on Kuryr networks or tagged subports."""
-    tagged_subports = reader.list("network", "/ports", {"tags": inv.tag, "device_owner": "trunk:subport"})
+    subport_filter = reader.scoped({"tags": inv.tag, "device_owner": "trunk:subport"})
+    tagged_subports = reader.list("network", "/ports", subport_filter)
     inv.tagged_subport_ids = {p["id"] for p in tagged_subports}
-    trunks = {t["id"]: t for t in reader.list("network", "/trunks", {"tags": inv.tag})}
+    trunks = {t["id"]: t for t in reader.list("network", "/trunks", reader.scoped({"tags": inv.tag}))}
     wanted = {p["device_id"] for ports in inv.ports_by_network.values() for p in ports
               if p.get("device_owner") == "trunk:subport" and p.get("device_id")}
     wanted |= {p["device_id"] for p in tagged_subports if p.get("device_id")}

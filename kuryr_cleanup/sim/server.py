@@ -23,12 +23,13 @@ import yaml
 from kuryr_cleanup.sim import keystone, neutron, nova, octavia
 from kuryr_cleanup.sim.faults import DROP, HANG, Faults, LoggedRequest, parse_faults
 from kuryr_cleanup.sim.http import Request, Response, Service
-from kuryr_cleanup.sim.keystone import SIM_PASSWORD, SIM_PROJECT, SIM_USER
+from kuryr_cleanup.sim.keystone import SIM_ADMIN_PASSWORD, SIM_ADMIN_USER, SIM_PASSWORD, SIM_PROJECT, SIM_USER
 from kuryr_cleanup.sim.kube.api import KubeApi
 from kuryr_cleanup.sim.store import Store
 
 LOOPBACK = "127.0.0.1"
 SIM_CLOUD = "sim"
+SIM_ADMIN_CLOUD = "sim-admin"  # the cloud's administrator, scoped to the cluster's project
 
 
 class _Server(ThreadingHTTPServer):
@@ -152,6 +153,9 @@ class SimServer:
         return f"http://{LOOPBACK}:{self._kube_http.server_address[1]}"
 
     def start(self) -> SimServer:
+        # A kube-apiserver makes default, kube-system, kube-public and kube-node-lease when it starts.
+        self.store.ensure_system_namespaces()
+        self.store.new_instance()
         for http in (self._os_http, self._kube_http):
             t = threading.Thread(target=http.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
             t.start()
@@ -173,23 +177,25 @@ class SimServer:
 
     # -- client configuration -----------------------------------------------------------------
     def clouds_yaml(self) -> dict[str, Any]:
-        return {
-            "clouds": {
-                SIM_CLOUD: {
-                    "auth": {
-                        "auth_url": self.auth_url,
-                        "username": SIM_USER,
-                        "password": SIM_PASSWORD,
-                        "project_name": SIM_PROJECT,
-                        "user_domain_name": "Default",
-                        "project_domain_name": "Default",
-                    },
-                    "region_name": "RegionOne",
-                    "interface": "public",
-                    "identity_api_version": 3,
-                }
+        def cloud(username: str, password: str) -> dict[str, Any]:
+            return {
+                "auth": {
+                    "auth_url": self.auth_url,
+                    "username": username,
+                    "password": password,
+                    "project_name": SIM_PROJECT,
+                    "user_domain_name": "Default",
+                    "project_domain_name": "Default",
+                },
+                "region_name": "RegionOne",
+                "interface": "public",
+                "identity_api_version": 3,
             }
-        }
+
+        # `sim`: the cluster's own user, as an installer's clouds.yaml has it. `sim-admin`: a cloud
+        # admin in the same project, whose token lists every project's resources in Neutron and Octavia.
+        return {"clouds": {SIM_CLOUD: cloud(SIM_USER, SIM_PASSWORD),
+                           SIM_ADMIN_CLOUD: cloud(SIM_ADMIN_USER, SIM_ADMIN_PASSWORD)}}
 
     def kubeconfig(self) -> dict[str, Any]:
         return {

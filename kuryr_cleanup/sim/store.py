@@ -17,6 +17,7 @@ import copy
 import datetime as _dt
 import heapq
 import itertools
+import os
 import threading
 import time
 import uuid
@@ -24,6 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from kuryr_cleanup.sim.cluster_version import cluster_id_from, make_cluster_version
 from kuryr_cleanup.snapshot_format import OPENSTACK_COLLECTIONS, SNAPSHOT_FORMAT, SNAPSHOT_VERSION, check_snapshot
 
 # Named delays in seconds of simulated time. Tests set them to 0 or advance the clock.
@@ -217,4 +219,25 @@ class Store:
             for obj_map in self.kube.values():
                 for obj in obj_map.values():
                     obj["metadata"].setdefault("resourceVersion", self.next_resource_version())
+            if self.infra_id and not self.kube.get(self.kube_key("config.openshift.io/v1", "ClusterVersion")):
+                # Every cluster has one, but snapshots recorded before the tool captured it lack it: give
+                # the cluster an identity that stays the same for the same infraID.
+                self.kube_put(make_cluster_version(cluster_id_from(f"infra-id/{self.infra_id}"),
+                                                   iso_now(self.clock.now())))
+
+    def new_instance(self) -> None:
+        """This store starts serving as a cluster instance of its own: a fresh ClusterVersion clusterID
+        (as every install gets), so two simulators made from the same spec or snapshot, or a rehearsal
+        and the real cluster it was recorded from, are never taken for one another."""
+        with self.lock:
+            for version in self.kube_objects("config.openshift.io/v1", "ClusterVersion").values():
+                version.setdefault("spec", {})["clusterID"] = str(uuid.UUID(bytes=os.urandom(16), version=4))
+
+    def ensure_system_namespaces(self) -> None:
+        """The namespaces every kube-apiserver makes for itself (a recorded snapshot may lack them)."""
+        with self.lock:
+            for name in ("default", "kube-system", "kube-public", "kube-node-lease"):
+                if ("", name) not in self.kube_objects("v1", "Namespace"):
+                    self.kube_put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name},
+                                   "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}})
 

@@ -1,4 +1,5 @@
-"""Session fixtures for the `real` tier: a real Neutron 29 and Octavia 19, started by tests/real/services.py.
+"""Session fixtures for the `real` tier: a real Neutron 29 and Octavia 19, started by tests/real/services.py,
+and a real kube-apiserver 1.20.2 (tests/real/kube_apiserver.py, built once per machine by kube_build.py).
 
 Every test under tests/real/ is marked `real`. Set KURYR_MIGRATE_SKIP_REAL=1 to skip them (the only
 reason they skip); otherwise the first test that needs a service installs it (once per machine) and
@@ -11,6 +12,12 @@ Neither service runs Keystone:
   it then refuses creates without a body project_id ("Running without keystone AuthN requires that
   project_id is specified").
 - Octavia (noauth) needs a project id on creates: `project_id` in the body or an X-Project-Id header.
+
+The kube-apiserver fixtures: `kube_binaries` (session: builds kube-apiserver and kube-controller-manager
+from Debian's source if the per-machine cache lacks them; a build that cannot run or fails FAILS the
+tests, it never skips them in CI), `kube_cluster` (a fresh etcd + apiserver + controller manager for one
+test: the cleanup tests change cluster-wide singletons such as Infrastructure/cluster) and
+`shared_kube_cluster` (one per pytest worker, for tests that only touch namespaces of their own).
 """
 
 from __future__ import annotations
@@ -25,7 +32,8 @@ from typing import Any
 
 import pytest
 
-from tests.real import services
+from tests.real import kube_build, services
+from tests.real.kube_apiserver import KubeCluster
 
 SKIP_VARIABLE = "KURYR_MIGRATE_SKIP_REAL"
 REAL_TESTS_DIR = Path(__file__).resolve().parent
@@ -38,7 +46,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             continue
         item.add_marker(pytest.mark.real)
         if skip:
-            item.add_marker(pytest.mark.skip(reason=f"{SKIP_VARIABLE}=1: real Neutron/Octavia tier skipped"))
+            item.add_marker(pytest.mark.skip(reason=f"{SKIP_VARIABLE}=1: real services tier skipped"))
 
 
 @pytest.fixture(scope="session")
@@ -111,3 +119,45 @@ def real_cli_env(real_neutron_url: str, real_octavia_url: str) -> dict[str, str]
         OS_LOAD_BALANCER_ENDPOINT_OVERRIDE=real_octavia_url,
     )
     return env
+
+
+# ---------------------------------------------------------------- kube-apiserver
+
+
+@pytest.fixture(scope="session")
+def kube_binaries() -> dict[str, str]:
+    """kube-apiserver, kube-controller-manager and etcd; built on first use (~10-15 min on 2 CPUs, once per
+    machine; pytest-xdist workers wait for the one that builds).
+
+    A missing toolchain skips only outside CI, and only when it cannot be installed (not root); in CI
+    (CI=true) it fails, like a failed build always does.
+    """
+    try:
+        return kube_build.build()
+    except kube_build.ToolchainMissing as error:
+        if os.environ.get("CI", "").lower() in ("true", "1"):
+            pytest.fail(f"kube-apiserver toolchain missing in CI: {error}", pytrace=False)
+        pytest.skip(f"kube-apiserver toolchain missing: {error}")
+    except kube_build.BuildError as error:
+        pytest.fail(f"kube-apiserver build failed: {error}", pytrace=False)
+
+
+@pytest.fixture
+def kube_cluster(kube_binaries: dict[str, str], tmp_path: Path) -> Iterator[KubeCluster]:
+    """A fresh, empty real cluster (CRDs loaded) for one test."""
+    cluster = KubeCluster(tmp_path / "kube").start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def shared_kube_cluster(kube_binaries: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+                        ) -> Iterator[KubeCluster]:
+    """One real cluster for this pytest worker's tests that keep to namespaces of their own."""
+    cluster = KubeCluster(tmp_path_factory.mktemp("kube-shared")).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

@@ -345,3 +345,68 @@ def test_kubectl_rollout_status_of_multus(cluster: Any) -> None:
     out = kubectl(cluster, "rollout", "status", "daemonset/multus", "-n", "openshift-multus", "--timeout=30s")
     assert out.returncode == 0, out.stderr
     assert 'daemon set "multus" successfully rolled out' in out.stdout
+
+
+# -- the kinds a migration tool reads or holds -----------------------------------------------------
+def lease(name: str, holder: str, resource_version: str | None = None, renewed: str = "09:00:00") -> client.V1Lease:
+    meta = client.V1ObjectMeta(name=name, resource_version=resource_version)
+    return client.V1Lease(metadata=meta, spec=client.V1LeaseSpec(
+        holder_identity=holder, lease_duration_seconds=60, acquire_time="2024-03-01T09:00:00.000000Z",
+        renew_time=f"2024-03-01T{renewed}.000000Z", lease_transitions=0))
+
+
+def test_a_lease_is_a_lock_two_holders_cannot_both_take(cluster: Any) -> None:
+    leases = client.CoordinationV1Api(api_client(cluster))
+    taken = leases.create_namespaced_lease("demo", lease("kuryr-migrate", "run-a"))
+    assert taken.spec.holder_identity == "run-a" and taken.metadata.resource_version
+    with pytest.raises(ApiException) as exists:
+        leases.create_namespaced_lease("demo", lease("kuryr-migrate", "run-b"))
+    assert exists.value.status == 409 and json.loads(exists.value.body)["reason"] == "AlreadyExists"
+
+    # Both read version N; the first write wins, the second is told its version is stale.
+    renewed = leases.replace_namespaced_lease(
+        "kuryr-migrate", "demo", lease("kuryr-migrate", "run-a", taken.metadata.resource_version, renewed="09:00:30"))
+    with pytest.raises(ApiException) as stale:
+        leases.replace_namespaced_lease("kuryr-migrate", "demo",
+                                        lease("kuryr-migrate", "run-b", taken.metadata.resource_version))
+    assert stale.value.status == 409 and json.loads(stale.value.body)["reason"] == "Conflict"
+    # Unlike most built-in kinds, a Lease is never overwritten blindly: no resourceVersion, no update.
+    with pytest.raises(ApiException) as blind:
+        leases.replace_namespaced_lease("kuryr-migrate", "demo", lease("kuryr-migrate", "run-b"))
+    assert blind.value.status == 422
+    assert leases.read_namespaced_lease("kuryr-migrate", "demo").spec.holder_identity == "run-a"
+
+    patched = leases.patch_namespaced_lease("kuryr-migrate", "demo", {"spec": {"holderIdentity": "run-b"}})
+    assert patched.spec.holder_identity == "run-b"
+    assert int(patched.metadata.resource_version) > int(renewed.metadata.resource_version)
+    assert [item.metadata.name for item in leases.list_lease_for_all_namespaces().items] == ["kuryr-migrate"]
+    leases.delete_namespaced_lease("kuryr-migrate", "demo")
+    with pytest.raises(ApiException) as gone:
+        leases.read_namespaced_lease("kuryr-migrate", "demo")
+    assert gone.value.status == 404
+    # In any namespace that exists; not in one that does not.
+    leases.create_namespaced_lease("shop", lease("kuryr-migrate", "run-c"))
+    with pytest.raises(ApiException) as missing:
+        leases.create_namespaced_lease("nowhere", lease("kuryr-migrate", "run-c"))
+    assert missing.value.status == 404
+
+
+def test_discovery_serves_cluster_version_and_lease(cluster: Any) -> None:
+    api = api_client(cluster)
+    discovered = dynamic.DynamicClient(api).resources
+    version = discovered.get(api_version="config.openshift.io/v1", kind="ClusterVersion")
+    assert (version.name, version.namespaced) == ("clusterversions", False)
+    held = discovered.get(api_version="coordination.k8s.io/v1", kind="Lease")
+    assert (held.name, held.namespaced) == ("leases", True)
+    listed = kubectl(cluster, "api-resources", "--api-group=coordination.k8s.io", "-o", "name")
+    assert listed.returncode == 0 and listed.stdout.split() == ["leases.coordination.k8s.io"]
+
+
+def test_deleting_openshift_kuryr_on_a_generated_cluster_waits_for_nothing(make_sim: Any) -> None:
+    # Kuryr's own pods are on the host network, so the namespace has no KuryrNetwork (whose finalizer
+    # only the cleanup removes): `oc delete namespace openshift-kuryr` returns once the pods are gone.
+    sim = make_sim(generate="namespaces=1")
+    deleted = kubectl(sim, "delete", "namespace", "openshift-kuryr", "--timeout=20s")
+    assert deleted.returncode == 0, deleted.stderr
+    assert sim.store.kube_get("v1", "Namespace", "openshift-kuryr") is None
+    assert not [key for objects in sim.store.kube.values() for key in objects if key[0] == "openshift-kuryr"]

@@ -7,6 +7,7 @@ import ipaddress
 from typing import Any
 
 from kuryr_cleanup.sim import neutron, nova, openshift
+from kuryr_cleanup.sim.cluster_version import UPGRADE_VERSION
 from kuryr_cleanup.sim.generate.cluster_state import ClusterState
 from kuryr_cleanup.sim.generate.names import (
     AMPHORA_SERVICE_NETWORK,
@@ -17,6 +18,7 @@ from kuryr_cleanup.sim.generate.names import (
     SERVICE_NETWORK,
 )
 from kuryr_cleanup.sim.generate.objects import Addresses, Node
+from kuryr_cleanup.sim.kube import resources as kube_resources
 
 
 class Infrastructure(ClusterState):
@@ -137,8 +139,10 @@ class Infrastructure(ClusterState):
         sc = self.sc
         names = [(f"{self.infra_id}-master-{i}", "master") for i in range(self.spec.masters)]
         names += [(f"{self.infra_id}-worker-0-{sc.suffix()}", "worker") for _ in range(self.workers)]
-        for name, role in names:
+        for index, (name, role) in enumerate(names):
             node = Node(name=name, role=role, ip=self.node_addresses.take(), mac=sc.mac())
+            if self.spec.azs:  # the installer spreads the machines over the zones it is given
+                node.zone = self.spec.azs[index % len(self.spec.azs)]
             group = self.master_sg if role == "master" else self.worker_sg
             node.server = nova.create_server(
                 self.store, name=name, status="ACTIVE",
@@ -147,13 +151,14 @@ class Infrastructure(ClusterState):
                 ]},
                 metadata={"Name": name, CLUSTER_TAG_KEY: self.infra_id},
                 security_groups=[{"name": group["name"]}], host=f"compute-{len(self.nodes) % 3}",
+                availability_zone=node.zone,
                 **{"OS-EXT-SRV-ATTR:instance_name": f"instance-{sc.names.getrandbits(24):08x}"},
             )
             port_name = f"{self.infra_id}-master-port-{name.rsplit('-', 1)[1]}" if role == "master" else name
             node.parent_port = neutron.create_port(
                 self.store, name=port_name, network_id=self.node_network["id"], mac_address=node.mac,
                 fixed_ips=[{"subnet_id": self.node_subnet["id"], "ip_address": node.ip}],
-                security_groups=[group["id"]], device_owner="compute:nova", device_id=node.server["id"],
+                security_groups=[group["id"]], device_owner=f"compute:{node.zone}", device_id=node.server["id"],
                 status="ACTIVE", **{"binding:host_id": f"compute-{len(self.nodes) % 3}"},
             )
             self._tag("ports", node.parent_port)
@@ -181,10 +186,10 @@ class Infrastructure(ClusterState):
         for role in ("master", "worker"):
             count = sum(1 for n in self.nodes if n.role == role)
             rendered = openshift.rendered_config_name(role, "Kuryr")
-            pool = put(openshift.make_machine_config_pool(role, count, rendered))
+            pool = put(openshift.make_machine_config_pool(role, count, rendered, paused=self.spec.paused_pool == role))
             put(openshift.make_rendered_machine_config(role, "Kuryr", pool["metadata"]["uid"]))
         for node in self.nodes:
-            put(openshift.make_node(node.name, node.server["id"], node.ip, node.role))
+            put(openshift.make_node(node.name, node.server["id"], node.ip, node.role, zone=node.zone))
             daemon = openshift.make_machine_config_daemon_pod(node.name, self.sc.suffix())
             for status in daemon["status"].get("containerStatuses", []):
                 if "containerID" in status:  # the builder hashes the wall clock into it: follow the seed instead
@@ -194,3 +199,11 @@ class Infrastructure(ClusterState):
         for name in openshift.CLUSTER_OPERATORS:
             put(openshift.make_cluster_operator(name))
         put(openshift.make_multus_daemonset(len(self.nodes)))
+        # The cluster's identity: the same seed and infraID, the same clusterID. Neither it nor the uid is
+        # drawn from the id sequence (store.kube_put would draw a uid even for an object that has one), so
+        # no other id of the scenario moves.
+        cluster_id = openshift.cluster_id_from(f"generated/{self.spec.seed}/{self.infra_id}")
+        upgrading_to = UPGRADE_VERSION if self.spec.upgrading else None
+        version = openshift.make_cluster_version(cluster_id, self.sc.created_at, upgrading_to=upgrading_to)
+        version["metadata"]["creationTimestamp"] = self.sc.created_at
+        kube_resources.save_object(self.store, version, "ADDED")

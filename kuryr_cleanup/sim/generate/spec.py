@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from kuryr_cleanup.sim.generate.names import CLUSTER_NETWORK, OCTAVIA_PROVIDERS_VERSION
+from kuryr_cleanup.sim.generate.names import CLUSTER_NETWORK, OCTAVIA_PROVIDERS_VERSION, OCTAVIA_TAGS_VERSION
 
 
 def _count(key: str, value: str | None) -> int:
@@ -52,6 +52,21 @@ def _provider(key: str, value: str | None) -> str:
     return value
 
 
+def _pool(key: str, value: str | None) -> str:
+    if value not in ("master", "worker"):
+        raise ValueError(f"{key}={value}: expected master or worker (a MachineConfigPool)")
+    return value
+
+
+def _names(key: str, value: str | None) -> tuple[str, ...]:
+    """A list value: `azs=az1,az2` (the items after the first that are no spec key belong to it) or
+    `azs=az1:az2`."""
+    names = tuple(n.strip() for n in (value or "").split(":") if n.strip())
+    if not names or not all(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", n) for n in names):
+        raise ValueError(f"{key}={value}: expected names such as az1,az2")
+    return names
+
+
 # spec key -> (field name, parser, help). The help text is what docs/scenarios.md lists.
 _KEYS: dict[str, tuple[str, Callable[[str, str | None], Any], str]] = {
     "namespaces": ("namespaces", _count, "user namespaces ns-1..ns-N (the openshift-* ones come on top)"),
@@ -75,6 +90,13 @@ _KEYS: dict[str, tuple[str, Callable[[str, str | None], Any], str]] = {
     "host-prefix": ("host_prefix", _count, "prefix length of namespace subnets (default: 23, smaller if needed)"),
     "seed": ("seed", _count, "random seed: same seed, same ids"),
     "infra-id": ("infra_id", _infra_id, "this cluster's infraID (default: derived from the seed)"),
+    "dvr": ("dvr", _flag, "ML2/OVS with DVR: distributed routers, centralized-SNAT and FIP agent gateway ports"),
+    "azs": ("azs", _names, "availability zones the nodes are spread over, round robin"),
+    "other-project": ("other_project", _flag, "a second project with look-alikes, and an admin cloud sim-admin"),
+    "octavia-upgraded": ("octavia_upgraded", _flag, "some LBs predate Octavia 2.5: tag only in descriptions"),
+    "finished-pods": ("finished_pods", _count, "pods that finished (Succeeded or Failed) long ago"),
+    "paused-pool": ("paused_pool", _pool, "a MachineConfigPool with spec.paused (the MCO rolls nothing out)"),
+    "upgrading": ("upgrading", _flag, "a cluster upgrade is in progress (ClusterVersion Progressing=True)"),
 }
 
 
@@ -103,6 +125,13 @@ class ScenarioSpec:
     host_prefix: int | None = None
     seed: int = 7
     infra_id: str | None = None
+    dvr: bool = False
+    azs: tuple[str, ...] = ()
+    other_project: bool = False
+    octavia_upgraded: bool = False
+    finished_pods: int = 0
+    paused_pool: str | None = None
+    upgrading: bool = False
 
     def __post_init__(self) -> None:
         if self.masters < 1:
@@ -113,21 +142,29 @@ class ScenarioSpec:
             raise ValueError(f"host-prefix={self.host_prefix}: expected 16..29 inside {CLUSTER_NETWORK}")
         if self.lb_provider == "ovn" and self.octavia and version_tuple(self.octavia) < OCTAVIA_PROVIDERS_VERSION:
             raise ValueError(f"lb-provider=ovn needs Octavia >= 2.6 (octavia={self.octavia})")
+        if self.octavia_upgraded and self.octavia and version_tuple(self.octavia) < OCTAVIA_TAGS_VERSION:
+            raise ValueError(f"octavia-upgraded means Octavia >= 2.5 now (octavia={self.octavia})")
 
     @classmethod
     def parse(cls, text: str) -> ScenarioSpec:
         """`key=value` items or bare flags, comma separated: `namespaces=5,fips,octavia=2.4`."""
         values: dict[str, Any] = {}
+        list_key: str | None = None  # the list-valued key whose items may follow, comma separated
         for item in (text or "").split(","):
             item = item.strip()
             if not item:
                 continue
             key, sep, value = item.partition("=")
             key = key.strip().lower().replace("_", "-")
+            if key not in _KEYS and not sep and list_key is not None:
+                name, parse_value, _ = _KEYS[list_key]
+                values[name] = values[name] + parse_value(list_key, item)
+                continue
             if key not in _KEYS:
                 raise ValueError(f"unknown scenario key {key!r}; known keys: {', '.join(_KEYS)}")
             name, parse_value, _ = _KEYS[key]
             values[name] = parse_value(key, value.strip() if sep else None)
+            list_key = key if parse_value is _names else None
         return cls(**values)
 
     def text(self) -> str:
@@ -138,6 +175,8 @@ class ScenarioSpec:
             value = getattr(self, name)
             if value == getattr(defaults, name):
                 continue
+            if isinstance(value, tuple):
+                value = ",".join(value)
             items.append(key if value is True else f"{key}={'no' if value is False else value}")
         return ",".join(items)
 

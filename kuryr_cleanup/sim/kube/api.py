@@ -322,7 +322,7 @@ class KubeApi(Service):
             raise bad_request(f"the name of the object ({meta['name']}) does not match the name on the URL ({name})")
         old = self._existing(kind, namespace, name)
         rv = meta.get("resourceVersion")
-        if not rv and not kind.builtin:
+        if not rv and not kind.allows_unconditional_update:
             raise invalid(kind, name, "metadata.resourceVersion", "FieldValueInvalid",
                           "Invalid value: 0x0: must be specified for an update")
         if rv and str(rv) != old["metadata"]["resourceVersion"]:

@@ -28,6 +28,9 @@ class Kind:
     subresources: tuple[str, ...] = ()
     # Built-in kinds accept strategic merge patches; custom resources answer 415.
     builtin: bool = True
+    # Whether a PUT without metadata.resourceVersion overwrites (None: as built-in kinds do, and custom
+    # resources don't). Leases say no: a lock taken by overwriting would be no lock.
+    unconditional_update: bool | None = None
 
     @property
     def api_version(self) -> str:
@@ -49,6 +52,10 @@ class Kind:
     def resource(self) -> str:
         """`pods`, `kuryrports.openstack.org`: how error messages name the kind."""
         return f"{self.plural}.{self.group}" if self.group else self.plural
+
+    @property
+    def allows_unconditional_update(self) -> bool:
+        return self.builtin if self.unconditional_update is None else self.unconditional_update
 
     def verbs(self) -> list[str]:
         return ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
@@ -73,11 +80,14 @@ KINDS: tuple[Kind, ...] = (
     Kind("config.openshift.io", "v1", "Infrastructure", "infrastructures", False, (), (), ("status",), builtin=False),
     Kind("config.openshift.io", "v1", "ClusterOperator", "clusteroperators", False, ("co",), (), ("status",),
          builtin=False),
+    Kind("config.openshift.io", "v1", "ClusterVersion", "clusterversions", False, (), (), ("status",), builtin=False),
     Kind("operator.openshift.io", "v1", "Network", "networks", False, (), (), ("status",), builtin=False),
     Kind("machineconfiguration.openshift.io", "v1", "MachineConfigPool", "machineconfigpools", False, ("mcp",), (),
          ("status",), builtin=False),
     Kind("machineconfiguration.openshift.io", "v1", "MachineConfig", "machineconfigs", False, ("mc",),
          builtin=False),
+    # What a tool holds a lock with (pkg/registry/coordination/lease: AllowUnconditionalUpdate false).
+    Kind("coordination.k8s.io", "v1", "Lease", "leases", True, unconditional_update=False),
 )
 
 BY_RESOURCE: dict[tuple[str, str, str], Kind] = {(k.group, k.version, k.plural): k for k in KINDS}

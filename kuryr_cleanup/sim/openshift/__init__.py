@@ -2,8 +2,9 @@
 
 Builders (`make_*`, in `objects`, `nodes` and `machine_config`) return cluster objects in the exact shape
 OpenShift 4.14 has them (Node with MCO annotations, MachineConfigPool with its conditions and counts,
-rendered MachineConfig with the `ovs-configuration.service` unit, ClusterOperator, the multus
-DaemonSet, Network.config, Network.operator, Infrastructure), so the scenario generator and the
+rendered MachineConfig with the `ovs-configuration.service` unit, ClusterOperator, ClusterVersion
+(in `cluster_version`, beside this package), the multus DaemonSet, Network.config, Network.operator,
+Infrastructure), so the scenario generator and the
 behaviours write the same shapes. They do not store anything: callers pass the result to
 `store.kube_put`.
 
@@ -11,6 +12,7 @@ behaviours write the same shapes. They do not store anything: callers pass the r
 This package exports the builders, their constants and `behaviours_for`.
 """
 
+from kuryr_cleanup.sim.cluster_version import OPENSHIFT_VERSION, cluster_id_from, make_cluster_version
 from kuryr_cleanup.sim.openshift.behaviours import OpenShiftBehaviours, behaviours_for
 from kuryr_cleanup.sim.openshift.machine_config import (
     ANN_CURRENT,
@@ -42,7 +44,6 @@ from kuryr_cleanup.sim.openshift.objects import (
     DEFAULT_SERVICE_NETWORK,
     KUBELET_VERSION,
     MULTUS_NAMESPACE,
-    OPENSHIFT_VERSION,
     OPERATOR_API,
     make_cluster_operator,
     make_infrastructure,
@@ -69,8 +70,10 @@ __all__ = [
     "OPERATOR_API",
     "OpenShiftBehaviours",
     "behaviours_for",
+    "cluster_id_from",
     "machine_config_sources",
     "make_cluster_operator",
+    "make_cluster_version",
     "make_infrastructure",
     "make_machine_config_daemon_pod",
     "make_machine_config_pool",

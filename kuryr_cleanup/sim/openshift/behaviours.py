@@ -4,6 +4,9 @@ Behaviours (`OpenShiftBehaviours`) react to API writes and to Nova reboots on th
 - MCO: `Network.operator spec.migration` set -> every pool renders a new MachineConfig (whose
   `configure-ovs.sh` argument is the migration's network type), goes Updating, and its nodes take the
   config one at a time (desiredConfig, state Working, reboot, currentConfig, state Done) -> Updated.
+  A paused pool (spec.paused) gets the new config rendered but no node moves (Updating=False, "Pool is
+  paused; will not update to ..."), as the real node controller only syncs a paused pool's status;
+  unpausing starts the rollout, pausing stops it after the node in progress.
 - CNO: `Network.config spec.networkType` switched -> as soon as the CNO has processed it (the next
   tick) `status.networkType` says the new type, as a real CNO may report it long before any node has
   rebooted; the multus DaemonSet rolls out, ClusterOperators go Progressing then settle, and the
@@ -123,6 +126,11 @@ class OpenShiftBehaviours:
     def object_changed(self, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
         """Called by the API after every write (old None: created; new None: gone)."""
         obj = new or old
+        if obj is not None and new is not None and obj.get("kind") == "MachineConfigPool":
+            was_paused = bool(((old or {}).get("spec") or {}).get("paused"))
+            if was_paused and not (new.get("spec") or {}).get("paused") and self._pending_nodes(new):
+                self._start_rollout(new)
+            return
         if obj is None or obj["metadata"].get("name") != "cluster" or obj.get("kind") != "Network" or new is None:
             return
         old_spec = (old or {}).get("spec") or {}
@@ -162,11 +170,25 @@ class OpenShiftBehaviours:
             pool = _copy(pool)
             pool["spec"]["configuration"]["name"] = target
             pool["metadata"]["generation"] = int(pool["metadata"].get("generation") or 1) + 1
-            self._refresh_pool(pool, updating=True)
-            self._save(pool)
-            self._pool_rollout[role] = self._pool_rollout.get(role, 0) + 1
+            self._start_rollout(pool)
+
+    def _start_rollout(self, pool: dict[str, Any]) -> None:
+        """The node controller starts moving the pool's nodes to its config, unless the pool is paused
+        (then the new config is rendered but waits; unpausing starts it)."""
+        role = pool["metadata"]["name"]
+        pool = _copy(pool)
+        self._refresh_pool(pool, updating=True)
+        self._save(pool)
+        self._pool_rollout[role] = self._pool_rollout.get(role, 0) + 1
+        if not pool["spec"].get("paused"):
             token = self._pool_rollout[role]
             self.store.schedule("mco_node", functools.partial(self._mco_step, role, token))
+
+    def _pending_nodes(self, pool: dict[str, Any]) -> list[dict[str, Any]]:
+        """The pool's nodes not on its config yet."""
+        target = pool["spec"]["configuration"]["name"]
+        return [n for n in self.pool_nodes(pool["metadata"]["name"])
+                if n["metadata"].get("annotations", {}).get(ANN_CURRENT) != target]
 
     def _refresh_pool(self, pool: dict[str, Any], updating: bool, degraded_message: str = "") -> None:
         role = pool["metadata"]["name"]
@@ -183,7 +205,7 @@ class OpenShiftBehaviours:
             {
                 "conditions": pool_conditions(
                     target, status_config, updating=updating, degraded_message=degraded_message,
-                    when=self._timestamp(),
+                    when=self._timestamp(), paused=bool(pool["spec"].get("paused")),
                 ),
                 "degradedMachineCount": degraded,
                 "machineCount": len(nodes),
@@ -202,8 +224,13 @@ class OpenShiftBehaviours:
         if pool is None:
             return
         target = pool["spec"]["configuration"]["name"]
-        pending = [n for n in self.pool_nodes(role) if n["metadata"].get("annotations", {}).get(ANN_CURRENT) != target]
+        pending = self._pending_nodes(pool)
         pool = _copy(pool)
+        if pending and pool["spec"].get("paused"):
+            # Paused in the middle of a rollout: the node controller only syncs the status.
+            self._refresh_pool(pool, updating=True)
+            self._save(pool)
+            return
         if not pending:
             self._refresh_pool(pool, updating=False)
             self._save(pool)

@@ -6,7 +6,8 @@ import hashlib
 import uuid
 from typing import Any
 
-from kuryr_cleanup.sim.openshift.objects import OPENSHIFT_VERSION, condition, timestamp
+from kuryr_cleanup.sim.cluster_version import OPENSHIFT_VERSION
+from kuryr_cleanup.sim.openshift.objects import condition, timestamp
 
 MCO_NAMESPACE = "openshift-machine-config-operator"
 
@@ -105,10 +106,24 @@ def machine_config_sources(role: str) -> list[dict[str, str]]:
 
 
 def pool_conditions(
-    spec_config: str, status_config: str, *, updating: bool, degraded_message: str = "", when: str | None = None
+    spec_config: str, status_config: str, *, updating: bool, degraded_message: str = "", when: str | None = None,
+    paused: bool = False,
 ) -> list[dict[str, Any]]:
-    """The conditions the MCO's node controller writes on a pool (types and messages as OpenShift's)."""
+    """The conditions the MCO's node controller writes on a pool (types and messages as OpenShift's).
+
+    `updating`: not every node is on `spec_config` yet. A `paused` pool in that state is not Updating
+    either: it says it will not update (pkg/controller/node/status.go)."""
     degraded = "True" if degraded_message else "False"
+    if updating and paused:
+        updating_condition = condition("Updating", "False", message=f"Pool is paused; will not update to "
+                                       f"MachineConfig {spec_config}", when=when)
+    else:
+        updating_condition = condition(
+            "Updating",
+            "True" if updating else "False",
+            message=f"All nodes are updating to MachineConfig {spec_config}" if updating else "",
+            when=when,
+        )
     return [
         condition("RenderDegraded", "False", when=when),
         condition(
@@ -125,17 +140,13 @@ def pool_conditions(
             message="" if updating else f"All nodes are updated with MachineConfig {status_config}",
             when=when,
         ),
-        condition(
-            "Updating",
-            "True" if updating else "False",
-            message=f"All nodes are updating to MachineConfig {spec_config}" if updating else "",
-            when=when,
-        ),
+        updating_condition,
     ]
 
 
-def make_machine_config_pool(role: str, node_count: int, rendered_name: str) -> dict[str, Any]:
-    """A MachineConfigPool (master or worker), Updated with every node on `rendered_name`."""
+def make_machine_config_pool(role: str, node_count: int, rendered_name: str, paused: bool = False) -> dict[str, Any]:
+    """A MachineConfigPool (master or worker), Updated with every node on `rendered_name`; a `paused` one
+    renders new configs but the MCO rolls none of them out until it is unpaused."""
     node_label = "node-role.kubernetes.io/master" if role == "master" else f"node-role.kubernetes.io/{role}"
     configuration = {"name": rendered_name, "source": machine_config_sources(role)}
     return {
@@ -154,7 +165,7 @@ def make_machine_config_pool(role: str, node_count: int, rendered_name: str) -> 
             "configuration": dict(configuration, source=list(configuration["source"])),
             "machineConfigSelector": {"matchLabels": {"machineconfiguration.openshift.io/role": role}},
             "nodeSelector": {"matchLabels": {node_label: ""}},
-            "paused": False,
+            "paused": paused,
         },
         "status": {
             "certExpirys": [],

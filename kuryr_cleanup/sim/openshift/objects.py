@@ -10,10 +10,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from kuryr_cleanup.sim.cluster_version import OPENSHIFT_VERSION
 from kuryr_cleanup.sim.store import Store, iso_now
 
 MULTUS_NAMESPACE = "openshift-multus"
-OPENSHIFT_VERSION = "4.14.12"
 KUBELET_VERSION = "v1.27.10+28ed2d7"
 
 CONFIG_API = "config.openshift.io/v1"
