@@ -162,22 +162,24 @@ class Runs:
         self.log: list[str] = []
         self.count = 0
 
-    def command(self) -> list[str]:
+    def command(self, *extra: str) -> list[str]:
         return [sys.executable, "-m", "kuryr_cleanup", "cleanup", "--yes", "--force", "-o", "json",
-                "--run-dir", str(self.run_dir), *FAST]
+                "--run-dir", str(self.run_dir), *FAST, *extra]
 
-    def start(self) -> subprocess.Popen[bytes]:
+    def start(self, *extra: str) -> subprocess.Popen[bytes]:
         # Output goes to files: a pipe nobody reads while the run is watched could fill and stall it.
         self.count += 1
         self.out = self.run_dir.parent / f"run{self.count}.out"
         self.err = self.run_dir.parent / f"run{self.count}.err"
         with self.out.open("wb") as out, self.err.open("wb") as err:
-            return subprocess.Popen(self.command(), env=self.env, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+            return subprocess.Popen(self.command(*extra), env=self.env, stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=err)
 
     def output(self) -> tuple[str, str]:
         return self.out.read_text(errors="replace"), self.err.read_text(errors="replace")
 
-    def finish(self, proc: subprocess.Popen[bytes], what: str) -> tuple[int, str, str]:
+    def finish(self, proc: subprocess.Popen[bytes], what: str, lock_refusal: bool = False) -> tuple[int, str, str]:
+        """Wait for a run and check its exit (d). `lock_refusal`: exit 2 for the run lock is also right (S6)."""
         started = time.monotonic()
         try:
             proc.wait(timeout=RUN_TIMEOUT)
@@ -188,7 +190,10 @@ class Runs:
                                  ) from None
         self.log.append(f"{what}: exit {proc.returncode} in {time.monotonic() - started:.1f} s")
         out, err = self.output()
-        check_exit(proc.returncode, err, what)
+        if lock_refusal and proc.returncode == 2:
+            assert "lock" in err and len(err.strip().splitlines()) == 1, f"{what}: refused, not in one line: {err}"
+        else:
+            check_exit(proc.returncode, err, what)
         return proc.returncode, out, err
 
     def kill_after(self, mode: str, k: int) -> bool:
@@ -560,11 +565,19 @@ def _check_safety(sim: Sim, world: World, faults: list[dict[str, Any]], kill: tu
     sim.clear_requests()
     problems = [f"(e) {p}" for p in long_retries(requests)]
     if killed or last_code is None or (last_code != 0 and fired):
-        code, out, err = runs.finish(runs.start(), "run 2")
-        result = json.loads(out)
+        # After a SIGKILL the dead run's lock may still look live: then the same command is refused in one
+        # line and changes nothing (S6), and the admin, who knows that run is dead, takes the lock over.
+        code, out, err = runs.finish(runs.start(), "run 2", lock_refusal=killed)
         more = sim.requests()
-        problems += [f"(e) run 2: {p}" for p in long_retries(more)]
+        sim.clear_requests()
+        if code == 2:
+            assert more == [] or all(r["method"] in ("GET", "HEAD") or r["service"] == "identity" for r in more), \
+                f"a run refused for the lock wrote: {more[:5]}"
+            code, out, err = runs.finish(runs.start("--take-over-lock"), "run 3")
+            more = sim.requests()
+        problems += [f"(e) last run: {p}" for p in long_retries(more)]
         requests += more
+        result = json.loads(out)
         last_code = code
     after = sim.state()
     note("; ".join(runs.log))
@@ -604,6 +617,23 @@ def _figures() -> Any:
 @given(world=worlds(CLOSED), faults=fault_schedules(), kill=kills())
 def test_the_cleanup_touches_only_this_clusters_kuryr_objects(world: World, faults: list[dict[str, Any]],
                                                               kill: tuple[str, int] | None) -> None:
+    check_safety(world, faults, kill)
+
+
+# Examples the long profile found, kept as regression tests: (id, world, faults, kill, open issue or "").
+FOUND: list[tuple[str, World, list[dict[str, Any]], tuple[str, int] | None, str]] = [
+    ("5xx-on-the-extensions-listing", World(),
+     [{"service": "network", "method": "GET", "path": "/v2.0/extensions", "status": 500, "count": 1, "after": 1}],
+     None, "discovery lists Neutron's extensions with a raw GET that does not raise on 5xx (cleanup.py: no "
+           "raise_exc=True), so a 500 there is a KeyError traceback instead of a retry"),
+]
+
+
+@pytest.mark.parametrize(("world", "faults", "kill"), [
+    pytest.param(world, faults, kill, id=name,
+                 marks=[pytest.mark.xfail(strict=False, reason=issue)] if issue else [])
+    for name, world, faults, kill, issue in FOUND])
+def test_examples_found_before(world: World, faults: list[dict[str, Any]], kill: tuple[str, int] | None) -> None:
     check_safety(world, faults, kill)
 
 
