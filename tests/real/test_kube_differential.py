@@ -31,7 +31,7 @@ import yaml
 from kubernetes import client, config
 from kubernetes.watch.watch import iter_resp_lines
 
-from tests.real.kube_apiserver import KubeCluster
+from tests.real.kube_apiserver import USERS, KubeCluster
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 RV_IN_MESSAGE = re.compile(r"\((\d+)\)")
@@ -43,9 +43,9 @@ JSON_PATCH = "application/json-patch+json"
 STRATEGIC = "application/strategic-merge-patch+json"
 
 
-def api_client(kubeconfig: Path, token: str | None = None) -> client.ApiClient:
+def api_client(kubeconfig: Path, token: str | None = None, context: str | None = None) -> client.ApiClient:
     configuration = client.Configuration()
-    config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
+    config.load_kube_config(config_file=str(kubeconfig), context=context, client_configuration=configuration)
     if token is not None:
         configuration.api_key = {"authorization": f"Bearer {token}"}
     return client.ApiClient(configuration)
@@ -58,6 +58,8 @@ class Side:
     name: str
     api: client.ApiClient
     bad_token_api: client.ApiClient
+    limited_api: client.ApiClient  # a user without RBAC bindings
+    limited_user: str  # its name, which differs between the sides
     run: str  # shared by both sides: the same names on both
     transcript: list[tuple[str, str]] = field(default_factory=list)  # (what is compared, the message)
 
@@ -86,6 +88,7 @@ class Side:
 
     # -- recording --------------------------------------------------------------------------------
     def clean(self, text: str) -> str:
+        text = text.replace(f'User "{self.limited_user}"', 'User "<limited>"')
         return RV_IN_MESSAGE.sub("(<rv>)", UUID.sub("<uid>", text))
 
     def rec(self, label: str, status: int, body: Any, /, **facts: Any) -> None:
@@ -351,6 +354,32 @@ def bad_token(s: Side) -> None:
     s.rec("get a custom resource list", *s.call("GET", "/apis/openstack.org/v1/kuryrports", api=s.bad_token_api))
 
 
+def refused_user(s: Side) -> None:
+    """An authenticated user RBAC gives nothing: discovery is allowed, every resource is 403 with a message
+    built from the request's verb, resource, subresource, name and namespace."""
+    ns = s.namespace()
+    limited = s.limited_api
+    s.rec("version", s.call("GET", "/version", api=limited)[0], None)
+    s.rec("discovery /api", s.call("GET", "/api", api=limited)[0], None)
+    s.rec("discovery of a group", s.call("GET", "/apis/openstack.org/v1", api=limited)[0], None)
+    s.rec("list namespaces", *s.call("GET", "/api/v1/namespaces", api=limited))
+    s.rec("get a namespace", *s.call("GET", f"/api/v1/namespaces/{ns}", api=limited))
+    s.rec("get a cluster-scoped CR", *s.call("GET", "/apis/config.openshift.io/v1/infrastructures/cluster",
+                                             api=limited))
+    s.rec("list CRs in a namespace", *s.call("GET", kp_path(ns), api=limited))
+    s.rec("watch one by name", *s.call("GET", kp_path(ns), query={"watch": "true", "timeoutSeconds": "1",
+                                                                   "fieldSelector": "metadata.name=kp"}, api=limited))
+    s.rec("create", *s.call("POST", cm_path(ns), {"metadata": {"name": "cm"}}, api=limited))
+    s.rec("merge patch", *s.call("PATCH", cm_path(ns, "cm"), {"data": {"a": "1"}}, MERGE, api=limited))
+    s.rec("patch a status", *s.call("PATCH", f"/api/v1/namespaces/{ns}/pods/p/status", {"status": {}}, MERGE,
+                                    api=limited))
+    s.rec("delete", *s.call("DELETE", kp_path(ns, "kp"), api=limited))
+    s.rec("delete a collection", *s.call("DELETE", cm_path(ns), api=limited))
+    s.rec("finalize a namespace", *s.call("PUT", f"/api/v1/namespaces/{ns}/finalize",
+                                          {"metadata": {"name": ns}, "spec": {"finalizers": []}}, api=limited))
+    s.rec("a path that is no resource", *s.call("GET", "/logs", api=limited))
+
+
 def paging(s: Side) -> None:
     """limit/continue, remainingItemCount, a bad continue token; list kind and item kind/apiVersion."""
     ns = s.namespace()
@@ -451,6 +480,7 @@ SEQUENCES: dict[str, Callable[[Side], None]] = {
     "namespace termination": namespace_termination,
     "watch events": watch_events,
     "bad token": bad_token,
+    "refused user": refused_user,
     "paging and list shapes": paging,
     "pod deletion": pod_deletion,
     "error shapes": error_shapes,
@@ -466,7 +496,6 @@ DIFFERS: dict[str, str] = {
                              "NamespaceDeletion*Failure ones False)",
     "watch events": "the simulator's DELETED event carries the object after its finalizers went (real: as it "
                     "was stored before, finalizers still listed)",
-    "bad token": "the simulator checks no token (real: 401 Unauthorized)",
     "paging and list shapes": "the simulator puts apiVersion/kind on built-in list items (real: only on custom "
                               "resources) and accepts any field selector on CRs (real: 400 for unsupported fields)",
     "pod deletion": "the simulator deletes a pod at once (real: graceful, deletionTimestamp with 30 s grace for a "
@@ -506,10 +535,12 @@ def _compare(sequence: str, real_cluster: KubeCluster, make_sim: Any, messages: 
     run = uuid.uuid4().hex[:8]
     bad = "not-a-valid-token-0123456789"
     real = Side("real", api_client(real_cluster.kubeconfig("seed")),
-                api_client(real_cluster.kubeconfig("limited", token=bad)), run)
+                api_client(real_cluster.kubeconfig("limited", token=bad)),
+                api_client(real_cluster.kubeconfig("limited")), USERS["limited"][0], run)
     sim = make_sim()
     sim_config = Path(sim.env["KUBECONFIG"])
-    simulated = Side("sim", api_client(sim_config), api_client(_sim_kubeconfig_with_token(sim_config, bad)), run)
+    simulated = Side("sim", api_client(sim_config), api_client(_sim_kubeconfig_with_token(sim_config, bad)),
+                     api_client(sim_config, context="sim-limited"), "sim-limited", run)
     for side in (real, simulated):
         SEQUENCES[sequence](side)
     expected, actual = real.lines(messages), simulated.lines(messages)

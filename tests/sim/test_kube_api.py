@@ -347,6 +347,52 @@ def test_kubectl_rollout_status_of_multus(cluster: Any) -> None:
     assert 'daemon set "multus" successfully rolled out' in out.stdout
 
 
+
+# -- who may call -------------------------------------------------------------------------------
+def test_a_token_the_server_does_not_know_is_401_everywhere(cluster: Any) -> None:
+    kubeconfig = Path(cluster.env["KUBECONFIG"])
+    wrong = kubeconfig.with_name("kubeconfig-wrong-token")
+    wrong.write_text(kubeconfig.read_text().replace("token: sim-token", "token: not-the-token"))
+    api = config.new_client_from_config(config_file=str(wrong))
+    with pytest.raises(ApiException) as err:
+        client.CoreV1Api(api).list_namespace()
+    assert err.value.status == 401
+    assert json.loads(err.value.body) == {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                                          "message": "Unauthorized", "reason": "Unauthorized", "code": 401}
+    with pytest.raises(ApiException) as version:
+        client.VersionApi(api).get_code()
+    assert version.value.status == 401
+
+
+def test_a_user_rbac_refuses_reads_discovery_and_gets_the_apiservers_403(cluster: Any) -> None:
+    limited = config.new_client_from_config(config_file=cluster.env["KUBECONFIG"], context="sim-limited")
+    assert client.CoreApi(limited).get_api_versions().versions == ["v1"]
+    with pytest.raises(ApiException) as err:
+        ports_resource(limited).get(name="pod-0", namespace="demo")
+    body = json.loads(err.value.body)
+    assert (err.value.status, body["reason"]) == (403, "Forbidden")
+    assert body["message"] == ('kuryrports.openstack.org "pod-0" is forbidden: User "sim-limited" cannot get resource '
+                               '"kuryrports" in API group "openstack.org" in the namespace "demo"')
+    assert body["details"] == {"name": "pod-0", "group": "openstack.org", "kind": "kuryrports"}
+    with pytest.raises(ApiException) as refused:
+        client.CoreV1Api(limited).delete_collection_namespaced_config_map("demo")
+    assert json.loads(refused.value.body)["message"] == (
+        'configmaps is forbidden: User "sim-limited" cannot deletecollection resource "configmaps" in API group "" '
+        'in the namespace "demo"')
+
+
+def test_requests_without_a_token_are_the_admins_unless_anonymous_is_refused(cluster: Any) -> None:
+    # kubectl sends no credentials over plain HTTP: the simulator lets it in as system:anonymous.
+    out = kubectl(cluster, "get", "kp", "-n", "demo", "-o", "name")
+    assert out.returncode == 0 and out.stdout.split() == ["kuryrport.openstack.org/pod-0",
+                                                          "kuryrport.openstack.org/pod-1"], out.stderr
+    cluster.server.kube_api.authorizer.anonymous_admin = False  # a real apiserver's default RBAC
+    out = kubectl(cluster, "get", "kp", "-n", "demo", "-o", "name")
+    assert out.returncode != 0
+    assert ('kuryrports.openstack.org is forbidden: User "system:anonymous" cannot list resource "kuryrports" in '
+            'API group "openstack.org" in the namespace "demo"') in out.stderr
+
+
 # -- the kinds a migration tool reads or holds -----------------------------------------------------
 def lease(name: str, holder: str, resource_version: str | None = None, renewed: str = "09:00:00") -> client.V1Lease:
     meta = client.V1ObjectMeta(name=name, resource_version=resource_version)

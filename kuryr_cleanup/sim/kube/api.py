@@ -25,8 +25,9 @@ import string
 from typing import Any
 
 from kuryr_cleanup.sim import openshift
-from kuryr_cleanup.sim.http import Request, Response, Service
+from kuryr_cleanup.sim.http import ApiError, Request, Response, Service
 from kuryr_cleanup.sim.kube import discovery
+from kuryr_cleanup.sim.kube.auth import Authorizer
 from kuryr_cleanup.sim.kube.errors import (
     STALE,
     bad_request,
@@ -77,6 +78,7 @@ class KubeApi(Service):
         super().__init__()
         self.store = store
         self.behaviours = openshift.behaviours_for(store)
+        self.authorizer = Authorizer()
         self.watches = Watches(store)
         self.namespaces = Namespaces(store, self._delete_object)
         self.route("GET", r"/version/?", discovery.version)
@@ -92,6 +94,10 @@ class KubeApi(Service):
 
     # -- framework hooks -------------------------------------------------------------------------
     def dispatch(self, request: Request) -> Response:
+        try:
+            self.authorizer.check(request)
+        except ApiError as err:
+            return Response(err.status, err.body, headers=dict(err.headers))
         self.behaviours.apply_faults()
         return super().dispatch(request)
 
