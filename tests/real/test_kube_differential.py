@@ -426,6 +426,61 @@ def pod_deletion(s: Side) -> None:
     status, got = s.call("DELETE", f"{pods}/unbound")
     s.rec("delete unbound pod", status, got, **meta_facts(got))
     s.rec("get unbound pod", *s.call("GET", f"{pods}/unbound"))
+    s.rec("create bound pod with a finalizer and its own grace period", *s.call("POST", pods, {
+        "metadata": {"name": "held", "finalizers": [OTHER_FINALIZER]},
+        "spec": {**spec, "nodeName": "node-0", "terminationGracePeriodSeconds": 10}})[:1], None)
+    status, got = s.call("DELETE", f"{pods}/held", query={"dryRun": "All"})
+    s.rec("dry-run delete", status, got, **meta_facts(got))
+    status, got = s.call("DELETE", f"{pods}/held")
+    s.rec("delete", status, got, **meta_facts(got))
+    status, got = s.call("DELETE", f"{pods}/held", {"gracePeriodSeconds": 20})
+    s.rec("delete with a longer grace period", status, got, **meta_facts(got))
+    status, got = s.call("PATCH", f"{pods}/held", {"metadata": {"finalizers": None}}, MERGE)
+    s.rec("remove the finalizer before the kubelet confirms", status, got, **meta_facts(got))
+    status, got = s.call("GET", f"{pods}/held")
+    s.rec("get", status, got, **meta_facts(got))
+    status, got = s.call("DELETE", f"{pods}/held", {"gracePeriodSeconds": 0})
+    s.rec("the kubelet confirms (grace 0)", status, got, **meta_facts(got))
+    s.rec("get after", *s.call("GET", f"{pods}/held"))
+    s.rec("create a pod whose containers ended", *s.call("POST", pods, {
+        "metadata": {"name": "ended", "finalizers": [OTHER_FINALIZER]},
+        "spec": {**spec, "nodeName": "node-0"}})[:1], None)
+    s.rec("its status", *s.call("PATCH", f"{pods}/ended/status", {"status": {"phase": "Succeeded"}}, MERGE)[:1], None)
+    status, got = s.call("DELETE", f"{pods}/ended")
+    s.rec("delete it", status, got, **meta_facts(got))
+    status, got = s.call("PATCH", f"{pods}/ended", {"metadata": {"finalizers": None}}, MERGE)
+    s.rec("remove its finalizer", status, got, **meta_facts(got))
+    s.rec("get it", *s.call("GET", f"{pods}/ended"))
+
+
+def delete_answers(s: Side) -> None:
+    """What a DELETE answers: a Status of Success once the object went (pods: the pod), the object while it
+    waits for finalizers; the object's uid in the Status (placeholders here)."""
+    ns = s.namespace()
+
+    def rec(label: str, status: int, body: Any) -> None:
+        body = body if isinstance(body, dict) else {}
+        details = body.get("details") if body.get("kind") == "Status" else None
+        s.rec(label, status, None, answer=body.get("kind"), status=body.get("status"),
+              details=sorted(details.items()) if details else None, **meta_facts(body))
+
+    s.call("POST", cm_path(ns), {"metadata": {"name": "cm"}})
+    rec("configmap", *s.call("DELETE", cm_path(ns, "cm")))
+    s.call("POST", kp_path(ns), kuryr_port("kp"))
+    rec("custom resource", *s.call("DELETE", kp_path(ns, "kp")))
+    s.call("POST", kp_path(ns), kuryr_port("held", [KP_FINALIZER]))
+    rec("custom resource with a finalizer", *s.call("DELETE", kp_path(ns, "held")))
+    services = f"/api/v1/namespaces/{ns}/services"
+    s.call("POST", services, {"metadata": {"name": "svc"}, "spec": {"ports": [{"port": 80}]}})
+    rec("service", *s.call("DELETE", f"{services}/svc"))
+    policies = f"/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies"
+    s.call("POST", policies, {"metadata": {"name": "np"}, "spec": {"podSelector": {}}})
+    rec("network policy", *s.call("DELETE", f"{policies}/np"))
+    s.call("POST", cm_path(ns), {"metadata": {"name": "a", "labels": {"x": "1"}}})
+    s.call("POST", cm_path(ns), {"metadata": {"name": "b", "labels": {"x": "1"}, "finalizers": [OTHER_FINALIZER]}})
+    status, got = s.call("DELETE", cm_path(ns), query={"labelSelector": "x=1"})
+    s.rec("a collection", status, None, kind=got.get("kind"),
+          items=[(i["metadata"]["name"], bool(i["metadata"].get("deletionTimestamp"))) for i in got["items"]])
 
 
 def error_shapes(s: Side) -> None:
@@ -483,6 +538,7 @@ SEQUENCES: dict[str, Callable[[Side], None]] = {
     "refused user": refused_user,
     "paging and list shapes": paging,
     "pod deletion": pod_deletion,
+    "delete answers": delete_answers,
     "error shapes": error_shapes,
     "status subresource": status_subresource,
 }
@@ -498,15 +554,10 @@ DIFFERS: dict[str, str] = {
                     "was stored before, finalizers still listed)",
     "paging and list shapes": "the simulator puts apiVersion/kind on built-in list items (real: only on custom "
                               "resources) and accepts any field selector on CRs (real: 400 for unsupported fields)",
-    "pod deletion": "the simulator deletes a pod at once (real: graceful, deletionTimestamp with 30 s grace for a "
-                    "bound pod until its kubelet confirms; deletionTimestamp and grace 0 in the answer otherwise)",
     "error shapes": "the simulator accepts invalid names (real: 422) and answers an unknown resource with a "
                     "Status (real: text/plain '404 page not found')",
 }
 MESSAGES_DIFFER: dict[str, str] = {
-    "resourceVersion conflicts": "messages: a CR PUT without resourceVersion names kuryrports.openstack.org (sim: "
-                                 "KuryrPort.openstack.org); delete preconditions name the Kind ConfigMap (sim: "
-                                 "configmaps) and the UID one has another text",
     "patch types, built-in kinds": "messages: an unknown patch type is '415: Unsupported Media Type'",
     "patch types, custom resources": "messages: the 415 lists application/apply-patch+yaml too",
     "paging and list shapes": "messages: a bad continue token is 'invalid continue token: continue key is not "

@@ -348,6 +348,68 @@ def test_kubectl_rollout_status_of_multus(cluster: Any) -> None:
 
 
 
+
+# -- pods: graceful deletion and the kubelet -------------------------------------------------------
+def pod(name: str, node: str | None, finalizers: list[str] | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"containers": [{"name": "c", "image": "img"}]}
+    if node:
+        spec["nodeName"] = node
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "finalizers": finalizers or []},
+            "spec": spec}
+
+
+def test_a_bound_pod_goes_once_its_kubelet_confirms_an_unbound_one_at_once(make_sim: Any) -> None:
+    store = seeded_store(["demo"])
+    with store.lock:
+        store.kube_put(openshift.make_node("worker-0", "server-0", "10.0.0.5", "worker"))
+    sim = make_sim(store=store, delays={"pod_stop": 5.0})
+    core = client.CoreV1Api(api_client(sim))
+    core.create_namespaced_pod("demo", pod("bound", "worker-0"))
+    core.create_namespaced_pod("demo", pod("unbound", None))
+    answer = core.delete_namespaced_pod("unbound", "demo")
+    assert answer.metadata.deletion_timestamp and answer.metadata.deletion_grace_period_seconds == 0
+    answer = core.delete_namespaced_pod("bound", "demo")
+    assert answer.metadata.deletion_grace_period_seconds == 30
+    assert core.read_namespaced_pod("bound", "demo").metadata.deletion_timestamp  # the containers are stopping
+    sim.control("POST", "clock", {"advance": 5})
+    assert [p.metadata.name for p in core.list_namespaced_pod("demo").items] == []
+
+
+def test_a_pod_on_a_node_that_is_down_stays_terminating_until_the_node_is_back(make_sim: Any) -> None:
+    store = seeded_store(["demo"])
+    with store.lock:
+        store.kube_put(openshift.make_node("worker-0", "server-0", "10.0.0.5", "worker"))
+    sim = make_sim(store=store, delays={"server_reboot": 10.0, "node_boot": 0.0})
+    core = client.CoreV1Api(api_client(sim))
+    core.create_namespaced_pod("demo", pod("web", "worker-0", [PORT_FINALIZER]))
+    sim.control("POST", "reboot-by-ip", {"ip": "10.0.0.5"})
+    core.delete_namespaced_pod("web", "demo")
+    # Kuryr's finalizer goes first; the pod still waits for its kubelet.
+    core.patch_namespaced_pod("web", "demo", {"metadata": {"finalizers": None}})
+    waiting = core.read_namespaced_pod("web", "demo")
+    assert waiting.metadata.deletion_grace_period_seconds == 30 and not waiting.metadata.finalizers
+    sim.control("POST", "clock", {"advance": 10})  # the node is Ready again: its kubelet confirms
+    with pytest.raises(ApiException) as gone:
+        core.read_namespaced_pod("web", "demo")
+    assert gone.value.status == 404
+
+
+def test_a_confirmed_pod_with_a_finalizer_waits_for_it_then_goes(make_sim: Any) -> None:
+    store = seeded_store(["demo"])
+    with store.lock:
+        store.kube_put(openshift.make_node("worker-0", "server-0", "10.0.0.5", "worker"))
+    sim = make_sim(store=store)
+    core = client.CoreV1Api(api_client(sim))
+    core.create_namespaced_pod("demo", pod("web", "worker-0", [PORT_FINALIZER]))
+    core.delete_namespaced_pod("web", "demo")
+    confirmed = core.read_namespaced_pod("web", "demo")  # pod_stop 0: confirmed by the next request
+    assert confirmed.metadata.deletion_grace_period_seconds == 0 and confirmed.metadata.finalizers == [PORT_FINALIZER]
+    core.patch_namespaced_pod("web", "demo", {"metadata": {"$deleteFromPrimitiveList/finalizers": [PORT_FINALIZER]}})
+    with pytest.raises(ApiException) as gone:
+        core.read_namespaced_pod("web", "demo")
+    assert gone.value.status == 404
+
+
 # -- who may call -------------------------------------------------------------------------------
 def test_a_token_the_server_does_not_know_is_401_everywhere(cluster: Any) -> None:
     kubeconfig = Path(cluster.env["KUBECONFIG"])
