@@ -251,6 +251,27 @@ def test_watch_streams_changes_until_deleted(cluster: Any) -> None:
     assert events == ["MODIFIED", "DELETED"]
 
 
+def test_the_deleted_event_carries_the_object_as_last_stored(cluster: Any) -> None:
+    """When removing the last finalizer deletes an object, watchers see it with the finalizer still listed
+    (etcd's previous value), as a kube-apiserver sends it."""
+    custom = client.CustomObjectsApi(api_client(cluster))
+    listed = custom.list_namespaced_custom_object("openstack.org", "v1", "demo", "kuryrports")
+    custom.delete_namespaced_custom_object("openstack.org", "v1", "demo", "kuryrports", "pod-0")
+    custom.patch_namespaced_custom_object("openstack.org", "v1", "demo", "kuryrports", "pod-0",
+                                          {"metadata": {"finalizers": None}})
+    deleted = []
+    w = watch.Watch()
+    for event in w.stream(custom.list_namespaced_custom_object, "openstack.org", "v1", "demo", "kuryrports",
+                          resource_version=listed["metadata"]["resourceVersion"],
+                          field_selector="metadata.name=pod-0", timeout_seconds=5):
+        if event["type"] == "DELETED":
+            deleted.append(event["object"]["metadata"])
+            w.stop()
+    assert len(deleted) == 1
+    assert deleted[0]["finalizers"] == [PORT_FINALIZER] and deleted[0]["deletionTimestamp"]
+    assert int(deleted[0]["resourceVersion"]) > int(listed["metadata"]["resourceVersion"])
+
+
 def test_a_2000_namespace_cluster_pages_kuryr_ports_in_seconds(make_sim: Any) -> None:
     started = time.monotonic()
     store = Store()

@@ -437,7 +437,7 @@ class KubeApi(Service):
         if (new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers")
                 and not termination_pending(new)):
             # The last finalizer went (a pod whose kubelet has not confirmed yet stays until it does).
-            self._remove(old, new)
+            self._remove(old)
             return self._json(200, new)
         save_object(self.store, new)
         self.behaviours.object_changed(old, new)
@@ -504,7 +504,7 @@ class KubeApi(Service):
             self.behaviours.object_changed(obj, new)
             final = new
         if goes:
-            self._remove(final, final)
+            self._remove(final)
         elif new is not None and kind.kind == "Pod" and termination_pending(new):
             self.kubelets.terminating(new)
         return final, goes
@@ -537,14 +537,17 @@ class KubeApi(Service):
             new["metadata"]["generation"] = int(meta["generation"]) + 1
         return new, period == 0 and not finalizers
 
-    def _remove(self, old: dict[str, Any], final: dict[str, Any]) -> None:
-        """The object goes for good; a Terminating namespace waiting for it may finish."""
-        drop_object(self.store, final)
-        self.behaviours.object_changed(old, None)
-        namespace = final["metadata"].get("namespace")
+    def _remove(self, stored: dict[str, Any]) -> None:
+        """The object goes for good; a Terminating namespace waiting for it may finish.
+
+        `stored` is the object as last stored: what the DELETED event carries, as etcd's previous value
+        (when an update removed the last finalizer, the finalizers are still listed there)."""
+        drop_object(self.store, stored)
+        self.behaviours.object_changed(stored, None)
+        namespace = stored["metadata"].get("namespace")
         if namespace:
-            self.namespaces.content_gone(namespace, (Store.kube_key(final["apiVersion"], final["kind"]),
-                                           final["metadata"]["name"]))
+            self.namespaces.content_gone(namespace, (Store.kube_key(stored["apiVersion"], stored["kind"]),
+                                           stored["metadata"]["name"]))
 
 
 def _grace_period(options: dict[str, Any], request: Request) -> int | None:
