@@ -25,6 +25,7 @@ from kuryr_cleanup.sim.faults import DROP, HANG, Faults, LoggedRequest, parse_fa
 from kuryr_cleanup.sim.http import Request, Response, Service
 from kuryr_cleanup.sim.keystone import SIM_ADMIN_PASSWORD, SIM_ADMIN_USER, SIM_PASSWORD, SIM_PROJECT, SIM_USER
 from kuryr_cleanup.sim.kube.api import KubeApi
+from kuryr_cleanup.sim.kube.auth import ADMIN_TOKEN, LIMITED_TOKEN
 from kuryr_cleanup.sim.store import Store
 
 LOOPBACK = "127.0.0.1"
@@ -202,8 +203,11 @@ class SimServer:
             "apiVersion": "v1",
             "kind": "Config",
             "clusters": [{"name": "sim", "cluster": {"server": self.kube_url}}],
-            "users": [{"name": "sim-admin", "user": {"token": "sim-token"}}],
-            "contexts": [{"name": "sim", "context": {"cluster": "sim", "user": "sim-admin"}}],
+            "users": [{"name": "sim-admin", "user": {"token": ADMIN_TOKEN}},
+                      {"name": "sim-limited", "user": {"token": LIMITED_TOKEN}}],
+            # `--context sim-limited`: a user RBAC refuses (403 on every resource, discovery allowed).
+            "contexts": [{"name": "sim", "context": {"cluster": "sim", "user": "sim-admin"}},
+                         {"name": "sim-limited", "context": {"cluster": "sim", "user": "sim-limited"}}],
             "current-context": "sim",
         }
 
