@@ -10,6 +10,7 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
+from kuryr_cleanup.kuryr import KURYR_PORT_DEVICE_OWNER
 from kuryr_cleanup.migration import facts
 from kuryr_cleanup.migration.base import MigrationContext
 from kuryr_cleanup.migration.reboot import match_servers
@@ -26,6 +27,9 @@ OVN_TRANSIT_SUBNET = ipaddress.ip_network("100.88.0.0/16")
 GENEVE_OVERHEAD = 100  # bytes the Geneve header costs, as the vendor documentation says
 MIN_MTU_V4 = 576
 MIN_MTU_V6 = 1280
+# Server ids per port listing (`?device_id=a&device_id=b...`): 40 UUIDs keep the URL near 2 KB, well
+# under the 8 KB request line a proxy in front of Neutron may allow.
+DEVICE_IDS_PER_LISTING = 40
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -47,16 +51,34 @@ class NodeNetworks:
         return smallest - GENEVE_OVERHEAD if smallest else None
 
 
+def is_node_port(port: dict[str, Any]) -> bool:
+    """A Nova server's port: `compute:<the server's availability zone>` (`compute:nova` only in a
+    single-zone cloud; `compute:None` when Nova had no zone to record), never Kuryr's pod ports,
+    which are `compute:kuryr` too."""
+    owner = str(port.get("device_owner") or "")
+    return owner.startswith("compute:") and owner != KURYR_PORT_DEVICE_OWNER
+
+
+def node_ports(mctx: MigrationContext) -> list[dict[str, Any]]:
+    """The ports of the nodes' Nova servers, asked by device_id (the servers' ids, several per listing):
+    a filter on one device_owner would miss every node outside that availability zone."""
+    conn = mctx.ctx.conn
+    servers = match_servers(mctx, facts.nodes(mctx), strict=False)
+    wanted = sorted({s["id"] for s in servers.values()})
+    ports: list[dict[str, Any]] = []
+    for start in range(0, len(wanted), DEVICE_IDS_PER_LISTING):
+        chunk = wanted[start:start + DEVICE_IDS_PER_LISTING]
+        ports += facts.read(mctx, lambda c=chunk: [raw(p) for p in conn.network.ports(device_id=c)])
+    members = set(wanted)
+    return [p for p in ports if p.get("device_id") in members and is_node_port(p)]
+
+
 def node_networks(mctx: MigrationContext) -> NodeNetworks:
     """The nodes' Neutron ports (device_id = their servers), their networks' MTUs and subnets' CIDRs."""
     if "node_networks" in mctx.cache:
         return mctx.cache["node_networks"]
     conn = mctx.ctx.conn
-    servers = match_servers(mctx, facts.nodes(mctx), strict=False)
-    server_ids = {name: s["id"] for name, s in servers.items()}
-    wanted = set(server_ids.values())
-    ports = [p for p in facts.read(mctx, lambda: [raw(p) for p in conn.network.ports(device_owner="compute:nova")])
-             if p.get("device_id") in wanted]
+    ports = node_ports(mctx)
     mtus: dict[str, int] = {}
     cidrs: list[str] = []
     for net_id in sorted({p["network_id"] for p in ports}):
