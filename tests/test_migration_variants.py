@@ -9,9 +9,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
-from tests.test_migration import FAST, SMALL, kuryr, text
+from tests.test_migration import FAST, SMALL, kuryr, text, writes_except_reads
 
 
 # -- KUBECONFIG with several files ------------------------------------------------------------------
@@ -97,3 +98,47 @@ def test_nodes_in_several_availability_zones_are_found_with_their_networks(make_
     result = kuryr(sim, tmp_path / "run", "run", "--yes", "--etcd-backup-confirmed")
     assert result.exit_code == 0, text(result)
     assert "is on OVN-Kubernetes" in result.output
+
+
+# -- preflight: what would make the migration wait forever, and what the vendor asks about -------------
+def test_a_paused_pool_and_an_upgrade_in_progress_are_refused_before_any_write(make_sim: Any,
+                                                                               tmp_path: Path) -> None:
+    sim = make_sim(generate=SMALL + ",paused-pool=worker,upgrading", delays=FAST)
+    sim.clear_requests()
+    # (--mco-timeout bounds the wait of a tool that would start anyway.)
+    result = kuryr(sim, tmp_path / "run", "run", "--yes", "--etcd-backup-confirmed", "--mco-timeout", "0.2")
+    assert result.exit_code == 3, text(result)
+    assert "preflight failed, nothing was changed" in text(result)
+    assert "  - MachineConfigPool worker is paused (spec.paused: true): the MCO would roll the new machine configs " \
+           "out to none of its 2 node(s) and A4 would wait forever" in text(result)
+    assert "  - a cluster upgrade is in progress (ClusterVersion version Progressing=True: Working towards " \
+           "4.14.13" in text(result)
+    assert writes_except_reads(sim) == []
+
+
+def test_more_than_150_nodes_is_noted_not_refused(make_sim: Any, tmp_path: Path) -> None:
+    sim = make_sim(generate="namespaces=1,pods=1,services=0,policies=0,masters=3,workers=148", delays=FAST)
+    result = kuryr(sim, tmp_path / "run", "migrate", "--plan")
+    assert result.exit_code == 0, text(result)
+    assert "A0: the cluster has 151 nodes: for more than 150 the vendor asks for a support case" in result.output
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--v4-internal-subnet", "169.254.169.0/24"],
+     "--v4-internal-subnet 169.254.169.0/24 overlaps OVN's reserved masquerade subnet 169.254.169.0/29"),
+    (["--v6-internal-subnet", "fd97::/48"],
+     "--v6-internal-subnet fd97::/48 overlaps OVN's reserved transit switch subnet fd97::/64"),
+    (["--v6-internal-subnet", "fd69::/112"],
+     "--v6-internal-subnet fd69::/112 overlaps OVN's reserved masquerade subnet fd69::/125"),
+    (["--v6-internal-subnet", "fd99::/64", "--cluster-network", "fd98::/48", "--host-prefix", "64"],
+     "--cluster-network fd98::/48 overlaps OVN's internal (join) subnet fd98::/64"),
+])
+def test_every_range_ovn_kubernetes_keeps_for_itself_is_checked(make_sim: Any, tmp_path: Path, args: list[str],
+                                                                 message: str) -> None:
+    sim = make_sim(generate=SMALL, delays=FAST)
+    sim.clear_requests()
+    result = kuryr(sim, tmp_path / "run", "migrate", "--yes", "--etcd-backup-confirmed", *args)
+    assert result.exit_code == 3, text(result)
+    assert message in text(result)
+    assert writes_except_reads(sim) == []
+

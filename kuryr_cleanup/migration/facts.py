@@ -123,6 +123,8 @@ class PoolState:
     target: str  # spec.configuration.name: the rendered config the pool rolls out
     reached: str  # status.configuration.name: the config the MCO says every node of the pool is on
     node_labels: dict[str, str]  # spec.nodeSelector.matchLabels: which nodes belong to the pool
+    paused: bool = False  # spec.paused: the MCO renders new configs for the pool but rolls none out
+    max_unavailable: int = 1  # nodes the MCO updates at a time (spec.maxUnavailable, scaled)
 
     @property
     def settled(self) -> bool:
@@ -162,8 +164,23 @@ def pools(mctx: MigrationContext) -> list[PoolState]:
             target=str((spec.get("configuration") or {}).get("name") or ""),
             reached=str((status.get("configuration") or {}).get("name") or ""),
             node_labels={str(k): str(v) for k, v in selector.items()},
+            paused=bool(spec.get("paused")),
+            max_unavailable=max_unavailable(spec.get("maxUnavailable"), int(status.get("machineCount") or 0)),
         ))
     return result
+
+
+def max_unavailable(value: Any, machines: int) -> int:
+    """How many of a pool's nodes the MCO updates at once: `spec.maxUnavailable`, a number or a
+    percentage of the pool rounded down, never less than 1 (the MCO's getMaxUnavailable); default 1."""
+    if value is None or value == "":
+        return 1
+    text = str(value).strip()
+    try:
+        number = int(machines * float(text[:-1]) / 100) if text.endswith("%") else int(text)
+    except ValueError:
+        return 1
+    return max(1, number)
 
 
 def pool_of(node: dict[str, Any], pools: list[PoolState]) -> PoolState | None:
@@ -246,6 +263,10 @@ def daemon_log_tail(mctx: MigrationContext, node: str, lines: int = 20) -> list[
     except Exception as exc:  # a log is a hint for the admin; failing to read it must not hide the real error
         return [f"(could not read the machine-config-daemon log: {type(exc).__name__})"]
     return [f"(no machine-config-daemon pod on {node})"]
+
+
+def cluster_version(mctx: MigrationContext) -> dict[str, Any] | None:
+    return get(mctx, k.CLUSTER_VERSION, "version")
 
 
 # -- cluster operators -------------------------------------------------------------------------------

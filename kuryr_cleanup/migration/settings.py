@@ -20,10 +20,16 @@ KURYR_VXLAN_PORT = 4789
 DEFAULT_GENEVE_PORT = 6081
 DEFAULT_V4_INTERNAL = "100.64.0.0/16"
 DEFAULT_V6_INTERNAL = "fd98::/48"
-# OVN-Kubernetes reserves these inside the cluster: the join subnet (v4InternalSubnet default) and the
-# transit switch subnet of interconnect (4.14+). Nothing else may overlap them.
-OVN_JOIN_SUBNET = ipaddress.ip_network("100.64.0.0/16")
-OVN_TRANSIT_SUBNET = ipaddress.ip_network("100.88.0.0/16")
+# The ranges OVN-Kubernetes (4.14+) keeps for itself, as the vendor lists them: "do not include any of
+# these in any other CIDR definitions in your cluster or infrastructure". (kind, range, what it is)
+OVN_RESERVED: tuple[tuple[str, str, str], ...] = (
+    ("join", "100.64.0.0/16", "internal (join) subnet"),  # the v4InternalSubnet default
+    ("masquerade", "169.254.169.0/29", "reserved masquerade subnet"),
+    ("transit", "100.88.0.0/16", "reserved transit switch subnet"),
+    ("join", "fd98::/64", "internal (join) subnet"),  # inside the v6InternalSubnet default fd98::/48
+    ("masquerade", "fd69::/125", "reserved masquerade subnet"),
+    ("transit", "fd97::/64", "reserved transit switch subnet"),
+)
 GENEVE_OVERHEAD = 100  # bytes the Geneve header costs, as the vendor documentation says
 MIN_MTU_V4 = 576
 MIN_MTU_V6 = 1280
@@ -161,13 +167,13 @@ class NamedNetwork:
 
     label: str
     net: Network
-    kind: str  # machine, service, cluster, internal, transit, join
+    kind: str  # machine, service, cluster, internal, transit, masquerade, join
     given: bool = False  # the admin gave it with a flag (not what the cluster or OVN has by default)
 
     @property
     def ovn(self) -> bool:
         """Brought by OVN-Kubernetes: a range the cluster does not use yet."""
-        return self.kind in ("internal", "transit", "join")
+        return self.kind in ("internal", "transit", "masquerade", "join")
 
 
 def collect_networks(mctx: MigrationContext, state: facts.NetworkState,
@@ -220,11 +226,13 @@ def collect_networks(mctx: MigrationContext, state: facts.NetworkState,
         if named.net.num_addresses < nets.node_count + 3:
             problems.append(f"{named.label} has {named.net.num_addresses} addresses: too small for "
                             f"{nets.node_count} nodes")
-    found.append(NamedNetwork(f"OVN's reserved transit switch subnet {OVN_TRANSIT_SUBNET}", OVN_TRANSIT_SUBNET,
-                              "transit"))
-    if opts.v4_internal_subnet:
-        # The default join subnet stays out of the cluster network (SPEC A5) even when moved.
-        found.append(NamedNetwork(f"OVN's internal (join) subnet {OVN_JOIN_SUBNET}", OVN_JOIN_SUBNET, "join"))
+    moved = {4: bool(opts.v4_internal_subnet), 6: bool(opts.v6_internal_subnet)}
+    for kind, cidr, what in OVN_RESERVED:
+        net = ipaddress.ip_network(cidr)
+        # The default join subnet is in the list already as the internal subnet (the default); when the
+        # admin moves it, the old range stays out of the cluster network (SPEC A5).
+        if kind != "join" or moved[net.version]:
+            found.append(NamedNetwork(f"OVN's {what} {cidr}", net, kind))
     return found, nets.node_count
 
 

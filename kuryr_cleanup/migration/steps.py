@@ -36,6 +36,8 @@ from kuryr_cleanup.retrying import call, describe, http_status
 BACKUP_FILE = "cluster-kuryr.yaml"
 NETWORK_OPERATOR_REF = "Network.operator.openshift.io"
 NETWORK_CONFIG_REF = "Network.config.openshift.io"
+# Above this many nodes the vendor asks for a support case before an offline migration.
+SUPPORT_CASE_NODES = 150
 
 
 def _patch(mctx: MigrationContext, step: str, kind: k.Kind, ref: str, patch: dict[str, Any]) -> dict[str, Any]:
@@ -90,6 +92,31 @@ def _health_problems(mctx: MigrationContext) -> list[str]:
         if not facts.node_ready(node):
             problems.append(f"node {facts.node_name(node)} is not Ready")
     return problems
+
+
+def _rollout_blockers(mctx: MigrationContext) -> list[str]:
+    """What would keep the machine config rollout (A4) from ever finishing, found before the first write."""
+    problems = []
+    for pool in facts.pools(mctx):
+        if pool.paused:
+            problems.append(f"MachineConfigPool {pool.name} is paused (spec.paused: true): the MCO would roll the new "
+                            f"machine configs out to none of its {pool.machines} node(s) and A4 would wait forever; "
+                            f"unpause it first: oc patch mcp {pool.name} --type merge -p "
+                            f"'{{\"spec\":{{\"paused\":false}}}}'")
+    version = facts.cluster_version(mctx)
+    if facts.conditions(version).get("Progressing") == "True":
+        message = facts.condition_message(version or {}, "Progressing")
+        problems.append("a cluster upgrade is in progress (ClusterVersion version Progressing=True"
+                        + (f": {message}" if message else "") + "): let it finish before migrating")
+    return problems
+
+
+def _size_notes(mctx: MigrationContext) -> list[str]:
+    count = len(facts.nodes(mctx))
+    if count <= SUPPORT_CASE_NODES:
+        return []
+    return [f"A0: the cluster has {count} nodes: for more than {SUPPORT_CASE_NODES} the vendor asks for a support "
+            f"case before the migration (see the runbook)"]
 
 
 def _cloud_problems(mctx: MigrationContext) -> tuple[list[str], list[str]]:
@@ -178,7 +205,9 @@ def check_preflight(mctx: MigrationContext) -> StepCheck:
     problems += cloud_problems
     notes += cloud_notes
     if not state.switched:
+        problems += _rollout_blockers(mctx)
         problems += settings.validate(mctx, state)
+        notes += _size_notes(mctx)
     if not state.finished:
         backup = backup_problem(mctx)
         problems += [backup] if backup else []
