@@ -6,13 +6,14 @@ keeps its generation, a KUBECONFIG of several files, nodes rebooted again by nam
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.test_migration import FAST, SMALL, kuryr, text, writes_except_reads
+from tests.test_migration import FAST, SMALL, assert_migrated, kube_object, kuryr, text, writes_except_reads
 
 
 # -- KUBECONFIG with several files ------------------------------------------------------------------
@@ -141,4 +142,28 @@ def test_every_range_ovn_kubernetes_keeps_for_itself_is_checked(make_sim: Any, t
     assert result.exit_code == 3, text(result)
     assert message in text(result)
     assert writes_except_reads(sim) == []
+
+
+# -- A6: the multus rollout as `oc rollout status` judges it --------------------------------------------
+def test_a_multus_update_that_keeps_its_generation_is_judged_by_its_rollout(make_sim: Any, tmp_path: Path) -> None:
+    sim = make_sim(generate=SMALL, delays={**FAST, "multus_rollout": 3600})
+    before = kube_object(sim, "apps/v1", "DaemonSet", "multus", "openshift-multus")["metadata"]["generation"]
+    first = kuryr(sim, tmp_path / "run", "migrate", "--yes", "--etcd-backup-confirmed", "--multus-timeout", "0.3")
+    assert first.exit_code == 4, text(first)
+    assert "A6: the multus rollout did not finish" in text(first)
+    # The CNO's update of multus turns out to keep the DaemonSet's generation (the same pod template,
+    # as when only a ConfigMap it reads changed); its rollout completes.
+    with sim.store.lock:
+        multus = sim.store.kube_get("apps/v1", "DaemonSet", "multus", "openshift-multus")
+        multus["metadata"]["generation"] = before
+        status = multus["status"]
+        desired = status["desiredNumberScheduled"]
+        status.update(observedGeneration=before, updatedNumberScheduled=desired, numberAvailable=desired,
+                      numberReady=desired)
+        status.pop("numberUnavailable", None)
+    result = kuryr(sim, tmp_path / "run", "migrate", "--yes", "--multus-timeout", "2")
+    assert result.exit_code == 0, text(result)
+    assert re.search(rf"^A6 +done: multus {desired}/{desired} updated, {desired}/{desired} available", result.output,
+                     re.M)
+    assert_migrated(sim)
 

@@ -293,13 +293,15 @@ def multus(mctx: MigrationContext) -> dict[str, Any] | None:
     return get(mctx, k.DAEMON_SET, "multus", MULTUS_NAMESPACE)
 
 
-def multus_progress(ds: dict[str, Any]) -> tuple[bool, int, int, int, int]:
-    """(rolled out, updated, available, desired, generation), as `oc rollout status` judges it."""
+def multus_progress(ds: dict[str, Any]) -> tuple[bool, int, int, int, bool]:
+    """(rolled out, updated, available, desired, spec update observed), as `oc rollout status` judges
+    a DaemonSet (kubectl's DaemonSetStatusViewer): done once status.observedGeneration has reached
+    metadata.generation and no fewer pods are updated, nor available, than are desired."""
     status = ds.get("status") or {}
     generation = int(ds["metadata"].get("generation") or 0)
     desired = int(status.get("desiredNumberScheduled") or 0)
     updated = int(status.get("updatedNumberScheduled") or 0)
     available = int(status.get("numberAvailable") or 0)
-    observed = int(status.get("observedGeneration") or 0)
-    done = observed >= generation and updated == desired and available == desired
-    return done, updated, available, desired, generation
+    observed = int(status.get("observedGeneration") or 0) >= generation
+    done = observed and updated >= desired and available >= desired
+    return done, updated, available, desired, observed

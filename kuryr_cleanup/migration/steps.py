@@ -442,23 +442,27 @@ def check_switch(mctx: MigrationContext) -> StepCheck:
 
 
 def apply_switch(mctx: MigrationContext, check: StepCheck) -> None:
-    # Boot IDs from before the switch decide which nodes still need their reboot (R); the multus
-    # generation tells A6 the rollout it sees is the new one, not the old one still reported.
+    # Boot IDs from before the switch decide which nodes still need their reboot (R).
     reboot.record_boot_ids(mctx)
-    ds = facts.multus(mctx)
-    if ds is not None:
-        mctx.remember(multus_generation_before_switch=int(ds["metadata"].get("generation") or 0))
     _patch(mctx, "A5", k.NETWORK_CONFIG, NETWORK_CONFIG_REF, switch_patch(mctx))
 
 
 # -- A6 multus rollout ---------------------------------------------------------------------------------
-def _multus_done(mctx: MigrationContext, ds: dict[str, Any] | None) -> tuple[bool, str]:
+def _multus_done(state: facts.NetworkState, ds: dict[str, Any] | None) -> tuple[bool, str]:
+    """`oc rollout status` on the DaemonSet, once the CNO has processed the switch.
+
+    The rollout is judged as kubectl judges it (the spec update observed, every scheduled pod updated
+    and available), never by the generation growing past its pre-switch value: the CNO's update may
+    keep the generation. That the CNO reports the new network type is what says the DaemonSet seen is
+    the one it applied for the switch, not the old rollout still reported complete.
+    """
     if ds is None:
         return False, "DaemonSet openshift-multus/multus not found"
-    done, updated, available, desired, generation = facts.multus_progress(ds)
-    before = mctx.step_state().get("multus_generation_before_switch")
-    if before is not None and generation <= int(before):
-        return False, "the CNO has not started the new multus rollout yet"
+    if state.status_type != OVN:
+        return False, f"the CNO has not processed the switch yet (status.networkType is {state.status_type or 'unset'})"
+    done, updated, available, desired, observed = facts.multus_progress(ds)
+    if not observed:
+        return False, "the multus DaemonSet's spec update is not observed yet"
     return done, f"multus {updated}/{desired} updated, {available}/{desired} available"
 
 
@@ -468,11 +472,11 @@ def check_multus(mctx: MigrationContext) -> StepCheck:
     if state.finished:
         return StepCheck(True, summary="the migration is finished (spec.migration is null)")
     if state.switched:
-        done, text = _multus_done(mctx, facts.multus(mctx))
+        done, text = _multus_done(state, facts.multus(mctx))
         if done:
             return StepCheck(True, summary=text)
     return StepCheck(False, (item("A6", "DaemonSet", "openshift-multus/multus", "wait", "the CNO's multus",
-                                  reason="until updated == desired == available"),),
+                                  reason="until every scheduled pod is updated and available (oc rollout status)"),),
                      summary="wait for the multus rollout")
 
 
@@ -481,7 +485,7 @@ def apply_multus(mctx: MigrationContext, check: StepCheck) -> None:
     last = [""]
 
     def probe() -> bool:
-        done, text = _multus_done(mctx, facts.multus(mctx))
+        done, text = _multus_done(facts.network_state(mctx), facts.multus(mctx))
         last[0] = text
         say(text)
         return done
