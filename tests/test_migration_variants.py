@@ -167,3 +167,42 @@ def test_a_multus_update_that_keeps_its_generation_is_judged_by_its_rollout(make
                      re.M)
     assert_migrated(sim)
 
+
+# -- A4: a wait that scales with the pools, and a stall named with its node ------------------------------
+def test_the_rollout_wait_scales_with_the_largest_pool(make_sim: Any, tmp_path: Path) -> None:
+    sim = make_sim(generate="namespaces=1,pods=1,services=1,policies=0,masters=3,workers=10",
+                   delays={**FAST, "mco_node": 0.1})
+    with sim.store.lock:  # the admin lets the MCO update two workers at a time
+        sim.store.kube_get("machineconfiguration.openshift.io/v1", "MachineConfigPool", "worker")["spec"][
+            "maxUnavailable"] = 2
+    plan = kuryr(sim, tmp_path / "run", "migrate", "--plan", "--mco-timeout", "600")
+    assert "at most 50 min 00 s: 10 min 00 s per node update x 5 in a row in pool worker (10 node(s), 2 at a " \
+           "time)" in plan.output
+    # Each worker takes 0.1 s here, the pool about 1 s: half a second per node is plenty, for the pool too.
+    result = kuryr(sim, tmp_path / "run", "migrate", "--yes", "--etcd-backup-confirmed", "--mco-timeout", "0.5")
+    assert result.exit_code == 0, text(result)
+    assert re.search(r"^A4 +worker \d+/10 updated, master \d/3 \(\d+ s\)$", result.output, re.M)
+    assert_migrated(sim)
+
+
+def test_a_rollout_that_stalls_is_stopped_naming_the_pool_and_the_node(make_sim: Any, tmp_path: Path) -> None:
+    sim = make_sim(generate=SMALL, delays={**FAST, "mco_node": 0.05})
+    # A first run gives up at once (a tiny ceiling), while the MCO starts on a node of each pool.
+    first = kuryr(sim, tmp_path / "run", "migrate", "--yes", "--etcd-backup-confirmed", "--mco-timeout", "0.001")
+    assert first.exit_code == 4 and "A4: the machine config rollout did not finish" in text(first)
+    # From now on a node's update never finishes (its drain hangs), and the node stays Ready: nothing moves.
+    sim.store.delays["mco_node"] = 3600
+    result = kuryr(sim, tmp_path / "run", "migrate", "--yes", "--node-timeout", "0.5", "--mco-timeout", "3")
+    assert result.exit_code == 4, text(result)
+    out = text(result)
+    assert "A4: no MachineConfigPool progressed for 0.5 s (--node-timeout)" in out
+    with sim.store.lock:
+        working = sorted(n["metadata"]["name"] for n in sim.store.kube_objects("v1", "Node").values()
+                         if n["metadata"]["annotations"]["machineconfiguration.openshift.io/state"] == "Working")
+    assert working
+    for name in working:
+        assert re.search(rf"pool (master|worker) \d/\d updated; node\(s\) being updated: {name} \(state Working, "
+                         rf"rendered-\w+-\w+ -> rendered-\w+-\w+\)", out)
+    assert "Starting update from" in out  # the daemon's log tail
+    assert kube_object(sim, "config.openshift.io/v1", "Network", "cluster")["spec"]["networkType"] == "Kuryr"
+
