@@ -215,10 +215,12 @@ def settings_options(fn: Any) -> Any:
         click.option("--etcd-backup-confirmed", is_flag=True, help="A recent etcd backup exists (else you are asked)."),
         click.option("--backup-file", type=click.Path(dir_okay=False), help="Where A1 writes Network.config "
                      "(default: <run dir>/cluster-kuryr.yaml; never overwritten)."),
-        click.option("--mco-timeout", type=click.FloatRange(0), default=7200.0, show_default=True,
-                     help="Seconds to wait for the machine config rollout (A4)."),
+        click.option("--mco-timeout", type=click.FloatRange(0), default=1800.0, show_default=True,
+                     help="Seconds one node's machine config update may take (A4). The wait's ceiling is this times "
+                          "the updates the largest pool makes in a row (its nodes / its maxUnavailable)."),
         click.option("--node-timeout", type=click.FloatRange(0), default=1800.0, show_default=True,
-                     help="Seconds a node may stay NotReady during the rollout before A4 stops (with its log)."),
+                     help="Seconds without any pool progressing, or with a node NotReady, before A4 stops, naming the "
+                          "node being updated with its machine-config-daemon log."),
         click.option("--multus-timeout", type=click.FloatRange(0), default=1800.0, show_default=True,
                      help="Seconds to wait for the multus rollout (A6)."),
         click.option("--verify-timeout", type=click.FloatRange(0), default=900.0, show_default=True,
