@@ -181,6 +181,8 @@ def sim() -> None:
 )
 @click.option("--latency", type=float, default=0.0, help="Milliseconds added to every API call.")
 @click.option("--faults", "faults", metavar="SPEC", help="Fault rules (JSON or short form, see docs).")
+@click.option("--capacity", "capacity", metavar="SPEC",
+              help="Services that slow down and refuse under load, e.g. network=8:16 (see docs/scale.md).")
 def sim_serve(
     snapshot: str | None,
     generate: str | None,
@@ -189,13 +191,15 @@ def sim_serve(
     workdir: str,
     latency: float,
     faults: str | None,
+    capacity: str | None,
 ) -> None:
     """Serve the simulator in the foreground on 127.0.0.1 until Ctrl-C or SIGTERM."""
     store = build_simulator(snapshot, generate)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     ui = ConsoleUI(json_output=False)
-    serve(ui, store, port=port, kube_port=kube_port, workdir=workdir, latency_ms=latency, faults=faults, stop=stop)
+    serve(ui, store, port=port, kube_port=kube_port, workdir=workdir, latency_ms=latency, faults=faults,
+          capacity=capacity, stop=stop)
 
 
 # -- migration (A0-A9, R), verify, status, run -------------------------------------------------------

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from kuryr_cleanup.adaptive import Limits, Settings
 from kuryr_cleanup.engine import Engine, Finished
 from kuryr_cleanup.plan import DONE, PlanItem
+from kuryr_cleanup.sim.faults import Faults, parse_capacity
 
 
 class FakeClock:
@@ -173,3 +174,15 @@ def test_a_slowed_down_service_does_not_take_every_worker() -> None:
     assert finalizers_done.is_set()
     assert result.ok and len(finished) == 40
     assert finished[:20] == ["Pod"] * 20  # while the ports held their two workers (2 x their limit)
+
+
+def test_the_simulated_service_slows_down_past_its_capacity_and_refuses_past_its_limit() -> None:
+    faults = Faults()
+    faults.latency = 0.02
+    faults.set_capacity(parse_capacity("network=2:3"))
+    assert [faults.admit("network") for _ in range(4)] == [0.02, 0.02, 0.03, None]
+    assert faults.admit("kube") == 0.02  # no capacity model: the plain latency
+    faults.leave("network")
+    assert faults.admit("network") == 0.03
+    assert faults.describe_capacity()["network"] == {"parallel": 2, "limit": 3, "in_flight": 3, "peak": 3,
+                                                         "refused": 1, "served": 4}
