@@ -74,16 +74,19 @@ class Context:
             raise UsageError(f"no OpenStack cloud configured (set --os-cloud or OS_CLOUD): {describe(exc)}") from exc
         except Exception as exc:  # keystoneauth raises many shapes for bad auth settings
             raise UsageError(f"cannot configure the OpenStack connection: {describe(exc)}") from exc
-        # Every worker shares this session, at most `concurrency` calls at once: size its connection
-        # pool to match (kept-alive connections are reused; urllib3's default of 10 would open and
-        # drop connections beyond it, and warn).
+        # Every worker shares these connections, at most `concurrency` calls at once: size the pools
+        # to match (kept-alive connections are reused; urllib3's default of 10 would open and drop
+        # connections beyond it, and warn). The session's pool serves openstacksdk's own calls
+        # (authentication, discovery, the migration's reads); RawClient's the cleanup's.
+        size = max(10, self.options.concurrency + 4)
         try:
-            size = max(10, self.options.concurrency + 4)
             for prefix in ("http://", "https://"):
                 conn.session.session.mount(prefix, HTTPAdapter(pool_connections=4, pool_maxsize=size))
         except AttributeError:  # pragma: no cover - session layout differs in some SDK versions
             pass
-        openstack_api.client(conn).limits = self.limits
+        raw = openstack_api.client(conn)
+        raw.limits = self.limits
+        raw.pool_size = size
         return conn
 
     @property
