@@ -72,7 +72,11 @@ def connection_options(fn: Any = None, *, polls: bool = False, parallel: bool = 
                          help="Where the journal and state live (default: a directory per cluster under "
                               "~/.local/state/kuryr-migrate)."),
             click.option("--concurrency", type=click.IntRange(1, 200), default=20, show_default=True,
-                         hidden=not parallel, help="Parallel API calls."),
+                         hidden=not parallel,
+                         help="Most API calls in flight; each service gets what it can take, up to this."),
+            click.option("--fixed-concurrency", is_flag=True, hidden=not parallel,
+                         help="Keep --concurrency calls in flight per service, whatever their answers (429/503, "
+                              "rising latency) say."),
             click.option("--poll-interval", type=click.FloatRange(0.0, 600.0), default=2.0, show_default=True,
                          hidden=not polls,
                          help="Seconds between polls of asynchronous work (LB deletion, rollouts, reboots)."),
@@ -128,6 +132,7 @@ def make_context(kwargs: dict[str, Any]) -> Context:
         run_dir=kwargs.pop("run_dir", None),
         output=kwargs.pop("output", "table"),
         concurrency=kwargs.pop("concurrency", 20),
+        adaptive=not kwargs.pop("fixed_concurrency", False),
         poll_interval=kwargs.pop("poll_interval", 2.0),
         take_over_lock=kwargs.pop("take_over_lock", False),
         retry=RetryPolicy().scaled(kwargs.pop("retry_scale", 1.0)),
@@ -312,6 +317,8 @@ def sim() -> None:
 )
 @click.option("--latency", type=float, default=0.0, help="Milliseconds added to every API call.")
 @click.option("--faults", "faults", metavar="SPEC", help="Fault rules (JSON or short form, see docs).")
+@click.option("--capacity", "capacity", metavar="SPEC",
+              help="Services that slow down and refuse under load, e.g. network=8:16 (see docs/scale.md).")
 def sim_serve(
     snapshot: str | None,
     generate: str | None,
@@ -320,13 +327,15 @@ def sim_serve(
     workdir: str,
     latency: float,
     faults: str | None,
+    capacity: str | None,
 ) -> None:
     """Serve the simulator in the foreground on 127.0.0.1 until Ctrl-C or SIGTERM."""
     store = build_simulator(snapshot, generate)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     ui = ConsoleUI(json_output=False)
-    serve(ui, store, port=port, kube_port=kube_port, workdir=workdir, latency_ms=latency, faults=faults, stop=stop)
+    serve(ui, store, port=port, kube_port=kube_port, workdir=workdir, latency_ms=latency, faults=faults,
+          capacity=capacity, stop=stop)
 
 
 # -- migration (A0-A9, R), verify, status, run -------------------------------------------------------
