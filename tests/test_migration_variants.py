@@ -186,12 +186,15 @@ def test_the_rollout_wait_scales_with_the_largest_pool(make_sim: Any, tmp_path: 
 
 
 def test_a_rollout_that_stalls_is_stopped_naming_the_pool_and_the_node(make_sim: Any, tmp_path: Path) -> None:
-    sim = make_sim(generate=SMALL, delays={**FAST, "mco_node": 0.05})
-    # A first run gives up at once (a tiny ceiling), while the MCO starts on a node of each pool.
+    # A node update takes a second: the first run, which gives up at once (a tiny ceiling), can't see a
+    # pool finish however slow the machine is.
+    sim = make_sim(generate=SMALL, delays={**FAST, "mco_node": 1.0})
     first = kuryr(sim, tmp_path / "run", "migrate", "--yes", "--etcd-backup-confirmed", "--mco-timeout", "0.001")
     assert first.exit_code == 4 and "A4: the machine config rollout did not finish" in text(first)
     # From now on a node's update never finishes (its drain hangs), and the node stays Ready: nothing moves.
+    # The simulated clock is moved on past the MCO's first step: a node of each pool is being updated.
     sim.store.delays["mco_node"] = 3600
+    sim.store.advance(1.0)
     result = kuryr(sim, tmp_path / "run", "migrate", "--yes", "--node-timeout", "0.5", "--mco-timeout", "3")
     assert result.exit_code == 4, text(result)
     out = text(result)
