@@ -548,8 +548,6 @@ DIFFERS: dict[str, str] = {
     "patch types, built-in kinds": "strategic merge: the simulator replaces Service spec.ports (real: merged by "
                                    "port) and appends new finalizers after the old ones (real: before)",
     "server-side apply": "the simulator answers 415 to application/apply-patch+yaml (real: applies, 201)",
-    "namespace termination": "the simulator sets 2 namespace conditions (real: 5, with the three "
-                             "NamespaceDeletion*Failure ones False)",
     "paging and list shapes": "the simulator puts apiVersion/kind on built-in list items (real: only on custom "
                               "resources) and accepts any field selector on CRs (real: 400 for unsupported fields)",
     "error shapes": "the simulator accepts invalid names (real: 422) and answers an unknown resource with a "
