@@ -554,3 +554,13 @@ def test_discovery_serves_cluster_version_and_lease(cluster: Any) -> None:
     assert (held.name, held.namespaced) == ("leases", True)
     listed = kubectl(cluster, "api-resources", "--api-group=coordination.k8s.io", "-o", "name")
     assert listed.returncode == 0 and listed.stdout.split() == ["leases.coordination.k8s.io"]
+
+
+def test_deleting_openshift_kuryr_on_a_generated_cluster_waits_for_nothing(make_sim: Any) -> None:
+    # Kuryr's own pods are on the host network, so the namespace has no KuryrNetwork (whose finalizer
+    # only the cleanup removes): `oc delete namespace openshift-kuryr` returns once the pods are gone.
+    sim = make_sim(generate="namespaces=1")
+    deleted = kubectl(sim, "delete", "namespace", "openshift-kuryr", "--timeout=20s")
+    assert deleted.returncode == 0, deleted.stderr
+    assert sim.store.kube_get("v1", "Namespace", "openshift-kuryr") is None
+    assert not [key for objects in sim.store.kube.values() for key in objects if key[0] == "openshift-kuryr"]
