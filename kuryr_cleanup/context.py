@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import openstack
+import yaml
 from keystoneauth1 import exceptions as ksa_exc
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
@@ -43,6 +44,25 @@ class Options:
     take_over_lock: bool = False
     lb_timeout: float = 1800.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+def _first_current_context(paths: list[str]) -> str | None:
+    """The current-context of the first file that sets one, as kubectl takes it.
+
+    The client's KubeConfigMerger lets a later file's current-context replace an earlier one's
+    (kubernetes 37), where kubectl keeps the first: with `KUBECONFIG=admin:extra` an `extra` that
+    sets its own current-context would silently point the tool at another cluster than `oc` uses.
+    """
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                data = yaml.safe_load(fh)
+        except (OSError, yaml.YAMLError):
+            return None  # the client reports the unreadable file itself
+        current = data.get("current-context") if isinstance(data, dict) else None
+        if current:
+            return str(current)
+    return None
 
 
 class Context:
@@ -121,17 +141,26 @@ class Context:
     # -- Kubernetes -----------------------------------------------------------------------------
     @functools.cached_property
     def cluster(self) -> Cluster:
-        path = self.options.kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
-        path = path.split(os.pathsep)[0]
-        if not os.path.isfile(path) or not os.access(path, os.R_OK):
-            raise UsageError(f"cannot read kubeconfig {path}")
+        """The cluster API, configured as kubectl would be: `--kubeconfig` or KUBECONFIG may list several
+        files (`a:b:c`), merged by the kubernetes client's KubeConfigMerger (the first file to name a
+        cluster, user or context wins; files that do not exist are skipped, as kubectl skips them)."""
+        paths = self.options.kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+        files = [os.path.expanduser(p) for p in paths.split(os.pathsep) if p]
+        present = [f for f in files if os.path.exists(f)]
+        if not present:
+            raise UsageError(f"cannot read kubeconfig {paths}")
+        for path in present:
+            if not os.path.isfile(path) or not os.access(path, os.R_OK):
+                raise UsageError(f"cannot read kubeconfig {path}")
         configuration = client.Configuration()
         try:
             config.load_kube_config(
-                config_file=path, context=self.options.kube_context, client_configuration=configuration
+                config_file=os.pathsep.join(present),
+                context=self.options.kube_context or _first_current_context(present),
+                client_configuration=configuration,
             )
         except Exception as exc:  # ConfigException, YAML errors, missing context...
-            raise UsageError(f"cannot use kubeconfig {path}: {' '.join(str(exc).split())}") from exc
+            raise UsageError(f"cannot use kubeconfig {paths}: {' '.join(str(exc).split())}") from exc
         configuration.connection_pool_maxsize = max(10, self.options.concurrency + 4)
         configuration.retries = 2
         api_client = client.ApiClient(configuration)

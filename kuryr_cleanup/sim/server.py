@@ -23,12 +23,14 @@ import yaml
 from kuryr_cleanup.sim import keystone, neutron, nova, octavia
 from kuryr_cleanup.sim.faults import DROP, HANG, FaultRule, Faults, LoggedRequest, parse_capacity, parse_faults
 from kuryr_cleanup.sim.http import Request, Response, Service
-from kuryr_cleanup.sim.keystone import SIM_PASSWORD, SIM_PROJECT, SIM_USER
+from kuryr_cleanup.sim.keystone import SIM_ADMIN_PASSWORD, SIM_ADMIN_USER, SIM_PASSWORD, SIM_PROJECT, SIM_USER
 from kuryr_cleanup.sim.kube.api import KubeApi
+from kuryr_cleanup.sim.kube.auth import ADMIN_TOKEN, LIMITED_TOKEN
 from kuryr_cleanup.sim.store import Store
 
 LOOPBACK = "127.0.0.1"
 SIM_CLOUD = "sim"
+SIM_ADMIN_CLOUD = "sim-admin"  # the cloud's administrator, scoped to the cluster's project
 
 
 class _Server(ThreadingHTTPServer):
@@ -188,31 +190,36 @@ class SimServer:
 
     # -- client configuration -----------------------------------------------------------------
     def clouds_yaml(self) -> dict[str, Any]:
-        return {
-            "clouds": {
-                SIM_CLOUD: {
-                    "auth": {
-                        "auth_url": self.auth_url,
-                        "username": SIM_USER,
-                        "password": SIM_PASSWORD,
-                        "project_name": SIM_PROJECT,
-                        "user_domain_name": "Default",
-                        "project_domain_name": "Default",
-                    },
-                    "region_name": "RegionOne",
-                    "interface": "public",
-                    "identity_api_version": 3,
-                }
+        def cloud(username: str, password: str) -> dict[str, Any]:
+            return {
+                "auth": {
+                    "auth_url": self.auth_url,
+                    "username": username,
+                    "password": password,
+                    "project_name": SIM_PROJECT,
+                    "user_domain_name": "Default",
+                    "project_domain_name": "Default",
+                },
+                "region_name": "RegionOne",
+                "interface": "public",
+                "identity_api_version": 3,
             }
-        }
+
+        # `sim`: the cluster's own user, as an installer's clouds.yaml has it. `sim-admin`: a cloud
+        # admin in the same project, whose token lists every project's resources in Neutron and Octavia.
+        return {"clouds": {SIM_CLOUD: cloud(SIM_USER, SIM_PASSWORD),
+                           SIM_ADMIN_CLOUD: cloud(SIM_ADMIN_USER, SIM_ADMIN_PASSWORD)}}
 
     def kubeconfig(self) -> dict[str, Any]:
         return {
             "apiVersion": "v1",
             "kind": "Config",
             "clusters": [{"name": "sim", "cluster": {"server": self.kube_url}}],
-            "users": [{"name": "sim-admin", "user": {"token": "sim-token"}}],
-            "contexts": [{"name": "sim", "context": {"cluster": "sim", "user": "sim-admin"}}],
+            "users": [{"name": "sim-admin", "user": {"token": ADMIN_TOKEN}},
+                      {"name": "sim-limited", "user": {"token": LIMITED_TOKEN}}],
+            # `--context sim-limited`: a user RBAC refuses (403 on every resource, discovery allowed).
+            "contexts": [{"name": "sim", "context": {"cluster": "sim", "user": "sim-admin"}},
+                         {"name": "sim-limited", "context": {"cluster": "sim", "user": "sim-limited"}}],
             "current-context": "sim",
         }
 

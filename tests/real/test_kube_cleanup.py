@@ -10,6 +10,7 @@ controller, its resourceVersions and continue tokens, its authentication and RBA
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import json
 import threading
@@ -419,3 +420,47 @@ def test_refused_access_line_gives_the_apiservers_reason(refusing_target: RealKu
     assert "HTTP response headers" not in line, line
     expected = "Unauthorized" if REFUSALS[refusal] == 401 else 'User "limited-user" cannot get resource'
     assert expected in line, line
+
+
+LEASES = "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases"
+
+
+def _lease_body(holder: str, renewed: dt.datetime) -> dict[str, Any]:
+    stamp = renewed.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": "kuryr-migrate", "namespace": "kube-system"},
+            "spec": {"holderIdentity": holder, "leaseDurationSeconds": 60, "acquireTime": stamp, "renewTime": stamp,
+                     "leaseTransitions": 0}}
+
+
+def test_the_run_lock_on_a_real_apiserver(real_kube: RealKube) -> None:
+    """A live holder refuses a second run in one line (nothing written but the read); an expired one is
+    taken over with its resourceVersion; --take-over-lock takes a live one; the run releases it."""
+    rk = real_kube
+    cluster = rk.cluster
+    cluster.request("DELETE", f"{LEASES}/kuryr-migrate")
+    now = dt.datetime.now(dt.timezone.utc)
+    cluster.call("POST", LEASES, _lease_body("alice@bastion-2 pid 4242 (cleanup, 1a2b3c4d)", now))
+    mark = cluster.audit_mark()
+    refused = kuryr_migrate(rk, "cleanup", "--yes", *FAST)
+    assert refused.exit_code == 2 and "alice@bastion-2 pid 4242" in refused.stderr.strip()
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert _admin_writes(cluster, mark) == []
+
+    # Expired five minutes ago: the next run takes it (an update guarded by its resourceVersion).
+    lease = cluster.call("GET", f"{LEASES}/kuryr-migrate")
+    lease["spec"] = _lease_body("bob@gone pid 1 (run, deadbeef)", now - dt.timedelta(minutes=5))["spec"]
+    cluster.call("PUT", f"{LEASES}/kuryr-migrate", lease)
+    mark = cluster.audit_mark()
+    taken = kuryr_migrate(rk, "cleanup", "--yes", *FAST)
+    assert taken.exit_code == 0, taken.output
+    lock_writes = [w for w in _admin_writes(cluster, mark) if "/leases" in w]
+    assert [w.split(" ", 1)[0] for w in lock_writes] == ["update", "update"], lock_writes  # taken, released
+    released = cluster.call("GET", f"{LEASES}/kuryr-migrate")
+    assert not released["spec"].get("holderIdentity") and released["spec"]["leaseTransitions"] == 1
+
+    # A live holder again, taken over on purpose.
+    released["spec"] = _lease_body("carol@bastion-3 pid 9 (run, cafebabe)", dt.datetime.now(dt.timezone.utc))["spec"]
+    cluster.call("PUT", f"{LEASES}/kuryr-migrate", released)
+    forced = kuryr_migrate(rk, "cleanup", "--yes", "--take-over-lock", *FAST)
+    assert forced.exit_code == 0, forced.output

@@ -14,7 +14,7 @@ from kuryr_cleanup.sim.store import Store, iso_now
 class Namespaces:
     """Terminating namespaces of one store and the content each still waits for."""
 
-    def __init__(self, store: Store, delete_object: Callable[[Kind, dict[str, Any]], dict[str, Any]]) -> None:
+    def __init__(self, store: Store, delete_object: Callable[[Kind, dict[str, Any]], object]) -> None:
         self.store = store
         self._delete_object = delete_object  # the API's delete (finalizers respected)
         # Terminating namespace -> keys of the content it still waits for (filled lazily).
