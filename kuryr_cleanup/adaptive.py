@@ -42,8 +42,9 @@ class Settings:
 class ServiceLimit:
     """One service's AIMD limit (not thread-safe: `Limits` holds the lock)."""
 
-    def __init__(self, name: str, settings: Settings, now: float) -> None:
+    def __init__(self, name: str, settings: Settings, now: float, lock: threading.Lock | None = None) -> None:
         self.name = name
+        self.cond = threading.Condition(lock or threading.Lock())  # its waiters; the lock is the Limits' one
         self.settings = settings
         s = settings
         self.limit = float(min(s.ceiling, max(s.floor, s.initial)) if s.adaptive else s.ceiling)
@@ -116,26 +117,26 @@ class Limits:
     def __init__(self, settings: Settings | None = None, clock: Clock = time.monotonic) -> None:
         self.settings = settings or Settings()
         self.clock = clock
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
         self._services: dict[str, ServiceLimit] = {}
         self.in_flight = 0
 
     def service(self, name: str) -> ServiceLimit:
-        with self._cond:
+        with self._lock:
             return self._service(name)
 
     def _service(self, name: str) -> ServiceLimit:
         svc = self._services.get(name)
         if svc is None:
-            svc = self._services[name] = ServiceLimit(name, self.settings, self.clock())
+            svc = self._services[name] = ServiceLimit(name, self.settings, self.clock(), self._lock)
         return svc
 
     def limit(self, name: str) -> int:
-        with self._cond:
+        with self._lock:
             return self._service(name).slots
 
     def try_acquire(self, name: str) -> bool:
-        with self._cond:
+        with self._lock:
             return self._try_acquire(self._service(name))
 
     def _try_acquire(self, svc: ServiceLimit) -> bool:
@@ -148,24 +149,37 @@ class Limits:
 
     def acquire(self, name: str) -> float:
         """Wait for a slot; returns the time it was granted (the request's start)."""
-        with self._cond:
+        with self._lock:
             svc = self._service(name)
             while not self._try_acquire(svc):
                 svc.waiting += 1
-                self._cond.wait()
+                svc.cond.wait()
                 svc.waiting -= 1
             return self.clock()
 
     def release(self, name: str, started: float, status: int | None) -> None:
         """Give the slot back with what the request's answer said (`status` None: no answer)."""
-        with self._cond:
+        with self._lock:
             svc = self._service(name)
             busy = svc.in_flight >= svc.slots - 1 or svc.waiting > 0
+            at_ceiling = self.in_flight >= self.settings.ceiling
             svc.in_flight -= 1
             self.in_flight -= 1
             now = self.clock()
             svc.observe(now, started, status, busy)
-            self._cond.notify_all()
+            # Wake only whom a slot now fits (waking every waiting worker on every answer costs more
+            # than the request): this service's, up to its room; another's if the ceiling held it.
+            self._wake(svc)
+            if at_ceiling:
+                for other in self._services.values():
+                    if other is not svc:
+                        self._wake(other, 1)
+
+    @staticmethod
+    def _wake(svc: ServiceLimit, most: int | None = None) -> None:
+        room = svc.slots - svc.in_flight
+        if room > 0 and svc.waiting:
+            svc.cond.notify(min(room, svc.waiting, most or room))
 
     @contextmanager
     def slot(self, name: str) -> Iterator[Callable[[int | None], None]]:
@@ -182,7 +196,7 @@ class Limits:
             self.release(name, started, status[0])
 
     def report(self) -> dict[str, dict[str, float]]:
-        with self._cond:
+        with self._lock:
             return {name: {"limit": svc.limit, "peak_in_flight": svc.peak_in_flight, "cuts": svc.cuts,
                            "overloads": svc.overloads, "baseline_ms": 1000 * svc.baseline}
                     for name, svc in sorted(self._services.items())}
