@@ -65,13 +65,7 @@ SETTINGS = settings.get_profile(PROFILE)
 FOCUSED = settings(SETTINGS, phases=[Phase.explicit]) if PROFILE == "ci" else settings(SETTINGS, max_examples=30)
 
 # Features whose fix is not on main yet: feature -> what goes wrong. Their focused test is xfail.
-OPEN: dict[str, str] = {
-    "knp_names_user_group": "a KuryrNetworkPolicy naming a user's group (no Kuryr description, no tag) makes "
-                            "it ours: an unused one is deleted, one in use is sent a delete (409) and the run "
-                            "fails",
-    "klb_names_user_fip": "a KuryrLoadBalancer (LB gone) naming a user's floating IP (no kuryr_lb description, "
-                          "no tag) with alloc_method pool: the user's floating IP is released",
-}
+OPEN: dict[str, str] = {}  # every hostile feature's fix has landed
 CLOSED = tuple(f for f in FEATURES if f not in OPEN)
 
 OUR_INFRA_IDS = ("ostest-abcde", "ostest-abcde-fghij")
