@@ -164,6 +164,13 @@ def make_plan(inv: Inventory) -> Plan:
     return Plan(inv.infra_id, REGISTRY.step_infos(), items, notes)
 
 
+def service_of(item: PlanItem) -> str:
+    """The API an item's write goes to (the engine shares workers out between them)."""
+    if item.kind[:1].isupper():  # a Kubernetes kind
+        return "kube"
+    return "load-balancer" if item.kind == "load balancer" else "network"
+
+
 class CleanupRefused(KuryrMigrateError):
     exit_code = ExitCode.REFUSED
 
@@ -195,7 +202,8 @@ def execute(ctx: Context, inv: Inventory, plan: Plan, on_change: Listener | None
             on_change(item)
 
     engine = Engine(lambda item: item.op.execute(run, item), REGISTRY.dependencies(),
-                    concurrency=ctx.options.concurrency, poll_interval=ctx.options.poll_interval, on_change=record)
+                    concurrency=ctx.options.concurrency, poll_interval=ctx.options.poll_interval, on_change=record,
+                    limits=ctx.limits, service_of=service_of)
     if engine_hook:
         engine_hook(engine)
     # What only the Kuryr CRs know goes to disk before the first change: the run may remove them.

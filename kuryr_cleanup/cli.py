@@ -73,7 +73,11 @@ def connection_options(fn: Any = None, *, polls: bool = False, parallel: bool = 
                          help="Where the journal and state live (default: a directory per cluster under "
                               "~/.local/state/kuryr-migrate)."),
             click.option("--concurrency", type=click.IntRange(1, 200), default=20, show_default=True,
-                         hidden=not parallel, help="Parallel API calls."),
+                         hidden=not parallel,
+                         help="Most API calls in flight; each service gets what it can take, up to this."),
+            click.option("--fixed-concurrency", is_flag=True, hidden=not parallel,
+                         help="Keep --concurrency calls in flight per service, whatever their answers (429/503, "
+                              "rising latency) say."),
             click.option("--poll-interval", type=click.FloatRange(0.0, 600.0), default=2.0, show_default=True,
                          hidden=not polls,
                          help="Seconds between polls of asynchronous work (LB deletion, rollouts, reboots)."),
@@ -129,6 +133,7 @@ def make_context(kwargs: dict[str, Any]) -> Context:
         run_dir=kwargs.pop("run_dir", None),
         output=kwargs.pop("output", "table"),
         concurrency=kwargs.pop("concurrency", 20),
+        adaptive=not kwargs.pop("fixed_concurrency", False),
         poll_interval=kwargs.pop("poll_interval", 2.0),
         take_over_lock=kwargs.pop("take_over_lock", False),
         retry=RetryPolicy().scaled(kwargs.pop("retry_scale", 1.0)),
@@ -327,6 +332,8 @@ def sim() -> None:
 )
 @click.option("--latency", type=float, default=0.0, help="Milliseconds added to every API call.")
 @click.option("--faults", "faults", metavar="SPEC", help="Fault rules (JSON or short form, see docs).")
+@click.option("--capacity", "capacity", metavar="SPEC",
+              help="Services that slow down and refuse under load, e.g. network=8:16 (see docs/scale.md).")
 def sim_serve(
     snapshot: str | None,
     generate: str | None,
@@ -335,13 +342,15 @@ def sim_serve(
     workdir: str,
     latency: float,
     faults: str | None,
+    capacity: str | None,
 ) -> None:
     """Serve the simulator in the foreground on 127.0.0.1 until Ctrl-C or SIGTERM."""
     store = build_simulator(snapshot, generate)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     ui = ConsoleUI(json_output=False)
-    serve(ui, store, port=port, kube_port=kube_port, workdir=workdir, latency_ms=latency, faults=faults, stop=stop)
+    serve(ui, store, port=port, kube_port=kube_port, workdir=workdir, latency_ms=latency, faults=faults,
+          capacity=capacity, stop=stop)
 
 
 # -- migration (A0-A9, R), verify, status, run -------------------------------------------------------
@@ -361,10 +370,12 @@ def settings_options(fn: Any) -> Any:
         click.option("--etcd-backup-confirmed", is_flag=True, help="A recent etcd backup exists (else you are asked)."),
         click.option("--backup-file", type=click.Path(dir_okay=False), help="Where A1 writes Network.config "
                      "(default: <run dir>/cluster-kuryr.yaml; never overwritten)."),
-        click.option("--mco-timeout", type=click.FloatRange(0), default=7200.0, show_default=True,
-                     help="Seconds to wait for the machine config rollout (A4)."),
+        click.option("--mco-timeout", type=click.FloatRange(0), default=1800.0, show_default=True,
+                     help="Seconds one node's machine config update may take (A4). The wait's ceiling is this times "
+                          "the updates the largest pool makes in a row (its nodes / its maxUnavailable)."),
         click.option("--node-timeout", type=click.FloatRange(0), default=1800.0, show_default=True,
-                     help="Seconds a node may stay NotReady during the rollout before A4 stops (with its log)."),
+                     help="Seconds without any pool progressing, or with a node NotReady, before A4 stops, naming the "
+                          "node being updated with its machine-config-daemon log."),
         click.option("--multus-timeout", type=click.FloatRange(0), default=1800.0, show_default=True,
                      help="Seconds to wait for the multus rollout (A6)."),
         click.option("--verify-timeout", type=click.FloatRange(0), default=900.0, show_default=True,
@@ -421,12 +432,16 @@ def migrate(plan_only: bool, yes: bool, **kwargs: Any) -> None:
 @click.option("--plan", "plan_only", is_flag=True, help="Show the reboots and the expected outage; reboot nothing.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @lock_option
-@click.option("--force", is_flag=True, help="Reboot even though the migration is finished (spec.migration null).")
-def reboot(plan_only: bool, yes: bool, force: bool, **kwargs: Any) -> None:
-    """Reboot every node not yet rebooted since the switch (SPEC R), resumable."""
+@click.option("--force", is_flag=True, help="Reboot every node even though the migration is finished "
+              "(spec.migration null).")
+@click.option("--node", "nodes", multiple=True, metavar="NAME",
+              help="Reboot this node again, even if it rebooted since the switch or the migration is finished "
+                   "(repeatable): the cure for a node whose pods are in error (verify names them).")
+def reboot(plan_only: bool, yes: bool, force: bool, nodes: tuple[str, ...], **kwargs: Any) -> None:
+    """Reboot every node not yet rebooted since the switch (SPEC R), or the --node ones again; resumable."""
     options = migration_options(kwargs)
     run_in_context(kwargs, lambda ctx, ui: reboot_command(ctx, ui, options, plan_only=plan_only, yes=yes,
-                                                          force=force))
+                                                          force=force, nodes=nodes))
 
 
 @cli.command()

@@ -14,11 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import openstack
+import yaml
 from keystoneauth1 import exceptions as ksa_exc
 from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
 from openstack import exceptions as os_exc
 from requests.adapters import HTTPAdapter
 
+from kuryr_cleanup import openstack_api
+from kuryr_cleanup.adaptive import Limits, Settings
 from kuryr_cleanup.errors import UsageError
 from kuryr_cleanup.journal import JOURNAL_FILE, STATE_FILE, Journal, RunState, StateError
 from kuryr_cleanup.kube import CLUSTER_VERSION, INFRASTRUCTURE, Cluster
@@ -34,11 +38,31 @@ class Options:
     infra_id: str | None = None
     run_dir: str | None = None
     concurrency: int = 20
+    adaptive: bool = True  # per-service limits follow the services' answers (adaptive.py), up to concurrency
     output: str = "table"
     poll_interval: float = 2.0
     take_over_lock: bool = False
     lb_timeout: float = 1800.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+def _first_current_context(paths: list[str]) -> str | None:
+    """The current-context of the first file that sets one, as kubectl takes it.
+
+    The client's KubeConfigMerger lets a later file's current-context replace an earlier one's
+    (kubernetes 37), where kubectl keeps the first: with `KUBECONFIG=admin:extra` an `extra` that
+    sets its own current-context would silently point the tool at another cluster than `oc` uses.
+    """
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                data = yaml.safe_load(fh)
+        except (OSError, yaml.YAMLError):
+            return None  # the client reports the unreadable file itself
+        current = data.get("current-context") if isinstance(data, dict) else None
+        if current:
+            return str(current)
+    return None
 
 
 class Context:
@@ -53,6 +77,11 @@ class Context:
         self._cluster_id: str | None = None
         self.run_lock: Any = None  # the lock.RunLock this command holds, if any
 
+    @functools.cached_property
+    def limits(self) -> Limits:
+        """The calls in flight per service (OpenStack's and the cluster's), at most `concurrency`."""
+        return Limits(Settings(ceiling=self.options.concurrency, adaptive=self.options.adaptive))
+
     # -- OpenStack ------------------------------------------------------------------------------
     @functools.cached_property
     def conn(self) -> Any:
@@ -65,14 +94,19 @@ class Context:
             raise UsageError(f"no OpenStack cloud configured (set --os-cloud or OS_CLOUD): {describe(exc)}") from exc
         except Exception as exc:  # keystoneauth raises many shapes for bad auth settings
             raise UsageError(f"cannot configure the OpenStack connection: {describe(exc)}") from exc
-        # One worker pool of `concurrency` threads shares this session: size its connection pool to
-        # match, or requests queue on urllib3's default of 10 and warn.
+        # Every worker shares these connections, at most `concurrency` calls at once: size the pools
+        # to match (kept-alive connections are reused; urllib3's default of 10 would open and drop
+        # connections beyond it, and warn). The session's pool serves openstacksdk's own calls
+        # (authentication, discovery, the migration's reads); RawClient's the cleanup's.
+        size = max(10, self.options.concurrency + 4)
         try:
-            size = max(10, self.options.concurrency + 4)
             for prefix in ("http://", "https://"):
                 conn.session.session.mount(prefix, HTTPAdapter(pool_connections=4, pool_maxsize=size))
         except AttributeError:  # pragma: no cover - session layout differs in some SDK versions
             pass
+        raw = openstack_api.client(conn)
+        raw.limits = self.limits
+        raw.pool_size = size
         return conn
 
     @property
@@ -107,20 +141,31 @@ class Context:
     # -- Kubernetes -----------------------------------------------------------------------------
     @functools.cached_property
     def cluster(self) -> Cluster:
-        path = self.options.kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
-        path = path.split(os.pathsep)[0]
-        if not os.path.isfile(path) or not os.access(path, os.R_OK):
-            raise UsageError(f"cannot read kubeconfig {path}")
+        """The cluster API, configured as kubectl would be: `--kubeconfig` or KUBECONFIG may list several
+        files (`a:b:c`), merged by the kubernetes client's KubeConfigMerger (the first file to name a
+        cluster, user or context wins; files that do not exist are skipped, as kubectl skips them)."""
+        paths = self.options.kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+        files = [os.path.expanduser(p) for p in paths.split(os.pathsep) if p]
+        present = [f for f in files if os.path.exists(f)]
+        if not present:
+            raise UsageError(f"cannot read kubeconfig {paths}")
+        for path in present:
+            if not os.path.isfile(path) or not os.access(path, os.R_OK):
+                raise UsageError(f"cannot read kubeconfig {path}")
         configuration = client.Configuration()
         try:
             config.load_kube_config(
-                config_file=path, context=self.options.kube_context, client_configuration=configuration
+                config_file=os.pathsep.join(present),
+                context=self.options.kube_context or _first_current_context(present),
+                client_configuration=configuration,
             )
         except Exception as exc:  # ConfigException, YAML errors, missing context...
-            raise UsageError(f"cannot use kubeconfig {path}: {' '.join(str(exc).split())}") from exc
+            raise UsageError(f"cannot use kubeconfig {paths}: {' '.join(str(exc).split())}") from exc
         configuration.connection_pool_maxsize = max(10, self.options.concurrency + 4)
         configuration.retries = 2
-        return Cluster(client.ApiClient(configuration))
+        api_client = client.ApiClient(configuration)
+        _hold_slots(api_client, self.limits)
+        return Cluster(api_client)
 
     def check_cluster(self) -> dict[str, Any]:
         """Read Infrastructure/cluster: proves the API is reachable and we may read it."""
@@ -235,3 +280,21 @@ class Context:
     def close(self) -> None:
         if self._journal is not None:
             self._journal.close()
+
+
+def _hold_slots(api_client: Any, limits: Limits) -> None:
+    """Every request of the kubernetes client holds a slot of the "kube" service's limit."""
+    rest = api_client.rest_client
+    send = rest.request
+
+    def request(*args: Any, **kwargs: Any) -> Any:
+        with limits.slot("kube") as answered:
+            try:
+                resp = send(*args, **kwargs)
+            except ApiException as exc:
+                answered(exc.status)
+                raise
+            answered(resp.status)
+            return resp
+
+    rest.request = request

@@ -30,7 +30,7 @@ from kuryr_cleanup.journal import scrub
 from kuryr_cleanup.kuryr import ROUTER_INTERFACE_OWNERS, cluster_tags, description_tags
 from kuryr_cleanup.openstack_api import chunks, list_raw, octavia_version, raw
 from kuryr_cleanup.resources.base import Reader
-from kuryr_cleanup.retrying import call, describe
+from kuryr_cleanup.retrying import call, describe, http_status
 from kuryr_cleanup.snapshot_format import OPENSTACK_COLLECTIONS, SNAPSHOT_FORMAT, SNAPSHOT_VERSION
 
 # What the snapshot's `scope` says: only this cluster's OpenStack resources, or the whole project.
@@ -150,7 +150,11 @@ def reduce_machine_config(obj: dict[str, Any]) -> dict[str, Any]:
 
 # -- the whole project (--all) ---------------------------------------------------------------------------
 def _whole_project(ctx: Context, notes: list[str]) -> dict[str, Any]:
-    conn, policy = ctx.conn, ctx.options.retry
+    """Every resource of the token's project. An admin token lists every project's unless the query names
+    one, so each listing names it; Neutron's own ports (router gateways, floating IPs) belong to no
+    project and come with the project's networks, routers and floating IPs."""
+    conn, policy, project = ctx.conn, ctx.options.retry, ctx.project_id
+    scope = {"project_id": project} if project else {}
     openstack: dict[str, Any] = {"project_id": conn.current_project_id}
     for collection in OPENSTACK_COLLECTIONS:
         source = _OPENSTACK_SOURCES.get(collection)
@@ -159,13 +163,23 @@ def _whole_project(ctx: Context, notes: list[str]) -> dict[str, Any]:
             continue
         proxy_name, path, key = source
         try:
-            openstack[collection] = list_raw(conn, proxy_name, path, key, policy)
+            # Nova lists the token's project's servers already (other projects' only with all_tenants).
+            openstack[collection] = list_raw(conn, proxy_name, path, key, policy,
+                                             None if proxy_name == "compute" else scope)
         except (os_exc.EndpointNotFound, os_exc.NotFoundException) as exc:
             if proxy_name != "compute":
                 raise
             # A cloud (or a token) without Nova: the snapshot is still useful for the cleanup.
             openstack[collection] = []
             notes.append(f"no servers captured: {describe(exc)}")
+    if project:
+        ports = {p["id"]: p for p in openstack["ports"]}
+        for name, owners in (("network_id", openstack["networks"]),
+                             ("device_id", openstack["routers"] + openstack["floatingips"])):
+            for batch in chunks(sorted({r["id"] for r in owners})):
+                for port in list_raw(conn, "network", "/ports", "ports", policy, {name: batch}):
+                    ports.setdefault(port["id"], port)
+        openstack["ports"] = list(ports.values())
     openstack["members"] = _members(conn, policy, openstack.get("pools", []))
     return openstack
 
@@ -230,17 +244,19 @@ def _add(ids: set[str], value: Any) -> None:
 class _ClusterCapture:
     """This cluster's OpenStack resources and what hangs off them.
 
-    A resource is the cluster's when it carries the cluster tag (or, on Octavia < 2.5, its text in the
+    A resource is the cluster's when it carries the cluster tag (or, for load balancers, its text in the
     description), when this cluster's objects name it (ClusterEvidence), or when it has an installer or
-    CNO name `<infraID>-...` and no other cluster's tag. Then what hangs off those: the ports, subnets
-    and routers of their networks, the ports and subnets of their routers' interfaces, their servers'
-    ports, the trunks carrying their ports, the floating IPs on them, the rules of their security
+    CNO name `<infraID>-...` and no other cluster's tag. Then what hangs off those, or what the cleanup
+    runs into there: the ports of their networks, routers, servers and floating IPs, the subnets of
+    their networks and router interfaces, another owner's router, VM, trunk or port holding one of
+    them, the trunks carrying their ports, the floating IPs on them, the rules of their security
     groups, the listeners, pools, members and health monitors of their load balancers.
 
     Listings are filtered by the server where the API can (tags, network_id, device_id, port_id,
-    security_group_id: reads grow with this cluster, not the project). Names can only be matched here:
-    the collections with one record per namespace, policy or node at most (networks, routers, trunks,
-    security groups, subnet pools) are read whole and filtered client-side.
+    security_group_id, security_groups, id: reads grow with this cluster, not the project). Names and
+    descriptions can only be matched here: the collections with one record per namespace, policy,
+    node or Service at most (networks, routers, trunks, security groups, subnet pools, Octavia's) are
+    read whole, the cluster's project only, and filtered client-side.
     """
 
     def __init__(self, ctx: Context, objects: list[dict[str, Any]], settings: dict[str, Any],
@@ -252,9 +268,12 @@ class _ClusterCapture:
         self.prefix = f"{ctx.infra_id}-"
         self.evidence = ClusterEvidence.of(objects)
         self.neutron_tags = bool(settings["neutron_tag_extension"])
-        version = str(settings["octavia_version"]).split(".")
-        self.octavia_tags = (int(version[0]), int(version[1])) >= (2, 5)
+        self.has_nova = True
         self.kept: dict[str, dict[str, dict[str, Any]]] = {c: {} for c in OPENSTACK_COLLECTIONS}
+        project = ctx.project_id
+        # An admin token lists every project's resources unless the query names one: listings by tag or
+        # whole are limited to the cluster's project (those by network, device or id follow what is kept).
+        self.scope: dict[str, Any] = {"project_id": project} if project else {}
 
     # -- evidence ---------------------------------------------------------------------------------
     def tagged(self, record: dict[str, Any], description: bool = False) -> bool:
@@ -296,14 +315,26 @@ class _ClusterCapture:
             out.extend(self.neutron(path, {name: batch}))
         return out
 
-    def neutron_tagged(self, path: str, **params: Any) -> list[dict[str, Any]]:
-        return self.neutron(path, {"tags": self.tag, **params}) if self.neutron_tags else []
+    def neutron_tagged(self, path: str) -> list[dict[str, Any]]:
+        return self.neutron(path, {"tags": self.tag, **self.scope}) if self.neutron_tags else []
+
+    def neutron_whole(self, path: str) -> list[dict[str, Any]]:
+        return self.neutron(path, dict(self.scope))
+
+    def octavia_whole(self, path: str) -> list[dict[str, Any]]:
+        return self.reader.list("load_balancer", path, dict(self.scope))
 
     def missing(self, collection: str, path: str, ids: Iterable[str]) -> None:
         """Resources by id that are not kept yet (named by the cluster's objects or another kept one)."""
         wanted = set(ids) - self.ids(collection)
         if wanted:
             self.keep(collection, self.reader.by_ids("network", path, wanted).values())
+
+    def missing_servers(self, ids: Iterable[str]) -> None:
+        for server_id in sorted(set(ids) - self.ids("servers")):
+            server = self.reader.one("compute", f"/servers/{server_id}", "server")
+            if server is not None:
+                self.keep("servers", [server])
 
     # -- the capture -------------------------------------------------------------------------------
     def capture(self) -> dict[str, Any]:
@@ -318,21 +349,21 @@ class _ClusterCapture:
     def servers(self) -> None:
         """The nodes' servers: named `<infraID>-...` (Nova's name filter is a regular expression), and
         those the Nodes' providerIDs name (a renamed server is still a node)."""
-        conn, policy, ev = self.ctx.conn, self.ctx.options.retry, self.evidence
+        conn, policy = self.ctx.conn, self.ctx.options.retry
         try:
             named = list_raw(conn, "compute", "/servers/detail", "servers", policy, {"name": f"^{self.prefix}"})
             self.keep("servers", named, lambda s: str(s.get("name") or "").startswith(self.prefix))
-            for server_id in sorted(ev.server_ids - self.ids("servers")):
-                server = self.reader.one("compute", f"/servers/{server_id}", "server")
-                if server is not None:
-                    self.keep("servers", [server])
+            self.missing_servers(self.evidence.server_ids)
+            self.has_nova = True
         except (os_exc.EndpointNotFound, os_exc.NotFoundException) as exc:
             # A cloud (or a token) without Nova: the snapshot is still useful for the cleanup.
+            self.has_nova = False
             self.notes.append(f"no servers captured: {describe(exc)}")
 
     def network_side(self) -> None:
         ev = self.evidence
-        self.keep("networks", self.neutron("/networks", {}), lambda n: self.ours(n, ev.network_ids))
+        self.keep("networks", self.neutron_whole("/networks"), lambda n: self.ours(n, ev.network_ids))
+        self.missing("networks", "/networks", ev.network_ids)
         networks = self.ids("networks")
         # Ports: tagged, on the kept networks (pods, router interfaces, VIPs, and any other owner's
         # port there: the cleanup must see those), on the nodes' servers, named by a CR.
@@ -340,11 +371,17 @@ class _ClusterCapture:
         self.keep("ports", self.neutron_by("/ports", "network_id", networks))
         self.keep("ports", self.neutron_by("/ports", "device_id", self.ids("servers")))
         self.missing("ports", "/ports", ev.port_ids)
+        if self.has_nova:
+            # A VM on a Kuryr network is someone's machine: the cleanup keeps the network for it.
+            self.missing_servers({p["device_id"] for p in self.kept["ports"].values()
+                                  if p.get("network_id") in networks and p.get("device_id")
+                                  and str(p.get("device_owner") or "").startswith("compute:")})
         # Routers: ours, or holding an interface on one of our networks (a foreign router there is what
         # makes the cleanup keep a network: the rehearsal must see it).
         attached = {p["device_id"] for p in self.kept["ports"].values()
                     if p.get("device_owner") in ROUTER_INTERFACE_OWNERS and p.get("network_id") in networks}
-        self.keep("routers", self.neutron("/routers", {}), lambda r: self.ours(r, ev.router_ids | attached))
+        self.keep("routers", self.neutron_whole("/routers"), lambda r: self.ours(r, ev.router_ids))
+        self.missing("routers", "/routers", ev.router_ids | attached)
         self.keep("ports", self.neutron_by("/ports", "device_id", self.ids("routers")))
         interface_subnets = {ip["subnet_id"] for p in self.kept["ports"].values()
                              if p.get("device_id") in self.kept["routers"]
@@ -353,19 +390,23 @@ class _ClusterCapture:
         self.keep("subnets", self.neutron_by("/subnets", "network_id", networks))
         self.keep("subnets", self.neutron_tagged("/subnets"))
         self.missing("subnets", "/subnets", ev.subnet_ids | interface_subnets)
-        # Trunks: ours, or carrying one of the kept ports (a node's trunk whose tagging failed); then
-        # their parent ports and subports.
+        # Trunks: ours, or carrying one of the kept ports (a node's trunk whose tagging failed, another
+        # owner's trunk holding a pod's port); then their parent ports and subports.
         ports = self.ids("ports")
-        self.keep("trunks", self.neutron("/trunks", {}), lambda t: self.ours(t) or t.get("port_id") in ports
+        self.keep("trunks", self.neutron_whole("/trunks"), lambda t: self.ours(t) or t.get("port_id") in ports
                   or any(s.get("port_id") in ports for s in t.get("sub_ports") or []))
+        self.missing("trunks", "/trunks", {p["device_id"] for p in self.kept["ports"].values()
+                                           if p.get("device_owner") == "trunk:subport" and p.get("device_id")})
         carried = {t["port_id"] for t in self.kept["trunks"].values() if t.get("port_id")}
         carried |= {s["port_id"] for t in self.kept["trunks"].values() for s in t.get("sub_ports") or []}
         self.missing("ports", "/ports", carried)
-        self.keep("security_groups", self.neutron("/security-groups", {}),
+        self.keep("security_groups", self.neutron_whole("/security-groups"),
                   lambda g: self.ours(g, ev.security_group_ids))
-        self.keep("security_group_rules", self.neutron_by("/security-group-rules", "security_group_id",
-                                                          self.ids("security_groups")))
-        self.keep("subnetpools", self.neutron("/subnetpools", {}), lambda p: self.ours(p))
+        self.missing("security_groups", "/security-groups", ev.security_group_ids)
+        groups = self.ids("security_groups")
+        self.keep("security_group_rules", self.neutron_by("/security-group-rules", "security_group_id", groups))
+        self.group_holders(groups)
+        self.keep("subnetpools", self.neutron_whole("/subnetpools"), lambda p: self.ours(p))
         # Floating IPs on the kept ports, Kuryr's (tagged), and those a KuryrLoadBalancer names.
         self.keep("floatingips", self.neutron_by("/floatingips", "port_id", self.ids("ports")))
         self.keep("floatingips", self.neutron_tagged("/floatingips"))
@@ -373,21 +414,31 @@ class _ClusterCapture:
         # A floating IP's own port on the external network (Neutron deletes it with the floating IP).
         self.keep("ports", self.neutron_by("/ports", "device_id", self.ids("floatingips")))
 
+    def group_holders(self, groups: set[str]) -> None:
+        """Other owners' ports in one of the kept security groups (a user's VM in the pods group): what
+        makes the cleanup fail to delete that group, so what a rehearsal must meet too."""
+        try:
+            holders = self.neutron_by("/ports", "security_groups", groups)
+        except Exception as exc:
+            if http_status(exc) != 400:
+                raise
+            # A Neutron without port-security-groups-filtering refuses the filter.
+            self.notes.append(f"ports of other owners in the cluster's security groups not captured: {describe(exc)}")
+            return
+        self.keep("ports", holders, lambda p: bool(groups & set(p.get("security_groups") or [])))
+
     def octavia_side(self) -> None:
+        """The project's load balancers with our tag, or its text in their description (on every Octavia
+        version: LBs made before an upgrade across 2.5 carry it only there), or named by a
+        KuryrLoadBalancer; one paged listing of the project's, as the cleanup reads them."""
         ev, reader = self.evidence, self.reader
-        if self.octavia_tags:
-            self.keep("loadbalancers", reader.list("load_balancer", "/lbaas/loadbalancers", {"tags": self.tag}))
-            wanted = ev.lb_ids - self.ids("loadbalancers")
-            if len(wanted) <= 5:
-                found = [reader.one("load_balancer", f"/lbaas/loadbalancers/{i}", "loadbalancer") for i in wanted]
-                self.keep("loadbalancers", [lb for lb in found if lb is not None])
-            else:  # Octavia has no "any of these ids" filter: one listing beats hundreds of GETs
-                self.keep("loadbalancers", reader.list("load_balancer", "/lbaas/loadbalancers"),
-                          lambda lb: lb["id"] in wanted)
-        else:
-            # Before 2.5 the tag is in the description, which no filter reads.
-            self.keep("loadbalancers", reader.list("load_balancer", "/lbaas/loadbalancers"),
-                      lambda lb: self.ours(lb, ev.lb_ids, by_name=False, description=True))
+        self.keep("loadbalancers", self.octavia_whole("/lbaas/loadbalancers"),
+                  lambda lb: self.ours(lb, ev.lb_ids, by_name=False, description=True))
+        for lb_id in sorted(ev.lb_ids - self.ids("loadbalancers")):
+            # Octavia has no "any of these ids" filter (a real Octavia 19 answers 500 to id=a&id=b).
+            lb = reader.one("load_balancer", f"/lbaas/loadbalancers/{lb_id}", "loadbalancer")
+            if lb is not None:
+                self.keep("loadbalancers", [lb])
         lbs = self.ids("loadbalancers")
         self.missing("ports", "/ports", {str(lb["vip_port_id"]) for lb in self.kept["loadbalancers"].values()
                                          if lb.get("vip_port_id")})
@@ -396,18 +447,9 @@ class _ClusterCapture:
             return any(ref.get("id") in lbs for ref in child.get("loadbalancers") or [])
 
         for collection in ("listeners", "pools"):
-            path = f"/lbaas/{collection}"
-            if self.octavia_tags:
-                self.keep(collection, reader.list("load_balancer", path, {"tags": self.tag}), of_kept_lb)
-                # Children of an LB whose tagging failed lack the tag too: asked for per LB.
-                for lb in self.kept["loadbalancers"].values():
-                    if not self.tagged(lb):
-                        self.keep(collection, reader.list("load_balancer", path, {"loadbalancer_id": lb["id"]}),
-                                  of_kept_lb)
-            else:
-                self.keep(collection, reader.list("load_balancer", path), of_kept_lb)
+            self.keep(collection, self.octavia_whole(f"/lbaas/{collection}"), of_kept_lb)
         pools = self.ids("pools")
-        self.keep("healthmonitors", reader.list("load_balancer", "/lbaas/healthmonitors"),
+        self.keep("healthmonitors", self.octavia_whole("/lbaas/healthmonitors"),
                   lambda hm: any(ref.get("id") in pools for ref in hm.get("pools") or []))
         self.keep("members", _members(self.ctx.conn, self.ctx.options.retry, self.kept["pools"].values()))
 

@@ -13,12 +13,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from kuryr_cleanup.cli import cli
 from kuryr_cleanup.snapshot import OVS_EXEC_START
 from tests.cleanup_oracle import check_end_state, expected_gone
 from tests.test_cleanup import FAST, kuryr_migrate, migrated_sim
 from tests.test_migration import FAST as FAST_DELAYS
 from tests.test_migration import SMALL, kuryr, text
+from tests.test_variants import BASE as VARIANT_BASE
+from tests.test_variants import VARIANTS
 
 MC_API = "machineconfiguration.openshift.io/v1"
 MCO_STEP = 3600.0  # simulated seconds per node of an MCO rollout
@@ -95,7 +99,8 @@ def test_the_default_snapshot_holds_this_cluster_only_and_all_the_whole_project(
     unfiltered = [f"{r['method']} {r['path']}?{r['query']}" for r in original.requests()
                   if r["method"] == "GET" and r["path"].rstrip("/").endswith(big)
                   and not set(urllib.parse.parse_qs(r["query"])) & {"tags", "network_id", "device_id", "id",
-                                                                     "security_group_id", "port_id", "name"}]
+                                                                     "security_group_id", "security_groups", "port_id",
+                                                                     "name"}]
     assert not unfiltered
     everything = _snapshot(original, tmp_path / "all.json", "--all")
     assert original.writes() == []
@@ -141,19 +146,64 @@ def test_the_default_snapshot_holds_this_cluster_only_and_all_the_whole_project(
     check_end_state(before, replica.state())
 
 
+def _as(sim: Any, cloud: str, *args: str) -> Any:
+    env = {"OS_CLIENT_CONFIG_FILE": sim.env["OS_CLIENT_CONFIG_FILE"], "OS_CLOUD": cloud,
+           "KUBECONFIG": sim.env["KUBECONFIG"]}
+    argv = [*args, "--run-dir", str(sim.workdir / "run")] if args[0] == "cleanup" else list(args)
+    result = CliRunner().invoke(cli, argv, env=env, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=list(VARIANTS))
+def test_each_deployment_variant_replays_from_a_snapshot(make_sim: Any, tmp_path: Path, variant: str) -> None:
+    spec = f"{VARIANT_BASE},{VARIANTS[variant]}"
+    original = migrated_sim(make_sim, generate=spec)
+    # An admin token sees every project: the snapshot, like the cleanup, keeps to the cluster's.
+    cloud = "sim-admin" if "other-project" in spec else "sim"
+    for name, args in (("mine.json", ()), ("all.json", ("--all",))):
+        _as(original, cloud, "snapshot", "-o", str(tmp_path / name), *args)
+    state = original.state()
+    others = set((state.get("settings") or {}).get("other_projects", {}).values())
+    assert bool(others) == ("other-project" in spec)
+    for name in ("mine.json", "all.json"):
+        snap = json.loads((tmp_path / name).read_text())
+        elsewhere = [(c, r.get("name")) for c, records in snap["openstack"].items() if isinstance(records, list)
+                     for r in records if r.get("project_id") in others]
+        assert not elsewhere, f"{name}: another project's {elsewhere}"
+    original_plan = json.loads(_as(original, cloud, "cleanup", "--plan", "-o", "json", *FAST).stdout)["items"]
+    held = _ids(json.loads((tmp_path / "mine.json").read_text()))
+    about_others = [i for i in original_plan
+                    if all(len(p) == 36 for p in i["id"].split(":")) and not set(i["id"].split(":")) <= held]
+    assert all(i["state"] in ("kept", "skipped") for i in about_others), about_others
+    replica = make_sim(snapshot=tmp_path / "mine.json", delays={"lb_update": 0.05, "lb_delete": 0.05})
+    assert _plan_items(replica) == [i for i in original_plan if i not in about_others]
+    before = replica.state()
+    _as(replica, "sim", "cleanup", "--yes", *FAST)
+    check_end_state(before, replica.state())
+
+
 def test_what_blocks_the_cleanup_is_in_the_snapshot_too(make_sim: Any, tmp_path: Path) -> None:
-    """A team's router with an interface on a Kuryr subnet (through its own port there) is no resource of
-    this cluster, but it is what the cleanup runs into: the rehearsal must run into it too."""
+    """Resources that are not this cluster's but that the cleanup runs into: a team's router with an
+    interface on a Kuryr subnet (through its own port there), a team's port on its own network in the
+    Kuryr pods security group. The rehearsal must run into them too."""
     original = migrated_sim(make_sim, generate="namespaces=2,pods=1,services=1,user-resources=no")
+    infra_id = original.store.infra_id
     conn = original.openstack_sdk()
     network = next(n for n in conn.network.networks() if n.name.endswith("/ns-1"))
-    port = conn.network.create_port(network_id=network.id, name="team-router-leg",
-                                    fixed_ips=[{"subnet_id": network.subnet_ids[0]}])
+    leg = conn.network.create_port(network_id=network.id, name="team-router-leg",
+                                   fixed_ips=[{"subnet_id": network.subnet_ids[0]}])
     router = conn.network.create_router(name="team-router")
-    conn.network.add_interface_to_router(router, port_id=port.id)
+    conn.network.add_interface_to_router(router, port_id=leg.id)
+    pods_group = next(conn.network.security_groups(name=f"{infra_id}-kuryr-pods-security-group"))
+    team_net = conn.network.create_network(name="team-net")
+    conn.network.create_subnet(network_id=team_net.id, cidr="192.168.50.0/24", ip_version=4)
+    vm_port = conn.network.create_port(network_id=team_net.id, name="team-vm-port",
+                                       security_group_ids=[pods_group.id])
     snap = _snapshot(original, tmp_path / "mine.json")
     assert router.id in {r["id"] for r in snap["openstack"]["routers"]}
-    assert port.id in {p["id"] for p in snap["openstack"]["ports"]}
+    assert {leg.id, vm_port.id} <= {p["id"] for p in snap["openstack"]["ports"]}
+    assert team_net.id not in {n["id"] for n in snap["openstack"]["networks"]}
     replica = make_sim(snapshot=tmp_path / "mine.json", delays={"lb_update": 0.05, "lb_delete": 0.05})
     plan = _plan_items(original)
     assert [i for i in plan if "team-router" in i["reason"]]  # the cloud's plan names the blocker
@@ -161,11 +211,33 @@ def test_what_blocks_the_cleanup_is_in_the_snapshot_too(make_sim: Any, tmp_path:
     outcomes = []
     for sim in (original, replica):
         result = kuryr_migrate(sim, "cleanup", "--yes", *FAST)
-        summary = re.sub(r"\(.*?\)", "", [line for line in text(result).splitlines() if line.startswith("Summary")][-1])
+        lines = text(result).splitlines()
+        summary = re.sub(r"\(.*?\)", "", [line for line in lines if line.startswith("Summary")][-1])
         left = sim.state()["openstack"]
-        outcomes.append((result.exit_code, summary, network.id in {n["id"] for n in left["networks"]},
-                         port.id in {p["id"] for p in left["ports"]}))
+        outcomes.append((result.exit_code, summary, sorted(line for line in lines if vm_port.id in line),
+                         network.id in {n["id"] for n in left["networks"]},
+                         pods_group.id in {g["id"] for g in left["security_groups"]}))
+    assert outcomes[0][2], "the cleanup does not name the port holding the pods group"
     assert outcomes[0] == outcomes[1]
+
+
+def test_a_load_balancer_tagged_only_in_its_description_is_in_the_snapshot(make_sim: Any, tmp_path: Path) -> None:
+    """Made before Octavia was upgraded across 2.5, an LB carries the cluster tag only in its description;
+    with its KuryrLoadBalancer gone (an interrupted cleanup), that is all that says it is ours."""
+    original = migrated_sim(make_sim, generate="namespaces=2,pods=1,services=1,octavia-upgraded,user-resources=no")
+    tag = TAG_KEY + original.store.infra_id
+    with original.store.lock:
+        lb = next(lb for lb in original.store.os["loadbalancers"].values()
+                  if not lb.get("tags") and tag in str(lb.get("description")))
+        klbs = original.store.kube_objects("openstack.org/v1", "KuryrLoadBalancer")
+        key = next(k for k, o in klbs.items() if o["status"]["loadbalancer"]["id"] == lb["id"])
+        del klbs[key]
+    snap = _snapshot(original, tmp_path / "mine.json")
+    assert lb["id"] in {r["id"] for r in snap["openstack"]["loadbalancers"]}
+    replica = make_sim(snapshot=tmp_path / "mine.json")
+    plan = _plan_items(original)
+    assert [i for i in plan if i["id"] == lb["id"] and i["state"] == "planned"]
+    assert _plan_items(replica) == plan
 
 
 # -- MachineConfigs -------------------------------------------------------------------------------------

@@ -64,8 +64,8 @@ class MigrationOptions:
     ssh_options: tuple[str, ...] = ()
     reboot_estimate: float = 300.0  # seconds one node takes to reboot, for the expected outage
     # waits (seconds)
-    mco_timeout: float = 7200.0
-    node_timeout: float = 1800.0
+    mco_timeout: float = 1800.0  # per node update: A4's ceiling is this times the largest pool's updates in a row
+    node_timeout: float = 1800.0  # A4: no pool progressing, or a node NotReady, this long is a stall
     multus_timeout: float = 1800.0
     reboot_timeout: float = 1800.0
     verify_timeout: float = 900.0
@@ -128,17 +128,40 @@ def item(step: str, kind: str, ident: str, action: str, evidence: str = "", name
 
 
 class ProgressLine:
-    """Prints a waiting step's progress only when it changes (one line per state change)."""
+    """Prints a waiting step's progress only when it changes (one line per state change).
 
-    def __init__(self, say: Say, step: str) -> None:
+    `key` is what counts as the state when the text carries more (an elapsed time): the line is
+    printed when the key changes, and again after `heartbeat` seconds without a change, so a long
+    quiet wait still shows it is alive.
+    """
+
+    def __init__(self, say: Say, step: str, heartbeat: float | None = None) -> None:
         self.say = say
         self.step = step
+        self.heartbeat = heartbeat
         self.last = ""
+        self.printed_at = 0.0
 
-    def __call__(self, text: str) -> None:
-        if text != self.last:
+    def __call__(self, text: str, key: str | None = None) -> None:
+        state = text if key is None else key
+        now = time.monotonic()
+        stale = self.heartbeat is not None and now - self.printed_at >= self.heartbeat
+        if state != self.last or stale:
             self.say(f"{self.step:<4} {text}")
-            self.last = text
+            self.last = state
+            self.printed_at = now
+
+
+def duration(seconds: float) -> str:
+    """`45 s`, `12 min 04 s`, `2 h 05 min`: how long a wait has taken, in the admin's units."""
+    whole = int(seconds)
+    if seconds < 10 and seconds != whole:
+        return f"{seconds:.1f} s"
+    if whole < 60:
+        return f"{whole} s"
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60:02d} s"
+    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
 
 
 def wait_until(mctx: MigrationContext, timeout: float, probe: Callable[[], bool],

@@ -123,6 +123,8 @@ class PoolState:
     target: str  # spec.configuration.name: the rendered config the pool rolls out
     reached: str  # status.configuration.name: the config the MCO says every node of the pool is on
     node_labels: dict[str, str]  # spec.nodeSelector.matchLabels: which nodes belong to the pool
+    paused: bool = False  # spec.paused: the MCO renders new configs for the pool but rolls none out
+    max_unavailable: int = 1  # nodes the MCO updates at a time (spec.maxUnavailable, scaled)
 
     @property
     def settled(self) -> bool:
@@ -162,8 +164,23 @@ def pools(mctx: MigrationContext) -> list[PoolState]:
             target=str((spec.get("configuration") or {}).get("name") or ""),
             reached=str((status.get("configuration") or {}).get("name") or ""),
             node_labels={str(k): str(v) for k, v in selector.items()},
+            paused=bool(spec.get("paused")),
+            max_unavailable=max_unavailable(spec.get("maxUnavailable"), int(status.get("machineCount") or 0)),
         ))
     return result
+
+
+def max_unavailable(value: Any, machines: int) -> int:
+    """How many of a pool's nodes the MCO updates at once: `spec.maxUnavailable`, a number or a
+    percentage of the pool rounded down, never less than 1 (the MCO's getMaxUnavailable); default 1."""
+    if value is None or value == "":
+        return 1
+    text = str(value).strip()
+    try:
+        number = int(machines * float(text[:-1]) / 100) if text.endswith("%") else int(text)
+    except ValueError:
+        return 1
+    return max(1, number)
 
 
 def pool_of(node: dict[str, Any], pools: list[PoolState]) -> PoolState | None:
@@ -248,6 +265,10 @@ def daemon_log_tail(mctx: MigrationContext, node: str, lines: int = 20) -> list[
     return [f"(no machine-config-daemon pod on {node})"]
 
 
+def cluster_version(mctx: MigrationContext) -> dict[str, Any] | None:
+    return get(mctx, k.CLUSTER_VERSION, "version")
+
+
 # -- cluster operators -------------------------------------------------------------------------------
 def unhealthy_operators(mctx: MigrationContext) -> list[str]:
     """ClusterOperators not Available=True/Progressing=False/Degraded=False, each with why."""
@@ -272,13 +293,15 @@ def multus(mctx: MigrationContext) -> dict[str, Any] | None:
     return get(mctx, k.DAEMON_SET, "multus", MULTUS_NAMESPACE)
 
 
-def multus_progress(ds: dict[str, Any]) -> tuple[bool, int, int, int, int]:
-    """(rolled out, updated, available, desired, generation), as `oc rollout status` judges it."""
+def multus_progress(ds: dict[str, Any]) -> tuple[bool, int, int, int, bool]:
+    """(rolled out, updated, available, desired, spec update observed), as `oc rollout status` judges
+    a DaemonSet (kubectl's DaemonSetStatusViewer): done once status.observedGeneration has reached
+    metadata.generation and no fewer pods are updated, nor available, than are desired."""
     status = ds.get("status") or {}
     generation = int(ds["metadata"].get("generation") or 0)
     desired = int(status.get("desiredNumberScheduled") or 0)
     updated = int(status.get("updatedNumberScheduled") or 0)
     available = int(status.get("numberAvailable") or 0)
-    observed = int(status.get("observedGeneration") or 0)
-    done = observed >= generation and updated == desired and available == desired
-    return done, updated, available, desired, generation
+    observed = int(status.get("observedGeneration") or 0) >= generation
+    done = observed and updated >= desired and available >= desired
+    return done, updated, available, desired, observed

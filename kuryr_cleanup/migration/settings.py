@@ -10,6 +10,7 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
+from kuryr_cleanup.kuryr import KURYR_PORT_DEVICE_OWNER
 from kuryr_cleanup.migration import facts
 from kuryr_cleanup.migration.base import MigrationContext
 from kuryr_cleanup.migration.reboot import match_servers
@@ -19,13 +20,22 @@ KURYR_VXLAN_PORT = 4789
 DEFAULT_GENEVE_PORT = 6081
 DEFAULT_V4_INTERNAL = "100.64.0.0/16"
 DEFAULT_V6_INTERNAL = "fd98::/48"
-# OVN-Kubernetes reserves these inside the cluster: the join subnet (v4InternalSubnet default) and the
-# transit switch subnet of interconnect (4.14+). Nothing else may overlap them.
-OVN_JOIN_SUBNET = ipaddress.ip_network("100.64.0.0/16")
-OVN_TRANSIT_SUBNET = ipaddress.ip_network("100.88.0.0/16")
+# The ranges OVN-Kubernetes (4.14+) keeps for itself, as the vendor lists them: "do not include any of
+# these in any other CIDR definitions in your cluster or infrastructure". (kind, range, what it is)
+OVN_RESERVED: tuple[tuple[str, str, str], ...] = (
+    ("join", "100.64.0.0/16", "internal (join) subnet"),  # the v4InternalSubnet default
+    ("masquerade", "169.254.169.0/29", "reserved masquerade subnet"),
+    ("transit", "100.88.0.0/16", "reserved transit switch subnet"),
+    ("join", "fd98::/64", "internal (join) subnet"),  # inside the v6InternalSubnet default fd98::/48
+    ("masquerade", "fd69::/125", "reserved masquerade subnet"),
+    ("transit", "fd97::/64", "reserved transit switch subnet"),
+)
 GENEVE_OVERHEAD = 100  # bytes the Geneve header costs, as the vendor documentation says
 MIN_MTU_V4 = 576
 MIN_MTU_V6 = 1280
+# Server ids per port listing (`?device_id=a&device_id=b...`): 40 UUIDs keep the URL near 2 KB, well
+# under the 8 KB request line a proxy in front of Neutron may allow.
+DEVICE_IDS_PER_LISTING = 40
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -47,16 +57,34 @@ class NodeNetworks:
         return smallest - GENEVE_OVERHEAD if smallest else None
 
 
+def is_node_port(port: dict[str, Any]) -> bool:
+    """A Nova server's port: `compute:<the server's availability zone>` (`compute:nova` only in a
+    single-zone cloud; `compute:None` when Nova had no zone to record), never Kuryr's pod ports,
+    which are `compute:kuryr` too."""
+    owner = str(port.get("device_owner") or "")
+    return owner.startswith("compute:") and owner != KURYR_PORT_DEVICE_OWNER
+
+
+def node_ports(mctx: MigrationContext) -> list[dict[str, Any]]:
+    """The ports of the nodes' Nova servers, asked by device_id (the servers' ids, several per listing):
+    a filter on one device_owner would miss every node outside that availability zone."""
+    conn = mctx.ctx.conn
+    servers = match_servers(mctx, facts.nodes(mctx), strict=False)
+    wanted = sorted({s["id"] for s in servers.values()})
+    ports: list[dict[str, Any]] = []
+    for start in range(0, len(wanted), DEVICE_IDS_PER_LISTING):
+        chunk = wanted[start:start + DEVICE_IDS_PER_LISTING]
+        ports += facts.read(mctx, lambda c=chunk: [raw(p) for p in conn.network.ports(device_id=c)])
+    members = set(wanted)
+    return [p for p in ports if p.get("device_id") in members and is_node_port(p)]
+
+
 def node_networks(mctx: MigrationContext) -> NodeNetworks:
     """The nodes' Neutron ports (device_id = their servers), their networks' MTUs and subnets' CIDRs."""
     if "node_networks" in mctx.cache:
         return mctx.cache["node_networks"]
     conn = mctx.ctx.conn
-    servers = match_servers(mctx, facts.nodes(mctx), strict=False)
-    server_ids = {name: s["id"] for name, s in servers.items()}
-    wanted = set(server_ids.values())
-    ports = [p for p in facts.read(mctx, lambda: [raw(p) for p in conn.network.ports(device_owner="compute:nova")])
-             if p.get("device_id") in wanted]
+    ports = node_ports(mctx)
     mtus: dict[str, int] = {}
     cidrs: list[str] = []
     for net_id in sorted({p["network_id"] for p in ports}):
@@ -139,13 +167,13 @@ class NamedNetwork:
 
     label: str
     net: Network
-    kind: str  # machine, service, cluster, internal, transit, join
+    kind: str  # machine, service, cluster, internal, transit, masquerade, join
     given: bool = False  # the admin gave it with a flag (not what the cluster or OVN has by default)
 
     @property
     def ovn(self) -> bool:
         """Brought by OVN-Kubernetes: a range the cluster does not use yet."""
-        return self.kind in ("internal", "transit", "join")
+        return self.kind in ("internal", "transit", "masquerade", "join")
 
 
 def collect_networks(mctx: MigrationContext, state: facts.NetworkState,
@@ -198,11 +226,13 @@ def collect_networks(mctx: MigrationContext, state: facts.NetworkState,
         if named.net.num_addresses < nets.node_count + 3:
             problems.append(f"{named.label} has {named.net.num_addresses} addresses: too small for "
                             f"{nets.node_count} nodes")
-    found.append(NamedNetwork(f"OVN's reserved transit switch subnet {OVN_TRANSIT_SUBNET}", OVN_TRANSIT_SUBNET,
-                              "transit"))
-    if opts.v4_internal_subnet:
-        # The default join subnet stays out of the cluster network (SPEC A5) even when moved.
-        found.append(NamedNetwork(f"OVN's internal (join) subnet {OVN_JOIN_SUBNET}", OVN_JOIN_SUBNET, "join"))
+    moved = {4: bool(opts.v4_internal_subnet), 6: bool(opts.v6_internal_subnet)}
+    for kind, cidr, what in OVN_RESERVED:
+        net = ipaddress.ip_network(cidr)
+        # The default join subnet is in the list already as the internal subnet (the default); when the
+        # admin moves it, the old range stays out of the cluster network (SPEC A5).
+        if kind != "join" or moved[net.version]:
+            found.append(NamedNetwork(f"OVN's {what} {cidr}", net, kind))
     return found, nets.node_count
 
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 import functools
 import ipaddress
 import json
+import math
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ from kuryr_cleanup.migration.base import (
     MigrationStopped,
     ProgressLine,
     StepCheck,
+    duration,
     item,
     wait_until,
 )
@@ -36,6 +39,10 @@ from kuryr_cleanup.retrying import call, describe, http_status
 BACKUP_FILE = "cluster-kuryr.yaml"
 NETWORK_OPERATOR_REF = "Network.operator.openshift.io"
 NETWORK_CONFIG_REF = "Network.config.openshift.io"
+# A4 repeats its progress line at least this often (seconds) while no pool moves.
+MCO_PROGRESS_HEARTBEAT = 300.0
+# Above this many nodes the vendor asks for a support case before an offline migration.
+SUPPORT_CASE_NODES = 150
 
 
 def _patch(mctx: MigrationContext, step: str, kind: k.Kind, ref: str, patch: dict[str, Any]) -> dict[str, Any]:
@@ -90,6 +97,31 @@ def _health_problems(mctx: MigrationContext) -> list[str]:
         if not facts.node_ready(node):
             problems.append(f"node {facts.node_name(node)} is not Ready")
     return problems
+
+
+def _rollout_blockers(mctx: MigrationContext) -> list[str]:
+    """What would keep the machine config rollout (A4) from ever finishing, found before the first write."""
+    problems = []
+    for pool in facts.pools(mctx):
+        if pool.paused:
+            problems.append(f"MachineConfigPool {pool.name} is paused (spec.paused: true): the MCO would roll the new "
+                            f"machine configs out to none of its {pool.machines} node(s) and A4 would wait forever; "
+                            f"unpause it first: oc patch mcp {pool.name} --type merge -p "
+                            f"'{{\"spec\":{{\"paused\":false}}}}'")
+    version = facts.cluster_version(mctx)
+    if facts.conditions(version).get("Progressing") == "True":
+        message = facts.condition_message(version or {}, "Progressing")
+        problems.append("a cluster upgrade is in progress (ClusterVersion version Progressing=True"
+                        + (f": {message}" if message else "") + "): let it finish before migrating")
+    return problems
+
+
+def _size_notes(mctx: MigrationContext) -> list[str]:
+    count = len(facts.nodes(mctx))
+    if count <= SUPPORT_CASE_NODES:
+        return []
+    return [f"A0: the cluster has {count} nodes: for more than {SUPPORT_CASE_NODES} the vendor asks for a support "
+            f"case before the migration (see the runbook)"]
 
 
 def _cloud_problems(mctx: MigrationContext) -> tuple[list[str], list[str]]:
@@ -178,7 +210,9 @@ def check_preflight(mctx: MigrationContext) -> StepCheck:
     problems += cloud_problems
     notes += cloud_notes
     if not state.switched:
+        problems += _rollout_blockers(mctx)
         problems += settings.validate(mctx, state)
+        notes += _size_notes(mctx)
     if not state.finished:
         backup = backup_problem(mctx)
         problems += [backup] if backup else []
@@ -343,6 +377,33 @@ def _mco_status(mctx: MigrationContext) -> tuple[bool, list[facts.PoolState], li
     return not waiting, pools, nodes, waiting
 
 
+@dataclass(frozen=True)
+class RolloutCeiling:
+    """How long A4 may wait at most: the MCO updates every pool at once, each `maxUnavailable` nodes at
+    a time, so the rollout takes about as many node updates in a row as its longest pool needs."""
+
+    seconds: float
+    per_node: float
+    updates: int  # node updates in a row in the slowest pool
+    pool: str
+    machines: int
+    at_a_time: int
+
+    def text(self) -> str:
+        return (f"{duration(self.seconds)}: {duration(self.per_node)} per node update x {self.updates} in a row in "
+                f"pool {self.pool} ({self.machines} node(s), {self.at_a_time} at a time)")
+
+
+def rollout_ceiling(mctx: MigrationContext, pools: list[facts.PoolState]) -> RolloutCeiling:
+    per_node = mctx.options.mco_timeout
+    if not pools:
+        return RolloutCeiling(per_node, per_node, 1, "(none)", 0, 1)
+    slowest = max(pools, key=lambda p: (math.ceil(max(p.machines, 1) / p.max_unavailable), p.name))
+    updates = math.ceil(max(slowest.machines, 1) / slowest.max_unavailable)
+    return RolloutCeiling(per_node * updates, per_node, updates, slowest.name, slowest.machines,
+                          slowest.max_unavailable)
+
+
 def check_mco(mctx: MigrationContext) -> StepCheck:
     state = facts.network_state(mctx)
     if state.switched:
@@ -352,16 +413,69 @@ def check_mco(mctx: MigrationContext) -> StepCheck:
     if done:
         return StepCheck(True, summary="pools " + ", ".join(p.text() for p in pools) + " updated")
     items = tuple(item("A4", "MachineConfigPool", p.name, "wait", f"{p.machines} machine(s)",
-                       reason="until Updated with configure-ovs.sh OVNKubernetes") for p in pools)
-    return StepCheck(False, items, summary="wait for the MCO to update every pool (it reboots nodes one at a time)")
+                       reason=f"until Updated with configure-ovs.sh OVNKubernetes ({p.max_unavailable} node(s) at "
+                              f"a time)") for p in pools)
+    ceiling = rollout_ceiling(mctx, pools).text()
+    return StepCheck(False, items, (f"A4: the machine config rollout is waited for at most {ceiling} (--mco-timeout "
+                                    f"per node update)",),
+                     summary=f"wait for the MCO to update every pool, at most {ceiling}")
+
+
+def _pool_progress(pools: list[facts.PoolState]) -> str:
+    """`worker 37/150 updated, master 3/3`: the largest pool first (the one the wait is about)."""
+    ordered = sorted(pools, key=lambda p: (-p.machines, p.name))
+    parts = [f"{p.name} {p.updated_machines}/{p.machines}" for p in ordered]
+    if parts:
+        parts[0] += " updated"
+    return ", ".join(parts) or "no MachineConfigPool"
+
+
+def _being_updated(mctx: MigrationContext, pool: facts.PoolState, nodes: list[dict[str, Any]],
+                   pools: list[facts.PoolState]) -> list[str]:
+    """The pool's nodes the MCO is on now (desired config not reached, or the daemon not Done)."""
+    found = []
+    for node in nodes:
+        if facts.pool_of(node, pools) is not pool:
+            continue
+        ann = facts.node_annotations(node)
+        if ann.get(facts.ANN_STATE) != "Done" or ann.get(facts.ANN_CURRENT) != ann.get(facts.ANN_DESIRED):
+            found.append(f"{facts.node_name(node)} (state {ann.get(facts.ANN_STATE) or 'unknown'}, "
+                         f"{ann.get(facts.ANN_CURRENT) or 'no config'} -> {ann.get(facts.ANN_DESIRED) or 'no config'})")
+    return found
+
+
+def _stall(mctx: MigrationContext, pools: list[facts.PoolState], nodes: list[dict[str, Any]]) -> MigrationStopped:
+    lines = []
+    log: list[str] = []
+    for pool in pools:
+        if pool.on_target:
+            continue
+        updating = _being_updated(mctx, pool, nodes, pools)
+        if updating:
+            lines.append(f"pool {pool.name} {pool.updated_machines}/{pool.machines} updated; node(s) being updated: "
+                         + ", ".join(updating))
+            for entry in updating[:3]:
+                log += facts.daemon_log_tail(mctx, entry.split(" ", 1)[0], 10)
+        else:
+            lines.append(f"pool {pool.name} {pool.updated_machines}/{pool.machines} updated; the MCO is updating no "
+                         f"node of it (oc describe mcp {pool.name})")
+    return MigrationStopped(
+        f"A4: no MachineConfigPool progressed for {duration(mctx.options.node_timeout)} (--node-timeout):\n  "
+        + "\n  ".join(lines) + ("\n  the tail of the machine-config-daemon log:\n  " + "\n  ".join(log) if log else "")
+        + "\n  fix it (oc describe mcp, the machine-config-daemon log), then run the same command again")
 
 
 def apply_mco(mctx: MigrationContext, check: StepCheck) -> None:
-    say = ProgressLine(mctx.say, "A4")
+    say = ProgressLine(mctx.say, "A4", heartbeat=MCO_PROGRESS_HEARTBEAT)
     not_ready_since: dict[str, float] = {}
     last_waiting: list[str] = []
+    started = time.monotonic()
+    last_marker: tuple[object, ...] = ()
+    moved_at = started
+    ceiling = rollout_ceiling(mctx, facts.pools(mctx))
 
     def probe() -> bool:
+        nonlocal last_marker, moved_at
         done, pools, nodes, waiting = _mco_status(mctx)
         last_waiting[:] = waiting
         for pool in pools:
@@ -373,6 +487,12 @@ def apply_mco(mctx: MigrationContext, check: StepCheck) -> None:
                     f"A4: MachineConfigPool {pool.name} is Degraded: {pool.message or 'no message'}"
                     + ("\n  " + "\n  ".join(log) if log else "")
                     + "\n  fix it (oc describe mcp, the machine-config-daemon log), then run the same command again")
+            if pool.paused and not pool.on_target:
+                raise MigrationStopped(
+                    f"A4: MachineConfigPool {pool.name} is paused (spec.paused: true) with {pool.updated_machines}/"
+                    f"{pool.machines} node(s) updated: the MCO rolls nothing more out to it; unpause it (oc patch mcp "
+                    f"{pool.name} --type merge -p '{{\"spec\":{{\"paused\":false}}}}'), then run the same command "
+                    f"again")
         now = time.monotonic()
         for node in nodes:
             name = facts.node_name(node)
@@ -385,13 +505,22 @@ def apply_mco(mctx: MigrationContext, check: StepCheck) -> None:
                 raise MigrationStopped(
                     f"A4: node {name} has been NotReady for more than {mctx.options.node_timeout:.0f} s during the "
                     f"machine config rollout; the tail of its machine-config-daemon log:\n  " + "\n  ".join(log))
-        updated = sum(1 for p in pools if p.on_target)
-        say(f"pools {updated}/{len(pools)} updated (" + ", ".join(p.text() for p in pools) + ")")
+        # Progress: a pool gained an updated node, or a node finished its update. A rollout of 150
+        # nodes may rightly take a day; one that moved nothing for --node-timeout is stuck.
+        marker = (tuple((p.name, p.updated_machines) for p in pools),
+                  frozenset(facts.node_name(n) for n in nodes if facts.node_config_done(n)))
+        if marker != last_marker:
+            last_marker, moved_at = marker, now
+        elif not done and now - moved_at > mctx.options.node_timeout:
+            raise _stall(mctx, pools, nodes)
+        text = _pool_progress(pools)
+        say(f"{text} ({duration(int(now - started))})", key=text)
         return done
 
-    if not wait_until(mctx, mctx.options.mco_timeout, probe, say):
-        raise MigrationStopped(f"A4: the machine config rollout did not finish within {mctx.options.mco_timeout:.0f} "
-                               f"s: still waiting for " + "; ".join(last_waiting[:10]))
+    if not wait_until(mctx, ceiling.seconds, probe, say):
+        raise MigrationStopped(f"A4: the machine config rollout did not finish within {ceiling.text()}: still "
+                               f"waiting for " + "; ".join(last_waiting[:10]) + "\n  give more time per node with "
+                               "--mco-timeout, then run the same command again")
 
 
 # -- A5 switch -----------------------------------------------------------------------------------------
@@ -413,23 +542,30 @@ def check_switch(mctx: MigrationContext) -> StepCheck:
 
 
 def apply_switch(mctx: MigrationContext, check: StepCheck) -> None:
-    # Boot IDs from before the switch decide which nodes still need their reboot (R); the multus
-    # generation tells A6 the rollout it sees is the new one, not the old one still reported.
+    # Boot IDs from before the switch decide which nodes still need their reboot (R); the time of the
+    # switch tells A8 which pods ended before it (nothing the migration did) from those that failed after.
     reboot.record_boot_ids(mctx)
-    ds = facts.multus(mctx)
-    if ds is not None:
-        mctx.remember(multus_generation_before_switch=int(ds["metadata"].get("generation") or 0))
+    if "switched_at" not in mctx.step_state():
+        mctx.remember(switched_at=time.time())
     _patch(mctx, "A5", k.NETWORK_CONFIG, NETWORK_CONFIG_REF, switch_patch(mctx))
 
 
 # -- A6 multus rollout ---------------------------------------------------------------------------------
-def _multus_done(mctx: MigrationContext, ds: dict[str, Any] | None) -> tuple[bool, str]:
+def _multus_done(state: facts.NetworkState, ds: dict[str, Any] | None) -> tuple[bool, str]:
+    """`oc rollout status` on the DaemonSet, once the CNO has processed the switch.
+
+    The rollout is judged as kubectl judges it (the spec update observed, every scheduled pod updated
+    and available), never by the generation growing past its pre-switch value: the CNO's update may
+    keep the generation. That the CNO reports the new network type is what says the DaemonSet seen is
+    the one it applied for the switch, not the old rollout still reported complete.
+    """
     if ds is None:
         return False, "DaemonSet openshift-multus/multus not found"
-    done, updated, available, desired, generation = facts.multus_progress(ds)
-    before = mctx.step_state().get("multus_generation_before_switch")
-    if before is not None and generation <= int(before):
-        return False, "the CNO has not started the new multus rollout yet"
+    if state.status_type != OVN:
+        return False, f"the CNO has not processed the switch yet (status.networkType is {state.status_type or 'unset'})"
+    done, updated, available, desired, observed = facts.multus_progress(ds)
+    if not observed:
+        return False, "the multus DaemonSet's spec update is not observed yet"
     return done, f"multus {updated}/{desired} updated, {available}/{desired} available"
 
 
@@ -439,11 +575,11 @@ def check_multus(mctx: MigrationContext) -> StepCheck:
     if state.finished:
         return StepCheck(True, summary="the migration is finished (spec.migration is null)")
     if state.switched:
-        done, text = _multus_done(mctx, facts.multus(mctx))
+        done, text = _multus_done(state, facts.multus(mctx))
         if done:
             return StepCheck(True, summary=text)
     return StepCheck(False, (item("A6", "DaemonSet", "openshift-multus/multus", "wait", "the CNO's multus",
-                                  reason="until updated == desired == available"),),
+                                  reason="until every scheduled pod is updated and available (oc rollout status)"),),
                      summary="wait for the multus rollout")
 
 
@@ -452,7 +588,7 @@ def apply_multus(mctx: MigrationContext, check: StepCheck) -> None:
     last = [""]
 
     def probe() -> bool:
-        done, text = _multus_done(mctx, facts.multus(mctx))
+        done, text = _multus_done(facts.network_state(mctx), facts.multus(mctx))
         last[0] = text
         say(text)
         return done
@@ -489,7 +625,11 @@ def check_verify(mctx: MigrationContext) -> StepCheck:
     if state.switched:
         report = verify.run_checks(mctx)
         if report.ok:
-            return StepCheck(True, summary="network type, nodes, pods, cluster operators: all good")
+            notes = tuple(f"A8: {n}" for c in report.checks for n in c.expected)
+            pods = next((c.detail for c in report.checks if c.name == "pods"), "")
+            extra = pods.split("; ", 1)[1] if "; " in pods else ""
+            return StepCheck(True, notes=notes, summary="network type, nodes, pods, cluster operators: all good"
+                             + (f" ({extra})" if extra else ""))
     return StepCheck(False, (item("A8", "check", "cluster", "verify",
                                   "network type, nodes Ready, no pod in error, cluster operators healthy"),),
                      summary="verify the cluster on OVN-Kubernetes")
