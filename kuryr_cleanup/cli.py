@@ -169,7 +169,9 @@ def emit(result: Result, output: str | bool = "table") -> NoReturn:
             following = render.next_step(result.document)
             if following:
                 text += f"\nnext: {following}"
-            text = "\n".join(fit(line) for line in text.splitlines())
+            if str((result.document or {}).get("kind", "")).endswith("Plan"):
+                # A plan is read whole, by people: no line of it is wider than 119 characters.
+                text = "\n".join(fit(line) for line in text.splitlines())
         click.echo(text)
     sys.exit(int(result.exit_code))
 
