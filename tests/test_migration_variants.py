@@ -303,3 +303,32 @@ def test_a_node_whose_pods_are_in_error_is_rebooted_again_by_name(make_sim: Any,
     assert nova_reboots(sim)[server] == 3
     every = kuryr(sim, tmp_path / "run", "reboot", "--yes")
     assert every.exit_code == 2 and "pass --node NAME to reboot chosen nodes again" in text(every)
+
+
+# -- a 150-node cluster --------------------------------------------------------------------------------
+def test_a_153_node_cluster_migrates_and_its_rolling_reboot_reads_nodes_one_by_one(make_sim: Any,
+                                                                                     tmp_path: Path) -> None:
+    """The whole job on 3 masters and 150 workers (the test's delays; the rehearsal with the simulator's
+    own delays is timed in docs/variants.md). Rebooting 150 workers one at a time once listed every
+    node at every poll of every batch: minutes of reading the cluster's largest objects n² times."""
+    import datetime as dt
+    import json
+
+    from tests.test_migration import assert_no_kuryr_left, assert_rebooted_once_each
+
+    sim = make_sim(generate="namespaces=5,masters=3,workers=150", delays=FAST)
+    plan = kuryr(sim, tmp_path / "run", "migrate", "--plan")
+    assert "A0: the cluster has 153 nodes: for more than 150 the vendor asks for a support case" in plan.output
+    assert "with --max-unavailable 10 the workers would take about" in plan.output
+    sim.clear_requests()
+    result = kuryr(sim, tmp_path / "run", "run", "--yes", "--etcd-backup-confirmed")
+    assert result.exit_code == 0, text(result)
+    assert_migrated(sim)
+    assert_rebooted_once_each(sim)
+    assert_no_kuryr_left(sim)
+    journal = [json.loads(line) for line in (tmp_path / "run" / "journal.jsonl").read_text().splitlines()]
+    done_at = {e["step"]: dt.datetime.fromisoformat(e["time"]).timestamp() for e in journal
+               if e["event"] == "step-done"}
+    node_lists = [r for r in sim.requests() if r["service"] == "kube" and r["method"] == "GET"
+                  and r["path"] == "/api/v1/nodes" and done_at["A5"] <= r["t"] <= done_at["A7"]]
+    assert len(node_lists) < 30, f"{len(node_lists)} listings of every node while rebooting 153 nodes"
