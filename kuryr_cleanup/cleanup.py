@@ -27,6 +27,7 @@ from kuryr_cleanup.resources import (
     trunks,
 )
 from kuryr_cleanup.resources.base import Reader, ResourceKind, Run, Step, record_result
+from kuryr_cleanup.retrying import Failure, classify, describe, http_status
 
 # Discovery runs in this order: a later kind reads what an earlier one found (the cluster's CRs name
 # the networks, LBs and router; ports are listed on the networks found; trunks carry those ports).
@@ -122,10 +123,24 @@ REGISTRY = Registry(KINDS)
 
 def discover(ctx: Context) -> Inventory:
     """One read-only inventory: reads are listings with server-side filters (tags, network ids in
-    batches, device owner), paged, so their number grows with pages, not with resources."""
+    batches, device owner), paged, so their number grows with pages, not with resources. A read that
+    still fails after its retries ends the command in one line: nothing has been changed yet."""
+    try:
+        return _discover(ctx)
+    except KuryrMigrateError:
+        raise
+    except Exception as exc:
+        if classify(exc) in (Failure.TRANSIENT, Failure.PERMANENT) and (http_status(exc) or classify(exc) is
+                                                                        Failure.TRANSIENT):
+            raise UsageError(f"cannot read the inventory: {describe(exc)}; nothing was changed") from exc
+        raise
+
+
+def _discover(ctx: Context) -> Inventory:
     reader = Reader(ctx)
     inv = Inventory(ctx.infra_id, ctx.tag, project_id=ctx.project_id)
-    extensions = {e["alias"] for e in reader.read(lambda: ctx.conn.network.get("/extensions").json()["extensions"])}
+    listed = reader.read(lambda: ctx.conn.network.get("/extensions", raise_exc=True).json()["extensions"])
+    extensions = {e["alias"] for e in listed}
     if "standard-attr-tag" not in extensions and "tag" not in extensions:
         raise UsageError("Neutron has no tag extension: ownership of Kuryr resources cannot be proven")
     for kind in REGISTRY.kinds:
@@ -147,6 +162,13 @@ def make_plan(inv: Inventory) -> Plan:
         notes.append(f"Octavia API {major}.{minor} has no tags: load balancers are matched by the cluster tag in "
                      f"their description")
     return Plan(inv.infra_id, REGISTRY.step_infos(), items, notes)
+
+
+def service_of(item: PlanItem) -> str:
+    """The API an item's write goes to (the engine shares workers out between them)."""
+    if item.kind[:1].isupper():  # a Kubernetes kind
+        return "kube"
+    return "load-balancer" if item.kind == "load balancer" else "network"
 
 
 class CleanupRefused(KuryrMigrateError):
@@ -180,7 +202,8 @@ def execute(ctx: Context, inv: Inventory, plan: Plan, on_change: Listener | None
             on_change(item)
 
     engine = Engine(lambda item: item.op.execute(run, item), REGISTRY.dependencies(),
-                    concurrency=ctx.options.concurrency, poll_interval=ctx.options.poll_interval, on_change=record)
+                    concurrency=ctx.options.concurrency, poll_interval=ctx.options.poll_interval, on_change=record,
+                    limits=ctx.limits, service_of=service_of)
     if engine_hook:
         engine_hook(engine)
     # What only the Kuryr CRs know goes to disk before the first change: the run may remove them.

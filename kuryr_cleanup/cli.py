@@ -7,6 +7,9 @@ turns the tool's errors into one line and their exit code.
 
 from __future__ import annotations
 
+import functools
+import ipaddress
+import logging
 import signal
 import sys
 import threading
@@ -26,7 +29,7 @@ from kuryr_cleanup.commands.simulate import build_simulator, serve, simulate_com
 from kuryr_cleanup.commands.snapshot import snapshot_command
 from kuryr_cleanup.commands.status import status_command
 from kuryr_cleanup.commands.verify import verify_command
-from kuryr_cleanup.console import ConsoleUI
+from kuryr_cleanup.console import ConsoleUI, close_logging, configure_logging
 from kuryr_cleanup.context import Context, Options
 from kuryr_cleanup.errors import KuryrMigrateError, UsageError
 from kuryr_cleanup.migration.base import MigrationOptions
@@ -51,26 +54,40 @@ def cli() -> None:
     left behind in OpenStack and in the cluster."""
 
 
-def connection_options(fn: Any) -> Any:
-    """The options every command that talks to the cloud and the cluster takes."""
-    options = [
-        click.option("--os-cloud", envvar="OS_CLOUD", help="Cloud name in clouds.yaml (default: OS_CLOUD / OS_*)."),
-        click.option("--kubeconfig", envvar="KUBECONFIG", type=click.Path(dir_okay=False),
-                     help="Kubeconfig file (default: KUBECONFIG, ~/.kube/config)."),
-        click.option("--context", "kube_context", help="Kubeconfig context to use."),
-        click.option("--infra-id", help="Expected infraID; the run refuses to start if the cluster's differs."),
-        click.option("--run-dir", type=click.Path(file_okay=False),
-                     help="Where the journal and state live (default: ./kuryr-migrate-runs/<infraID>)."),
-        click.option("--concurrency", type=click.IntRange(1, 200), default=20, show_default=True,
-                     help="Parallel API calls."),
-        click.option("--poll-interval", type=click.FloatRange(0.0, 600.0), default=2.0, show_default=True,
-                     help="Seconds between polls of asynchronous work (LB deletion, rollouts, reboots)."),
-        click.option("--retry-scale", type=click.FloatRange(0.0, 10.0), default=1.0, hidden=True,
-                     help="Multiplies retry backoff waits (rehearsals on the simulator)."),
-    ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
+def connection_options(fn: Any = None, *, polls: bool = False, parallel: bool = False, run_dir: bool = True) -> Any:
+    """The options every command that talks to the cloud and the cluster takes. Those that would do
+    nothing for a command are hidden there (not in --help, nor completion) but still accepted, so a
+    wrapper that passes the same options to every command keeps working: `--poll-interval` for the
+    commands that wait (`polls`), `--concurrency` for those that act in parallel (`parallel`), and
+    `--run-dir` for those that read no run state."""
+
+    def decorate(fn: Any) -> Any:
+        options = [
+            click.option("--os-cloud", envvar="OS_CLOUD", help="Cloud name in clouds.yaml (default: OS_CLOUD / OS_*)."),
+            click.option("--kubeconfig", envvar="KUBECONFIG", type=click.Path(dir_okay=False),
+                         help="Kubeconfig file (default: KUBECONFIG, ~/.kube/config)."),
+            click.option("--context", "kube_context", help="Kubeconfig context to use."),
+            click.option("--infra-id", help="Expected infraID; the run refuses to start if the cluster's differs."),
+            click.option("--run-dir", type=click.Path(file_okay=False), hidden=not run_dir,
+                         help="Where the journal and state live (default: a directory per cluster under "
+                              "~/.local/state/kuryr-migrate)."),
+            click.option("--concurrency", type=click.IntRange(1, 200), default=20, show_default=True,
+                         hidden=not parallel,
+                         help="Most API calls in flight; each service gets what it can take, up to this."),
+            click.option("--fixed-concurrency", is_flag=True, hidden=not parallel,
+                         help="Keep --concurrency calls in flight per service, whatever their answers (429/503, "
+                              "rising latency) say."),
+            click.option("--poll-interval", type=click.FloatRange(0.0, 600.0), default=2.0, show_default=True,
+                         hidden=not polls,
+                         help="Seconds between polls of asynchronous work (LB deletion, rollouts, reboots)."),
+            click.option("--retry-scale", type=click.FloatRange(0.0, 10.0), default=1.0, hidden=True,
+                         help="Multiplies retry backoff waits (rehearsals on the simulator)."),
+        ]
+        for option in reversed(options):
+            fn = option(fn)
+        return fn
+
+    return decorate(fn) if fn is not None else decorate
 
 
 def lock_option(fn: Any) -> Any:
@@ -79,9 +96,31 @@ def lock_option(fn: Any) -> Any:
                              "dead, without waiting for it to expire.")(fn)
 
 
-def output_option(fn: Any) -> Any:
-    return click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table",
-                        show_default=True, help="Output format.")(fn)
+TABLE_FORMATS = ("table", "json", "yaml")
+
+
+def log_options(fn: Any) -> Any:
+    """-v and --log-file: more detail on stderr, and every record as a JSON line in a file."""
+    fn = click.option("--log-file", type=click.Path(dir_okay=False), help="Also write a structured log (JSON lines, "
+                      "credentials scrubbed) to this file.")(fn)
+    return click.option("-v", "--debug", "verbose", count=True, help="More detail on stderr: what the tool does and "
+                        "one line per API request (-vv: the client libraries' debug output too).")(fn)
+
+
+def output_option(fn: Any = None, *, formats: tuple[str, ...] = TABLE_FORMATS, plan: bool = False) -> Any:
+    """-o (and, for commands that show a plan, --details), with -v and --log-file."""
+
+    def decorate(fn: Any) -> Any:
+        if plan:
+            fn = click.option("--details", is_flag=True, help="Show every resource of the plan with its id and "
+                              "evidence after the summary (-o json, yaml and html always have them).")(fn)
+        fn = log_options(fn)
+        return click.option("-o", "--output", type=click.Choice(list(formats)), default="table", show_default=True,
+                            help="Output format." + (" html and script: review artefacts of --plan (a "
+                                                     "self-contained page; the equivalent oc/openstack commands)."
+                                                     if "html" in formats else ""))(fn)
+
+    return decorate(fn) if fn is not None else decorate
 
 
 def make_context(kwargs: dict[str, Any]) -> Context:
@@ -93,6 +132,7 @@ def make_context(kwargs: dict[str, Any]) -> Context:
         run_dir=kwargs.pop("run_dir", None),
         output=kwargs.pop("output", "table"),
         concurrency=kwargs.pop("concurrency", 20),
+        adaptive=not kwargs.pop("fixed_concurrency", False),
         poll_interval=kwargs.pop("poll_interval", 2.0),
         take_over_lock=kwargs.pop("take_over_lock", False),
         retry=RetryPolicy().scaled(kwargs.pop("retry_scale", 1.0)),
@@ -114,47 +154,147 @@ def migration_options(kwargs: dict[str, Any]) -> MigrationOptions:
     return MigrationOptions(**values)
 
 
-def emit(result: Result, json_output: bool) -> NoReturn:
-    """Render a command's result (the JSON document, or the table text) and exit with its code."""
-    if json_output:
+def emit(result: Result, output: str | bool = "table") -> NoReturn:
+    """Render a command's result (its document as JSON or YAML; else its text: the table, the HTML
+    page, the script) and exit with its code. The table ends with the next command to run."""
+    output = ("json" if output else "table") if isinstance(output, bool) else output
+    if output in ("json", "yaml"):
         if result.document is not None:
-            click.echo(render.to_json(result.document))
+            click.echo(render.to_json(result.document) if output == "json" else render.to_yaml(result.document),
+                       nl=output == "json")
     elif result.text:
-        click.echo(result.text)
+        text = result.text
+        following = render.next_step(result.document) if output == "table" else None
+        if following:
+            text += f"\nnext: {following}"
+        click.echo(text)
     sys.exit(int(result.exit_code))
 
 
+class Session:
+    """What every command's run shares: the UI for the output asked for, and the logs."""
+
+    def __init__(self, kwargs: dict[str, Any]) -> None:
+        self.output = str(kwargs.get("output") or "table")
+        self.details = bool(kwargs.pop("details", False))
+        verbose = int(kwargs.pop("verbose", 0) or 0)
+        log_file = kwargs.pop("log_file", None)
+        self.ui = ConsoleUI(self.output != "table", details=self.details)
+        self._handlers = configure_logging(verbose, log_file)
+        click_ctx = click.get_current_context(silent=True)
+        command = click_ctx.command_path if click_ctx is not None else "kuryr-migrate"
+        options = {k: v for k, v in kwargs.items() if v not in (None, False, (), "")}
+        logging.getLogger("kuryr_cleanup").info(
+            "%s", command, extra={"fields": {"event": "start", "version": __version__, "options": options}})
+
+    def emit(self, result: Result) -> NoReturn:
+        logging.getLogger("kuryr_cleanup").info("exit %s", int(result.exit_code),
+                                                extra={"fields": {"event": "end", "exitCode": int(result.exit_code)}})
+        close_logging(self._handlers)
+        self._handlers = []
+        emit(result, self.output)
+
+    def close(self) -> None:
+        close_logging(self._handlers)
+        self._handlers = []
+
+
 def run_in_context(kwargs: dict[str, Any], command: Callable[[Context, ConsoleUI], Result]) -> NoReturn:
-    ctx = make_context(kwargs)
-    ui = ConsoleUI(ctx.options.output == "json")
+    session = Session(kwargs)
     try:
-        result = command(ctx, ui)
-    finally:
-        ctx.close()
-    emit(result, ui.json_output)
+        ctx = make_context(kwargs)
+        try:
+            result = command(ctx, session.ui)
+        finally:
+            ctx.close()
+    except BaseException as exc:
+        if not isinstance(exc, SystemExit):
+            logging.getLogger("kuryr_cleanup").error("%s", exc, extra={"fields": {"event": "error",
+                                                                               "error": type(exc).__name__}})
+        session.close()
+        raise
+    session.emit(result)
+
+
+def artefacts_need_plan(kwargs: dict[str, Any], plan_only: bool) -> None:
+    if kwargs.get("output") in ("html", "script") and not plan_only:
+        raise UsageError(f"-o {kwargs['output']} is a review artefact of the plan: add --plan")
+
+
+def _given(name: str) -> bool:
+    """Whether the admin gave the option (on the command line or in the environment), not its default."""
+    source = click.get_current_context().get_parameter_source(name)
+    return source not in (None, click.core.ParameterSource.DEFAULT)
+
+
+def _network(flag: str, text: str | None, version: int | None = None) -> None:
+    if text is None:
+        return
+    try:
+        net = ipaddress.ip_network(text, strict=True)
+    except ValueError as exc:
+        raise UsageError(f"{flag} {text!r} is not a network CIDR: {exc}") from exc
+    if version and net.version != version:
+        raise UsageError(f"{flag} {text} is not an IPv{version} network")
+
+
+def refuse_contradictions(fn: Any) -> Any:
+    """Refuse, before any read, combinations of options that contradict each other, and admin-given
+    values that are wrong whatever the cluster (each one line, exit 2). What depends on the cluster
+    (an overlap with its networks, an MTU above its node networks') is preflight's (A0)."""
+
+    @functools.wraps(fn)
+    def wrapper(**kwargs: Any) -> Any:
+        method = kwargs.get("method")
+        if method == "ssh" and kwargs.get("hard"):
+            raise UsageError("--hard is a Nova reboot type: it does nothing with --method ssh")
+        if method == "nova" and (_given("ssh_user") or kwargs.get("ssh_options")):
+            raise UsageError("--ssh-user and --ssh-option go with --method ssh (the reboot is through Nova)")
+        if kwargs.get("strategy") == "all" and _given("max_unavailable"):
+            raise UsageError("--max-unavailable is for --strategy rolling: --strategy all reboots every node at once")
+        _network("--cluster-network", kwargs.get("cluster_network"))
+        _network("--v4-internal-subnet", kwargs.get("v4_internal_subnet"), 4)
+        _network("--v6-internal-subnet", kwargs.get("v6_internal_subnet"), 6)
+        mtu = kwargs.get("mtu")
+        if mtu is not None and not MIN_MTU <= mtu <= MAX_MTU:
+            raise UsageError(f"--mtu {mtu} is not a usable MTU: OVN-Kubernetes needs {MIN_MTU} to {MAX_MTU}")
+        return fn(**kwargs)
+
+    return wrapper
+
+
+# The widest and narrowest MTUs an overlay can have at all (IPv4's minimum; jumbo frames less Geneve's 100 bytes).
+MIN_MTU = 576
+MAX_MTU = 9100
 
 
 # -- cleanup ----------------------------------------------------------------------------------------
 @cli.command()
-@connection_options
-@output_option
+@connection_options(polls=True, parallel=True)
+@output_option(formats=(*TABLE_FORMATS, "html", "script"), plan=True)
 @click.option("--plan", "plan_only", is_flag=True, help="Show every change and deletion; change nothing.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @lock_option
 @click.option("--force", is_flag=True, help="Clean up even though the cluster is not on OVNKubernetes.")
 def cleanup(plan_only: bool, yes: bool, force: bool, **kwargs: Any) -> None:
     """Remove what Kuryr left in OpenStack and in the cluster (SPEC B1-B18)."""
+    artefacts_need_plan(kwargs, plan_only)
     run_in_context(kwargs, lambda ctx, ui: cleanup_command(ctx, ui, plan_only=plan_only, yes=yes, force=force))
 
 
 # -- snapshot ---------------------------------------------------------------------------------------
 @cli.command()
-@connection_options
+@connection_options(run_dir=False)
 @click.option("-o", "--output", "out", type=click.Path(dir_okay=False), required=True,
-              help="Where to write the snapshot (JSON).")
-def snapshot(out: str, **kwargs: Any) -> None:
-    """Capture everything Kuryr-related in the cloud and the cluster, read-only, as a snapshot file."""
-    run_in_context(kwargs, lambda ctx, ui: snapshot_command(ctx, ui, Path(out)))
+              help="Where to write the snapshot (JSON, readable by you only).")
+@click.option("--all", "whole_project", is_flag=True,
+              help="Capture every resource of the OpenStack project, other clusters' too (default: only this "
+                   "cluster's and what hangs off them).")
+@log_options
+def snapshot(out: str, whole_project: bool, **kwargs: Any) -> None:
+    """Capture this cluster's Kuryr-related resources in the cloud and its objects, read-only, as a snapshot
+    file (MachineConfigs reduced to what the migration reads: no node files, no pull secret)."""
+    run_in_context(kwargs, lambda ctx, ui: snapshot_command(ctx, ui, Path(out), whole_project=whole_project))
 
 
 # -- sim ------------------------------------------------------------------------------------------
@@ -177,6 +317,8 @@ def sim() -> None:
 )
 @click.option("--latency", type=float, default=0.0, help="Milliseconds added to every API call.")
 @click.option("--faults", "faults", metavar="SPEC", help="Fault rules (JSON or short form, see docs).")
+@click.option("--capacity", "capacity", metavar="SPEC",
+              help="Services that slow down and refuse under load, e.g. network=8:16 (see docs/scale.md).")
 def sim_serve(
     snapshot: str | None,
     generate: str | None,
@@ -185,13 +327,15 @@ def sim_serve(
     workdir: str,
     latency: float,
     faults: str | None,
+    capacity: str | None,
 ) -> None:
     """Serve the simulator in the foreground on 127.0.0.1 until Ctrl-C or SIGTERM."""
     store = build_simulator(snapshot, generate)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     ui = ConsoleUI(json_output=False)
-    serve(ui, store, port=port, kube_port=kube_port, workdir=workdir, latency_ms=latency, faults=faults, stop=stop)
+    serve(ui, store, port=port, kube_port=kube_port, workdir=workdir, latency_ms=latency, faults=faults,
+          capacity=capacity, stop=stop)
 
 
 # -- migration (A0-A9, R), verify, status, run -------------------------------------------------------
@@ -251,10 +395,11 @@ def reboot_options(fn: Any) -> Any:
 
 
 @cli.command()
-@connection_options
-@output_option
+@connection_options(polls=True)
+@output_option(plan=True)
 @settings_options
 @reboot_options
+@refuse_contradictions
 @click.option("--plan", "plan_only", is_flag=True, help="Show every step and change; change nothing.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @lock_option
@@ -265,9 +410,10 @@ def migrate(plan_only: bool, yes: bool, **kwargs: Any) -> None:
 
 
 @cli.command()
-@connection_options
-@output_option
+@connection_options(polls=True)
+@output_option(plan=True)
 @reboot_options
+@refuse_contradictions
 @click.option("--plan", "plan_only", is_flag=True, help="Show the reboots and the expected outage; reboot nothing.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @lock_option
@@ -300,10 +446,11 @@ def status(**kwargs: Any) -> None:
 
 
 @cli.command()
-@connection_options
-@output_option
+@connection_options(polls=True, parallel=True)
+@output_option(formats=(*TABLE_FORMATS, "html"), plan=True)
 @settings_options
 @reboot_options
+@refuse_contradictions
 @click.option("--plan", "plan_only", is_flag=True, help="Show the migration, the reboots and the cleanup; change "
               "nothing.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
@@ -317,11 +464,17 @@ def run(plan_only: bool, yes: bool, simulate: bool, generate: str | None, snapsh
     """The whole job: migrate (A0-A9), then clean up Kuryr's leftovers (B1-B18); resumable."""
     if (generate or snapshot_file) and not simulate:
         raise UsageError("SNAPSHOT and --generate go with --simulate")
+    artefacts_need_plan(kwargs, plan_only)
     options = migration_options(kwargs)
     if simulate:
         store = build_simulator(snapshot_file, generate)
-        ui = ConsoleUI(kwargs.get("output") == "json")
-        emit(simulate_command(store, make_context, kwargs, ui, options, plan_only=plan_only, yes=yes), ui.json_output)
+        session = Session(kwargs)
+        try:
+            result = simulate_command(store, make_context, kwargs, session.ui, options, plan_only=plan_only, yes=yes)
+        except BaseException:
+            session.close()
+            raise
+        session.emit(result)
     run_in_context(kwargs, lambda ctx, ui: run_command(ctx, ui, options, plan_only=plan_only, yes=yes))
 
 

@@ -17,9 +17,12 @@ import openstack
 import yaml
 from keystoneauth1 import exceptions as ksa_exc
 from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
 from openstack import exceptions as os_exc
 from requests.adapters import HTTPAdapter
 
+from kuryr_cleanup import openstack_api
+from kuryr_cleanup.adaptive import Limits, Settings
 from kuryr_cleanup.errors import UsageError
 from kuryr_cleanup.journal import JOURNAL_FILE, STATE_FILE, Journal, RunState, StateError
 from kuryr_cleanup.kube import CLUSTER_VERSION, INFRASTRUCTURE, Cluster
@@ -35,6 +38,7 @@ class Options:
     infra_id: str | None = None
     run_dir: str | None = None
     concurrency: int = 20
+    adaptive: bool = True  # per-service limits follow the services' answers (adaptive.py), up to concurrency
     output: str = "table"
     poll_interval: float = 2.0
     take_over_lock: bool = False
@@ -73,6 +77,11 @@ class Context:
         self._cluster_id: str | None = None
         self.run_lock: Any = None  # the lock.RunLock this command holds, if any
 
+    @functools.cached_property
+    def limits(self) -> Limits:
+        """The calls in flight per service (OpenStack's and the cluster's), at most `concurrency`."""
+        return Limits(Settings(ceiling=self.options.concurrency, adaptive=self.options.adaptive))
+
     # -- OpenStack ------------------------------------------------------------------------------
     @functools.cached_property
     def conn(self) -> Any:
@@ -85,14 +94,19 @@ class Context:
             raise UsageError(f"no OpenStack cloud configured (set --os-cloud or OS_CLOUD): {describe(exc)}") from exc
         except Exception as exc:  # keystoneauth raises many shapes for bad auth settings
             raise UsageError(f"cannot configure the OpenStack connection: {describe(exc)}") from exc
-        # One worker pool of `concurrency` threads shares this session: size its connection pool to
-        # match, or requests queue on urllib3's default of 10 and warn.
+        # Every worker shares these connections, at most `concurrency` calls at once: size the pools
+        # to match (kept-alive connections are reused; urllib3's default of 10 would open and drop
+        # connections beyond it, and warn). The session's pool serves openstacksdk's own calls
+        # (authentication, discovery, the migration's reads); RawClient's the cleanup's.
+        size = max(10, self.options.concurrency + 4)
         try:
-            size = max(10, self.options.concurrency + 4)
             for prefix in ("http://", "https://"):
                 conn.session.session.mount(prefix, HTTPAdapter(pool_connections=4, pool_maxsize=size))
         except AttributeError:  # pragma: no cover - session layout differs in some SDK versions
             pass
+        raw = openstack_api.client(conn)
+        raw.limits = self.limits
+        raw.pool_size = size
         return conn
 
     @property
@@ -149,7 +163,9 @@ class Context:
             raise UsageError(f"cannot use kubeconfig {paths}: {' '.join(str(exc).split())}") from exc
         configuration.connection_pool_maxsize = max(10, self.options.concurrency + 4)
         configuration.retries = 2
-        return Cluster(client.ApiClient(configuration))
+        api_client = client.ApiClient(configuration)
+        _hold_slots(api_client, self.limits)
+        return Cluster(api_client)
 
     def check_cluster(self) -> dict[str, Any]:
         """Read Infrastructure/cluster: proves the API is reachable and we may read it."""
@@ -264,3 +280,21 @@ class Context:
     def close(self) -> None:
         if self._journal is not None:
             self._journal.close()
+
+
+def _hold_slots(api_client: Any, limits: Limits) -> None:
+    """Every request of the kubernetes client holds a slot of the "kube" service's limit."""
+    rest = api_client.rest_client
+    send = rest.request
+
+    def request(*args: Any, **kwargs: Any) -> Any:
+        with limits.slot("kube") as answered:
+            try:
+                resp = send(*args, **kwargs)
+            except ApiException as exc:
+                answered(exc.status)
+                raise
+            answered(resp.status)
+            return resp
+
+    rest.request = request

@@ -9,6 +9,12 @@
 - Asynchronous deletions (Octavia) don't hold a worker: the action returns a `Waiting`, and the
   engine asks its poller (one list call for every item waiting on that poller) until they are done.
 - Ctrl-C stops submitting, lets running calls finish, and leaves the journal and state for a re-run.
+- `concurrency` bounds the API calls in flight, not the workers. With `limits` (adaptive.py) each
+  request holds a slot of its service, and the engine runs twice as many workers as the ceiling: a
+  worker also waits for the journal's fsync before its write, and that wait must not keep a call
+  slot idle. Items are handed out round robin over their services (`service_of`), each service at
+  most twice its current limit at once, so a service that is slowed down (fewer slots) does not
+  take every worker while another service's items wait.
 """
 
 from __future__ import annotations
@@ -16,12 +22,13 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from kuryr_cleanup import retrying
+from kuryr_cleanup.adaptive import Limits
 from kuryr_cleanup.plan import BLOCKED, DONE, FAILED, FINAL_OK_STATES, KEPT, PlanItem
 from kuryr_cleanup.retrying import describe
 
@@ -169,14 +176,26 @@ class Engine:
         concurrency: int = 20,
         poll_interval: float = 2.0,
         on_change: Listener | None = None,
+        limits: Limits | None = None,
+        service_of: Callable[[PlanItem], str] | None = None,
     ) -> None:
         self.execute = execute
         self.step_deps = step_deps
         self.concurrency = max(1, concurrency)
         self.poll_interval = poll_interval
         self.on_change = on_change or (lambda item: None)
+        self.limits = limits
+        self.service_of = service_of or (lambda item: "")
+        # Without limits the workers are what bounds the calls in flight.
+        self.workers = 2 * self.concurrency if limits is not None else self.concurrency
         self._stop = threading.Event()
         self._retries: dict[str, int] = {}
+
+    def _room(self, service: str) -> int:
+        """How many of a service's items may be handed to workers at once."""
+        if self.limits is None:
+            return self.concurrency
+        return 2 * self.limits.limit(service)
 
     def stop(self) -> None:
         self._stop.set()
@@ -196,6 +215,26 @@ class Engine:
         in_flight = 0
         interrupted = False
         next_poll = time.monotonic()
+        queues: dict[str, deque[PlanItem]] = {}  # ready items by service, handed out round robin
+        busy: Counter[str] = Counter()  # items with a worker, by service
+
+        def dispatch() -> None:
+            nonlocal in_flight
+            while graph.ready:
+                item = graph.ready.popleft()
+                queues.setdefault(self.service_of(item), deque()).append(item)
+            progressed = True
+            while progressed and in_flight < self.workers:
+                progressed = False
+                for service, waiting in queues.items():
+                    if in_flight >= self.workers:
+                        break
+                    if not waiting or busy[service] >= self._room(service):
+                        continue
+                    pool.submit(work, waiting.popleft())
+                    busy[service] += 1
+                    in_flight += 1
+                    progressed = True
 
         def finish(item: PlanItem, state: str, reason: str = "") -> None:
             for result in graph.finish(item, state, reason):
@@ -204,15 +243,13 @@ class Engine:
         def work(item: PlanItem) -> None:
             done_queue.put((item, self._execute(item)))
 
-        pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="kuryr-migrate")
+        pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="kuryr-migrate")
         try:
             while graph.unfinished:
                 if self._stop.is_set():
                     interrupted = True
                     break
-                while in_flight < self.concurrency and graph.ready:
-                    pool.submit(work, graph.ready.popleft())
-                    in_flight += 1
+                dispatch()
                 if not in_flight and not waits:
                     for item in graph.stuck():  # a dependency that can never finish
                         finish(item, BLOCKED, "blocked: its dependencies cannot finish")
@@ -233,6 +270,7 @@ class Engine:
                         break
                 for item, outcome in batch:
                     in_flight -= 1
+                    busy[self.service_of(item)] -= 1
                     if isinstance(outcome, Waiting):
                         waits[item.key] = _Wait(item, outcome, time.monotonic() + outcome.timeout)
                     else:

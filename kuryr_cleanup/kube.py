@@ -50,6 +50,113 @@ LIST_PAGE_SIZE = 500
 REQUEST_TIMEOUT = (10, 120)  # seconds to connect, to read
 
 
+class CompactObject(dict):
+    """A Kubernetes object that keeps its parts other than `metadata` (a Pod's spec and status, a
+    KuryrPort's VIFs) as encoded JSON until something reads them; then they are decoded and kept.
+
+    A cleanup holds every object it may change (tens of thousands of Pods and KuryrPorts), for the
+    journal, which records each whole, and for its metadata (finalizers, resourceVersion); as Python
+    dicts they take about six times their JSON's size. It is a dict: reads, `json.dumps`, `dict(...)`
+    and copies see the whole object.
+    """
+
+    __slots__ = ("_encoded",)
+    EAGER = frozenset({"apiVersion", "kind"})  # and every value that is not a non-empty dict or list
+
+    def __init__(self, obj: dict[str, Any]) -> None:
+        super().__init__()
+        self._encoded: dict[str, bytes] = {}
+        for key, value in obj.items():
+            if key == "metadata" and isinstance(value, dict) and type(self) is CompactObject:
+                dict.__setitem__(self, key, _CompactMetadata(value))
+            elif key in self.EAGER or not isinstance(value, (dict, list)) or not value:
+                dict.__setitem__(self, key, value)
+            else:
+                self._encoded[key] = json.dumps(value, separators=(",", ":")).encode()
+
+    def _decode(self, key: str) -> None:
+        encoded = self._encoded.pop(key, None)
+        if encoded is not None:
+            dict.__setitem__(self, key, json.loads(encoded))
+
+    def __getitem__(self, key: str) -> Any:
+        self._decode(key)
+        return dict.__getitem__(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self._decode(key)
+        return dict.get(self, key, default)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._encoded or dict.__contains__(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
+
+    def __len__(self) -> int:
+        return dict.__len__(self) + len(self._encoded)
+
+    def keys(self) -> Any:
+        return [*dict.keys(self), *self._encoded]
+
+    def _peek(self, key: str) -> Any:
+        """The value, decoded for this read only: serialising the object for the journal must not
+        leave it decoded."""
+        encoded = self._encoded.get(key)
+        return json.loads(encoded) if encoded is not None else dict.__getitem__(self, key)
+
+    def items(self) -> Any:
+        return [(key, self._peek(key)) for key in self.keys()]
+
+    def values(self) -> Any:
+        return [self._peek(key) for key in self.keys()]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._encoded.pop(key, None)
+        dict.__setitem__(self, key, value)
+
+    def __delitem__(self, key: str) -> None:
+        if self._encoded.pop(key, None) is None:
+            dict.__delitem__(self, key)
+
+    def pop(self, key: str, *default: Any) -> Any:
+        self._decode(key)
+        return dict.pop(self, key, *default)
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        self._decode(key)
+        return dict.setdefault(self, key, default)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+    def copy(self) -> dict[str, Any]:
+        return dict(self.items())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, dict) and dict(self.items()) == dict(other.items())
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return repr(dict(self.items()))
+
+    def __reduce__(self) -> Any:
+        return dict, (dict(self.items()),)
+
+
+class _CompactMetadata(CompactObject):
+    """An object's metadata: names, uid, resourceVersion and finalizers at hand; labels, annotations,
+    owner references and managedFields (several KB per object on a real API server) encoded."""
+
+    __slots__ = ()
+    EAGER = frozenset({"finalizers"})
+
+
 class KindMissing(Exception):
     """The cluster does not serve this kind (e.g. Kuryr's CRDs are already gone)."""
 
@@ -84,8 +191,10 @@ class Cluster:
         return json.loads(data) if data else {}
 
     def list(self, kind: Kind, namespace: str | None = None, label_selector: str | None = None,
-             field_selector: str | None = None, limit: int = LIST_PAGE_SIZE) -> Iterator[dict[str, Any]]:
-        """Every object of `kind` (all namespaces unless one is given), page by page."""
+             field_selector: str | None = None, limit: int = LIST_PAGE_SIZE,
+             compact: bool = False) -> Iterator[dict[str, Any]]:
+        """Every object of `kind` (all namespaces unless one is given), page by page; with `compact`,
+        as CompactObjects (for lists of objects kept until the run ends)."""
         try:
             res = self.resource(kind)
         except KindMissing:
@@ -97,7 +206,14 @@ class Cluster:
                 "get", path, limit=limit, _continue=token, label_selector=label_selector,
                 field_selector=field_selector,
             )
-            yield from page.get("items") or []
+            items = page.get("items") or []
+            if compact:
+                page["items"] = None  # each object goes as soon as it is compacted
+                for n, item in enumerate(items):
+                    items[n] = None
+                    yield CompactObject(item)
+            else:
+                yield from items
             token = (page.get("metadata") or {}).get("continue")
             if not token:
                 return

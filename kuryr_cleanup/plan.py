@@ -7,6 +7,7 @@ to the journal; printers are pure functions of them (render.py).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,8 +43,8 @@ class PlanItem:
     # the migration's). Not shown, not compared.
     op: Any = field(default=None, compare=False, hash=False, repr=False)
 
-    @property
-    def key(self) -> str:
+    @functools.cached_property
+    def key(self) -> str:  # cached: the engine looks items up by key tens of times each
         return f"{self.step}|{self.action}|{self.kind}|{self.id}"
 
     @property

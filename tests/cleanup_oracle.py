@@ -27,8 +27,15 @@ def _cluster_tags(record: dict[str, Any]) -> set[str]:
     return {t for t in record.get("tags") or [] if t.startswith("openshiftClusterID=")}
 
 
+_PROJECT: list[str | None] = [None]  # the cluster's project, while expected_gone runs
+
+
 def _foreign(record: dict[str, Any], tag: str) -> bool:
+    """Another cluster's (tagged for it), or another project's: never ours, whatever its name says."""
     tags = _cluster_tags(record)
+    project = record.get("project_id") or record.get("tenant_id")
+    if _PROJECT[0] and project and project != _PROJECT[0]:
+        return True
     return bool(tags) and tag not in tags
 
 
@@ -38,6 +45,7 @@ def expected_gone(snap: dict[str, Any]) -> dict[str, set[str]]:
     tag = f"openshiftClusterID={infra}"
     os_ = snap["openstack"]
     objs = snap["kubernetes"]["objects"]
+    _PROJECT[0] = os_.get("project_id")
 
     def kind(name: str) -> list[dict[str, Any]]:
         return [o for o in objs if o["kind"] == name]

@@ -315,7 +315,7 @@ def test_writes_equal_actions_and_reads_grow_with_pages_not_resources(make_sim: 
         result = kuryr_migrate(sim, "cleanup", "--yes", "-o", "json", *FAST)
         assert result.exit_code == 0, result.output
         items = json.loads(result.stdout)["items"]
-        actions = sum(1 for i in items if i["state"] in ("done",))
+        actions = sum(1 for i in items if i["state"] in ("done",) and i["kind"] != "check")  # B15 only reads
         requests = sim.requests()
         writes = [r for r in requests if r["method"] not in ("GET", "HEAD") and r["service"] != "identity"]
         reads = [r for r in requests if r["method"] == "GET"]

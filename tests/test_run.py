@@ -91,16 +91,17 @@ def test_a_second_run_after_the_whole_job_changes_nothing(make_sim: Any, tmp_pat
 def test_run_plan_sends_no_write_and_lists_migration_reboots_and_cleanup(make_sim: Any, tmp_path: Path) -> None:
     sim = make_sim(generate=SMALL, delays=FAST)
     sim.clear_requests()
-    result = kuryr(sim, tmp_path / "run", "run", "--plan")
+    result = kuryr(sim, tmp_path / "run", "run", "--plan", "--details")
     assert result.exit_code == 0, text(result)
     assert writes_except_reads(sim) == []
     out = result.output
-    assert "spec.migration={\"networkType\":\"OVNKubernetes\"}" in out
-    assert "{\"networkType\":\"OVNKubernetes\"}  <- spec.networkType is Kuryr" in out
-    assert out.count("reboot node ") == 5
+    assert "cluster  spec.migration={\"networkType\":\"OVNKubernetes\"}" in out
+    assert "1 Network.config.openshift.io to merge-patch; evidence: spec.networkType is Kuryr" in out
+    assert "cluster  {\"networkType\":\"OVNKubernetes\"}" in out
+    assert "A7   Reboot every node (R): 5 nodes to reboot" in out
     assert "expected outage about 25 min" in out
     assert "ingress UDP 6081 from" in out
-    assert "delete (cascade) load balancer" in out and "remove finalizer KuryrNetwork" in out
+    assert "load balancers to delete (cascade" in out and "KuryrNetwork finalizers: finalizer to remove from " in out
     assert "the cleanup part (B) is the inventory as it stands now" in out
 
     as_json = kuryr(sim, tmp_path / "run", "run", "--plan", "-o", "json")
@@ -316,7 +317,7 @@ def test_run_simulate_shows_plan_progress_and_summary(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     out = result.output
     assert "# simulated cloud and cluster" in out
-    assert "Run plan for cluster" in out and "A7   Reboot every node (R): 2 to do" in out
+    assert "Run plan for cluster" in out and "A7   Reboot every node (R): 2 nodes to reboot" in out
     assert "nodes rebooted 2/2" in out and "Summary (" in out
     assert "is on OVN-Kubernetes and Kuryr's resources are gone" in out
     assert (tmp_path / "rehearsal" / "journal.jsonl").exists() and (tmp_path / "rehearsal" / "kubeconfig").exists()

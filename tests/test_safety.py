@@ -215,3 +215,16 @@ def test_one_port_that_cannot_go_blocks_only_what_depends_on_it(make_sim: Any) -
 def _namespaces_with_networks(sim: Any) -> list[str]:
     with sim.store.lock:
         return sorted(ns for ns, _ in sim.store.kube_objects("openstack.org/v1", "KuryrNetwork"))
+
+
+def test_a_read_that_keeps_failing_during_discovery_is_one_line_and_changes_nothing(make_sim: Any) -> None:
+    sim = migrated_sim(make_sim, generate="namespaces=1")
+    # The first read (the connection probe) goes through; every later one is a 503.
+    sim.control("PUT", "faults", [{"service": "network", "method": "GET", "path": "/v2.0/extensions",
+                                   "status": 503, "after": 1}])
+    sim.clear_requests()
+    result = kuryr_migrate(sim, "cleanup", "--yes", *FAST)
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "cannot read the inventory" in lines[0] and "503" in lines[0], lines
+    assert sim.writes() == []

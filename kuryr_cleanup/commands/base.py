@@ -35,7 +35,8 @@ class Progress(Protocol):
 class UI(Protocol):
     """How a command talks to the admin while it works (the CLI implements it with click)."""
 
-    json_output: bool
+    json_output: bool  # stdout carries a document (JSON, YAML, a page, a script): lines go to stderr
+    details: bool  # plans are shown with every resource, not only their summary
 
     def say(self, line: str) -> None:
         """A progress line (on stderr when stdout carries a JSON document)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kuryr_cleanup import cleanup, lock, render
+from kuryr_cleanup import cleanup, lock, render, report_html, script_export
 from kuryr_cleanup.commands.base import UI, Result, run_dir_line, run_engine_with_signals
 from kuryr_cleanup.context import Context
 from kuryr_cleanup.engine import RunResult
@@ -11,8 +11,16 @@ from kuryr_cleanup.inventory import Inventory
 from kuryr_cleanup.plan import PLANNED, Plan
 
 
-def plan_result(plan: Plan) -> Result:
-    return Result(ExitCode.OK, render.plan_document(plan), render.plan_table(plan))
+def plan_result(ctx: Context, ui: UI, plan: Plan) -> Result:
+    """The plan in the form asked for: the table (summary, details on request), or a review artefact:
+    the self-contained HTML page, or the equivalent `oc`/`openstack` script."""
+    document = render.plan_document(plan)
+    output = ctx.options.output
+    if output == "html":
+        return Result(ExitCode.OK, document, report_html.page(plan, ctx.identity(), title="Cleanup plan"))
+    if output == "script":
+        return Result(ExitCode.OK, document, script_export.script(plan, ctx.identity()))
+    return Result(ExitCode.OK, document, render.plan_table(plan, details=ui.details))
 
 
 def cleanup_command(ctx: Context, ui: UI, *, plan_only: bool, yes: bool, force: bool) -> Result:
@@ -20,20 +28,30 @@ def cleanup_command(ctx: Context, ui: UI, *, plan_only: bool, yes: bool, force: 
     inv = cleanup.discover(ctx)
     plan = cleanup.make_plan(inv)
     if plan_only:
-        return plan_result(plan)
+        return plan_result(ctx, ui, plan)
     cleanup.check_cluster_migrated(inv, force)
     if not plan.actionable():
         return Result(ExitCode.OK, render.plan_document(plan, "CleanupResult", {"ok": True}),
                       render.plan_table(plan) + "\nNothing to do: no Kuryr resource of this cluster is left.")
     if not yes:
-        ui.show(render.plan_table(plan))
+        # The summary is the last thing above the prompt (with --details, it is repeated after them).
+        ui.show(render.plan_table(plan, details=ui.details))
         ui.confirm(ctx.infra_id, "delete what is listed above")
     with lock.held(ctx, "cleanup"):
         ui.say(run_dir_line(ctx))
         result = execute_plan(ctx, ui, inv, plan)
     done = report(plan, result)
-    done.text += "\n" + run_dir_line(ctx)
+    done.text = end_lines(done.text, ctx, result.interrupted)
     return done
+
+
+def end_lines(text: str, ctx: Context, interrupted: bool) -> str:
+    """What a mutating command prints last: where the journal is, then, after an interruption, how to
+    resume (the very last line, where the eye lands)."""
+    text += "\n" + run_dir_line(ctx)
+    if interrupted:
+        text += "\n" + render.RESUME_LINE
+    return text
 
 
 def execute_plan(ctx: Context, ui: UI, inv: Inventory, plan: Plan) -> RunResult:

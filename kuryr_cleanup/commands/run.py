@@ -8,9 +8,9 @@ from __future__ import annotations
 import contextlib
 import time
 
-from kuryr_cleanup import cleanup, lock, render
+from kuryr_cleanup import cleanup, lock, render, report_html
 from kuryr_cleanup.commands import cleanup as cleanup_command
-from kuryr_cleanup.commands.base import UI, Result, interruptible, run_dir_line
+from kuryr_cleanup.commands.base import UI, Result, interruptible
 from kuryr_cleanup.commands.migrate import (
     migrate,
     migration_context,
@@ -42,6 +42,11 @@ def run_command(ctx: Context, ui: UI, options: MigrationOptions, *, plan_only: b
                 whole.notes.append("the cleanup part (B) is the inventory as it stands now, on a cluster still "
                                    "using Kuryr; it runs only after the migration has been verified (A8)")
             shown = plan_result(whole, "Run plan", mplan.problems, "RunPlan")
+            if ctx.options.output == "html":
+                shown.text = report_html.page(whole, ctx.identity(), title="Run plan", problems=mplan.problems)
+            elif ui.details:
+                shown.text = shown.text.replace(render.plan_table(whole, "Run plan"),
+                                                render.plan_table(whole, "Run plan", details=True), 1)
             if plan_only:
                 return shown
             ui.show(shown.text)
@@ -75,5 +80,5 @@ def run_command(ctx: Context, ui: UI, options: MigrationOptions, *, plan_only: b
     if ok:
         lines.append(f"Done in {elapsed:.1f} s: cluster {ctx.infra_id} is on OVN-Kubernetes and Kuryr's resources are "
                      f"gone.")
-    lines.append(run_dir_line(ctx))
-    return Result(code, document, "\n".join(lines))
+    interrupted = result is not None and result.interrupted
+    return Result(code, document, cleanup_command.end_lines("\n".join(lines), ctx, interrupted))

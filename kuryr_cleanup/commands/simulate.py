@@ -17,7 +17,7 @@ from kuryr_cleanup.commands.run import run_command
 from kuryr_cleanup.context import Context
 from kuryr_cleanup.errors import UsageError
 from kuryr_cleanup.migration.base import MigrationOptions
-from kuryr_cleanup.sim.faults import parse_faults
+from kuryr_cleanup.sim.faults import parse_capacity, parse_faults
 from kuryr_cleanup.sim.generate import ScenarioSpec, generate_scenario
 from kuryr_cleanup.sim.server import SIM_CLOUD, SimServer
 from kuryr_cleanup.sim.store import Store
@@ -99,10 +99,11 @@ def simulate_command(store: Store, make_context: Callable[[dict[str, Any]], Cont
 
 
 def serve(ui: UI, store: Store, *, port: int, kube_port: int, workdir: str, latency_ms: float,
-          faults: str | None, stop: threading.Event) -> None:
+          faults: str | None, stop: threading.Event, capacity: str | None = None) -> None:
     """Serve until `stop` is set (Ctrl-C or SIGTERM, wired by the CLI)."""
     try:
         rules = parse_faults(faults or "")
+        capacities = parse_capacity(capacity or "")
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
     try:
@@ -111,6 +112,7 @@ def serve(ui: UI, store: Store, *, port: int, kube_port: int, workdir: str, late
         raise UsageError(f"cannot listen on 127.0.0.1: {exc}") from exc
     server.faults.latency = latency_ms / 1000.0
     server.faults.set_rules(rules)
+    server.faults.set_capacity(capacities)
     server.write_client_config(workdir)
     server.start()
     lines = [f"# simulator for cluster {store.infra_id}: OpenStack at {server.os_url}, Kubernetes at {server.kube_url}"]

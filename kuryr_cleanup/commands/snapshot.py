@@ -10,13 +10,14 @@ from kuryr_cleanup.errors import ExitCode
 from kuryr_cleanup.snapshot import capture, write_snapshot
 
 
-def snapshot_command(ctx: Context, ui: UI, path: Path) -> Result:
-    data = capture(ctx)
+def snapshot_command(ctx: Context, ui: UI, path: Path, whole_project: bool = False) -> Result:
+    data = capture(ctx, whole_project=whole_project)
     write_snapshot(data, path)
     os_counts = {k: len(v) for k, v in data["openstack"].items() if isinstance(v, list)}
-    summary = (f"snapshot of {ctx.infra_id} written to {path}: "
+    scope = "the whole project" if whole_project else f"{ctx.infra_id}'s OpenStack resources only"
+    summary = (f"snapshot of {ctx.infra_id} ({scope}) written to {path} (readable by you only): "
                + ", ".join(f"{n} {name}" for name, n in os_counts.items() if n)
                + f", {len(data['kubernetes']['objects'])} cluster objects")
     return Result(ExitCode.OK, {"apiVersion": "kuryr-migrate/v1", "kind": "SnapshotResult", "path": str(path),
-                                "infraID": ctx.infra_id, "openstack": os_counts,
+                                "infraID": ctx.infra_id, "scope": data["scope"], "openstack": os_counts,
                                 "clusterObjects": len(data["kubernetes"]["objects"])}, summary)

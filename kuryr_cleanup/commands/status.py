@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from kuryr_cleanup import cleanup, render
@@ -11,6 +12,7 @@ from kuryr_cleanup.context import Context
 from kuryr_cleanup.errors import ExitCode
 from kuryr_cleanup.migration import facts, reboot
 from kuryr_cleanup.migration.base import MigrationOptions
+from kuryr_cleanup.plan import StepInfo
 
 
 def status_document(ctx: Context, ui: UI) -> dict[str, Any]:
@@ -37,26 +39,50 @@ def status_document(ctx: Context, ui: UI) -> dict[str, Any]:
     }
     ctx.check_openstack()
     plan = cleanup.make_plan(cleanup.discover(ctx))
-    doc["kuryrLeftovers"] = {"actionable": len(plan.actionable()),
-                             "byStep": {s.id: sum(1 for i in items if i.actionable)
-                                        for s, items in plan.by_step() if any(i.actionable for i in items)}}
+    doc["kuryrLeftovers"] = {
+        "actionable": len(plan.actionable()),
+        "byStep": {s.id: sum(1 for i in items if i.actionable) for s, items in plan.by_step()
+                   if any(i.actionable for i in items)},
+        "steps": [{"id": s.id, "title": s.title, "summary": render.step_summary(items)}
+                  for s, items in plan.by_step() if any(i.actionable for i in items)],
+    }
     return doc
+
+
+def _migration(value: Any) -> str:
+    if not value:
+        return "not set"
+    if isinstance(value, dict) and value.get("networkType"):
+        return f"to {value['networkType']}"
+    return json.dumps(value, sort_keys=True)
 
 
 def status_text(doc: dict[str, Any]) -> str:
     nodes = doc["nodes"]
-    rebooted = "unknown" if nodes["rebootedSinceSwitch"] is None else nodes["rebootedSinceSwitch"]
+    total = nodes["total"]
+    rebooted = ("unknown (no boot IDs recorded in this run directory)" if nodes["rebootedSinceSwitch"] is None
+                else f"{nodes['rebootedSinceSwitch']}/{total}")
     left = doc["kuryrLeftovers"]
-    return "\n".join([
+    network = doc["networkType"]
+    types = (f"{network['status'] or 'unknown'}" if network["spec"] == network["status"]
+             else f"{network['status'] or 'unknown'} (spec: {network['spec'] or 'unknown'})")
+    lines = [
         f"Cluster {doc['infraID']}: {doc['phase']}",
-        f"  network type: spec {doc['networkType']['spec']}, status {doc['networkType']['status']}; "
-        f"spec.migration {doc['migration']}",
-        "  pools: " + ", ".join(f"{p['name']} {p['updated']}/{p['machines']} updated"
-                                + (" (Degraded)" if p["degraded"] else "") for p in doc["pools"]),
-        f"  nodes: {nodes['ready']}/{nodes['total']} Ready, rebooted since the switch {rebooted}/{nodes['total']}",
-        f"  Kuryr leftovers: {left['actionable']} change(s) and deletion(s) left"
-        + (" (" + ", ".join(f"{k} {v}" for k, v in left["byStep"].items()) + ")" if left["byStep"] else ""),
-    ])
+        f"  network type: {types}; spec.migration: {_migration(doc['migration'])}",
+        "  pools: " + (", ".join(f"{p['name']} {p['updated']}/{p['machines']} updated"
+                                 + (" (Degraded)" if p["degraded"] else "") for p in doc["pools"]) or "none"),
+        f"  nodes: {nodes['ready']}/{total} Ready; rebooted since the switch: {rebooted}",
+    ]
+    if doc.get("lastStep"):
+        lines.append(f"  last migration step done in this run directory: {doc['lastStep']}")
+    if left["actionable"]:
+        lines.append(f"  Kuryr leftovers: {left['actionable']:,} changes and deletions left")
+        for step in left["steps"]:
+            title = render.step_title(StepInfo(step["id"], step["title"]))
+            lines += render.wrap(f"    {step['id']:<4} {title}: {step['summary']}", 9)
+    else:
+        lines.append("  Kuryr leftovers: none")
+    return "\n".join(lines)
 
 
 def status_command(ctx: Context, ui: UI) -> Result:

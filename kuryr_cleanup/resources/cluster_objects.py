@@ -92,7 +92,8 @@ def discover(reader: Reader, inv: Inventory) -> None:
 
 
 def _list(cl: k.Cluster, kind: k.Kind) -> list[dict[str, Any]]:
-    return list(cl.list(kind))
+    # Compact: the objects with a finalizer stay in memory until the run ends (journal, metadata).
+    return list(cl.list(kind, compact=True))
 
 
 def remember(reader: Reader, inv: Inventory) -> None:
@@ -165,6 +166,8 @@ def _object_item(action: Action, step: str, kind: k.Kind, obj: dict[str, Any], e
 def _cloud_resource(step: str, obj: dict[str, Any]) -> tuple[str, str] | None:
     """The cloud resource a Kuryr CR's finalizer guards: its removal waits for that resource's item,
     and a failure to delete it blocks the removal (the CR is the record that names it)."""
+    if step not in ("B4", "B17"):
+        return None  # without reading the status: the object's parts stay compact (kube.CompactObject)
     status = obj.get("status") or {}
     if step == "B4" and (status.get("loadbalancer") or {}).get("id"):
         return "load balancer", str(status["loadbalancer"]["id"])

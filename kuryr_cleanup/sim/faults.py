@@ -1,7 +1,10 @@
-"""Latency, injected failures and the request log.
+"""Latency, injected failures, services' capacity and the request log.
 
 Fault rules let tests and admins rehearse what production does to a long cleanup: a 503 from a busy
-Neutron, a 429 with Retry-After from a rate limiter, a connection dropped by a load balancer.
+Neutron, a 429 with Retry-After from a rate limiter, a connection dropped by a load balancer. A
+capacity model makes a service behave like a real one under load: past the requests it serves in
+parallel they queue (latency grows with the requests in flight), past a hard limit its front end
+refuses them (503), as haproxy in front of neutron-server does when its queue is full.
 """
 
 from __future__ import annotations
@@ -87,6 +90,43 @@ def parse_faults(text: str) -> list[FaultRule]:
 
 
 @dataclass
+class Capacity:
+    """One service's capacity: `parallel` requests are served at the base latency; with more in
+    flight each takes latency x in_flight / parallel (they queue for the service's workers); beyond
+    `limit` in flight (None: never) the request is refused with a 503."""
+
+    parallel: int
+    limit: int | None = None
+    in_flight: int = 0
+    peak: int = 0
+    refused: int = 0
+    served: int = 0
+
+    def __post_init__(self) -> None:
+        if self.parallel < 1 or (self.limit is not None and self.limit < self.parallel):
+            raise ValueError(f"capacity {self.parallel}:{self.limit}: need 1 <= parallel <= limit")
+
+
+def parse_capacity(text: str | dict[str, Any]) -> dict[str, Capacity]:
+    """`service=PARALLEL[:LIMIT]`, comma separated (e.g. `network=8:16,load-balancer=4:8`), or JSON
+    `{"network": {"parallel": 8, "limit": 16}}`."""
+    if isinstance(text, str) and text.strip().startswith("{"):
+        text = json.loads(text)
+    if isinstance(text, dict):
+        return {name: Capacity(int(v["parallel"]), None if v.get("limit") is None else int(v["limit"]))
+                for name, v in text.items()}
+    found = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        try:
+            service, _, numbers = part.partition("=")
+            parallel, _, limit = numbers.partition(":")
+            found[service.strip()] = Capacity(int(parallel), int(limit) if limit else None)
+        except ValueError as exc:
+            raise ValueError(f"bad capacity {part!r}: expected service=PARALLEL[:LIMIT] ({exc})") from exc
+    return found
+
+
+@dataclass
 class LoggedRequest:
     t: float
     service: str
@@ -103,6 +143,7 @@ class Faults:
         self._lock = threading.Lock()
         self.rules: list[FaultRule] = []
         self.latency = 0.0  # seconds added to every API call
+        self.capacity: dict[str, Capacity] = {}
         self.log: list[LoggedRequest] = []
         self._rng = rng or random.Random(0)
         self.released = threading.Event()  # set to let HANG requests go (they are then dropped)
@@ -126,6 +167,35 @@ class Faults:
                     rule.fired += 1
                     return rule
         return None
+
+    def set_capacity(self, capacity: dict[str, Capacity]) -> None:
+        with self._lock:
+            self.capacity = dict(capacity)
+
+    def describe_capacity(self) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            return {name: asdict(c) for name, c in self.capacity.items()}
+
+    def admit(self, service: str) -> float | None:
+        """Count a request to `service` in: the latency it takes, or None when the service refuses it
+        (then it is not counted in; else `leave` must follow)."""
+        with self._lock:
+            cap = self.capacity.get(service)
+            if cap is None:
+                return self.latency
+            if cap.limit is not None and cap.in_flight >= cap.limit:
+                cap.refused += 1
+                return None
+            cap.in_flight += 1
+            cap.served += 1
+            cap.peak = max(cap.peak, cap.in_flight)
+            return self.latency * max(1.0, cap.in_flight / cap.parallel)
+
+    def leave(self, service: str) -> None:
+        with self._lock:
+            cap = self.capacity.get(service)
+            if cap is not None and cap.in_flight > 0:
+                cap.in_flight -= 1
 
     def record(self, entry: LoggedRequest) -> None:
         with self._lock:

@@ -19,6 +19,7 @@ class Request:
     headers: dict[str, str]  # lower-cased names
     body: bytes
     params: dict[str, str] = field(default_factory=dict)  # named groups of the matched route
+    auth: Any = None  # who the token is (keystone.AuthContext), set by the service that checked it
 
     @property
     def query(self) -> dict[str, list[str]]:

@@ -270,9 +270,9 @@ class Nova(Service):
     def dispatch(self, request: Request) -> Response:
         if request.path.rstrip("/") in ("", "/v2.1"):
             return super().dispatch(request)  # version discovery needs no token, as in Nova
-        unauthorized = _check_token(self.store, request)
-        if unauthorized is not None:
-            return unauthorized
+        request.auth = keystone.token_context(self.store, request.header("x-auth-token"))
+        if request.auth is None:
+            return keystone.unauthorized_response()
         try:
             version = requested_microversion(request)
         except ApiError as err:
@@ -357,9 +357,34 @@ class Nova(Service):
                 shown.pop(field, None)
         return shown
 
+    # -- who sees what (nova/api/openstack/compute/servers.py: _get_servers) ------------------------
+    def _project(self, request: Request) -> str:
+        context = request.auth
+        return (context.project_id if context is not None else None) or self.store.project_id
+
+    def _server(self, request: Request, server_id: str) -> dict[str, Any]:
+        """The server, if the token's project owns it or the token is an admin's; else "not found"."""
+        server = self.store.get("servers", server_id)
+        admin = request.auth is None or request.auth.is_admin
+        if server is None or (not admin and server.get("tenant_id") != self._project(request)):
+            raise _server_not_found(server_id)
+        return server
+
     def _selected_servers(self, request: Request) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
         query = request.query
         servers = list(self.store.all("servers"))
+        # Without all_tenants a listing is the token's project's, admin or not: Nova then drops the
+        # project_id/tenant_id filters and puts the context's project in their place. all_tenants is
+        # for admins only (policy os_compute_api:servers:[detail:]get_all_tenants).
+        all_tenants = "all_tenants" in query and (_last(query, "all_tenants") or "").lower() not in (
+            "0", "false", "f", "no", "n", "off")
+        if all_tenants:
+            if request.auth is not None and not request.auth.is_admin:
+                detail = "detail:" if request.path.rstrip("/").endswith("/detail") else "index:"
+                raise nova_error(403, f"Policy doesn't allow os_compute_api:servers:{detail}get_all_tenants to be "
+                                      "performed.")
+        else:
+            servers = [s for s in servers if s.get("tenant_id") == self._project(request)]
         name = _last(query, "name")
         if name:
             try:
@@ -383,7 +408,7 @@ class Nova(Service):
             if wanted:
                 servers = [s for s in servers if str(s.get(field)) == wanted]
         project = _last(query, "project_id") or _last(query, "tenant_id")
-        if project:
+        if project and all_tenants:
             servers = [s for s in servers if s.get("tenant_id") == project]
         tags = _last(query, "tags")
         if tags:
@@ -433,15 +458,12 @@ class Nova(Service):
         return Response(200, body)
 
     def show_server(self, request: Request) -> Response:
-        server = self.store.get("servers", request.params["id"])
-        if server is None:
-            raise _server_not_found(request.params["id"])
+        server = self._server(request, request.params["id"])
         return Response(200, {"server": self.server_view(request, server)})
 
     def server_action(self, request: Request) -> Response:
         server_id = request.params["id"]
-        if self.store.get("servers", server_id) is None:
-            raise _server_not_found(server_id)
+        self._server(request, server_id)
         try:
             body = request.json()
         except ValueError as exc:
@@ -515,9 +537,3 @@ def _last(query: dict[str, list[str]], name: str) -> str | None:
     values = query.get(name)
     return values[-1] if values else None
 
-
-def _check_token(store: Store, request: Request) -> Response | None:
-    """keystonemiddleware's 401 for a request without a valid token, or None when it may pass."""
-    if keystone.validate_token(store, request.header("x-auth-token")):
-        return None
-    return keystone.unauthorized_response()

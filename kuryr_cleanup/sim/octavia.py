@@ -152,6 +152,10 @@ def _lb_immutable(lb: dict[str, Any]) -> ApiError:
     return octavia_error(409, f"Load Balancer {lb['id']} is immutable and cannot be updated.")
 
 
+def _forbidden() -> ApiError:
+    return octavia_error(403, "Policy does not allow this request to be performed.")
+
+
 def _validation(detail: str) -> ApiError:
     return octavia_error(400, f"Validation failure: {detail}")
 
@@ -360,8 +364,8 @@ def _vip_subnet_and_network(store: Store, subnet_id: str | None, network_id: str
     return chosen["id"], network_id
 
 
-def _base_child(store: Store, attrs: dict[str, Any]) -> dict[str, Any]:
-    """The attributes every Octavia child object carries."""
+def _base_child(store: Store, attrs: dict[str, Any], lb: dict[str, Any] | None) -> dict[str, Any]:
+    """The attributes every Octavia child object carries (its project is its load balancer's)."""
     status = attrs.pop("provisioning_status", None) or "ACTIVE"
     return {
         "id": attrs.pop("id", None) or new_id(),
@@ -369,7 +373,8 @@ def _base_child(store: Store, attrs: dict[str, Any]) -> dict[str, Any]:
         "provisioning_status": status,
         "operating_status": attrs.pop("operating_status", None) or ("ONLINE" if status == "ACTIVE" else "OFFLINE"),
         "admin_state_up": attrs.pop("admin_state_up", True),
-        "project_id": attrs.pop("project_id", None) or attrs.pop("tenant_id", None) or store.project_id,
+        "project_id": (attrs.pop("project_id", None) or attrs.pop("tenant_id", None)
+                       or (lb or {}).get("project_id") or store.project_id),
         "created_at": _now(store),
         "updated_at": None,
         "tags": list(attrs.pop("tags", None) or []),
@@ -387,7 +392,7 @@ def create_listener(store: Store, **attrs: Any) -> dict[str, Any]:
             raise octavia_error(
                 409, f"Another Listener on this Load Balancer is already using protocol_port {protocol_port}"
             )
-    base = _base_child(store, attrs)
+    base = _base_child(store, attrs, lb)
     record: dict[str, Any] = {
         **base,
         "description": attrs.pop("description", "") or "",
@@ -438,7 +443,7 @@ def create_pool(store: Store, **attrs: Any) -> dict[str, Any]:
     if not lb_id:
         raise _validation("Pool requires one of: loadbalancer_id, listener_id.")
     lb = _get(store, "loadbalancers", lb_id)
-    base = _base_child(store, attrs)
+    base = _base_child(store, attrs, lb)
     record: dict[str, Any] = {
         **base,
         "description": attrs.pop("description", "") or "",
@@ -478,7 +483,7 @@ def create_member(store: Store, pool_id: str, **attrs: Any) -> dict[str, Any]:
             raise octavia_error(
                 409, f"Another member on this pool is already using ip {address} on protocol_port {protocol_port}"
             )
-    base = _base_child(store, attrs)
+    base = _base_child(store, attrs, _lb_of(store, "pools", pool))
     if not pool.get("healthmonitor_id") and "operating_status" not in attrs:
         base["operating_status"] = "NO_MONITOR"
     record: dict[str, Any] = {
@@ -503,7 +508,7 @@ def create_healthmonitor(store: Store, **attrs: Any) -> dict[str, Any]:
     pool = _get(store, "pools", attrs.pop("pool_id"))
     if pool.get("healthmonitor_id"):
         raise octavia_error(409, "This pool already has a health monitor")
-    base = _base_child(store, attrs)
+    base = _base_child(store, attrs, _lb_of(store, "pools", pool))
     monitor_type = attrs.pop("type", "TCP")
     http = monitor_type in ("HTTP", "HTTPS")
     record: dict[str, Any] = {
@@ -661,10 +666,23 @@ class Octavia(Service):
 
     def dispatch(self, request: Request) -> Response:
         if request.path.rstrip("/") not in ("", "/v2", "/v2.0"):
-            unauthorized = _check_token(self.store, request)
-            if unauthorized is not None:
-                return unauthorized
+            request.auth = keystone.token_context(self.store, request.header("x-auth-token"))
+            if request.auth is None:
+                return keystone.unauthorized_response()
         return super().dispatch(request)
+
+    # -- who sees what (octavia/api/v2/controllers/base.py: _auth_get_all, _auth_validate_action) ------
+    def _project(self, request: Request) -> str:
+        context = request.auth
+        return (context.project_id if context is not None else None) or self.store.project_id
+
+    def _sees_every_project(self, request: Request) -> bool:
+        return request.auth is None or request.auth.is_admin
+
+    def _authorize(self, request: Request, record: dict[str, Any]) -> None:
+        """Another project's object is forbidden to a non-admin (403, not 404, as Octavia answers)."""
+        if not self._sees_every_project(request) and record.get("project_id") != self._project(request):
+            raise _forbidden()
 
     # -- versions ------------------------------------------------------------------------------
     def _base_url(self, request: Request) -> str:
@@ -694,9 +712,16 @@ class Octavia(Service):
     def _records(self, collection: str, request: Request) -> list[dict[str, Any]]:
         if collection == "members":
             pool = _get(self.store, "pools", request.params["pool_id"])
+            self._authorize(request, pool)
             ids = [r["id"] for r in pool.get("members", [])]
             return [m for m in (self.store.get("members", i) for i in ids) if m is not None]
-        return list(self.store.all(collection))
+        records = list(self.store.all(collection))
+        if self._sees_every_project(request):
+            return records  # an admin lists every project's objects unless it filters by project_id
+        wanted = request.arg("project_id")
+        if wanted is not None and wanted != self._project(request):
+            raise _forbidden()
+        return [r for r in records if r.get("project_id") == self._project(request)]
 
     def view(self, collection: str, record: dict[str, Any]) -> dict[str, Any]:
         """A record as this API version shows it (a copy: the answer is encoded after the lock is released)."""
@@ -733,6 +758,7 @@ class Octavia(Service):
         record = self.store.get(collection, rid)
         if record is None:
             raise _not_found(collection, rid)
+        self._authorize(request, record)
         if collection == "members":
             pool = _get(self.store, "pools", request.params["pool_id"])
             if not any(r["id"] == rid for r in pool.get("members", [])):
@@ -772,10 +798,16 @@ class Octavia(Service):
                 raise octavia_error(
                     400, "Validation failure: VIP must contain one of: vip_port_id, vip_network_id, vip_subnet_id."
                 )
+            body.pop("tenant_id", None)
+            body["project_id"] = body.get("project_id") or self._project(request)
+            self._authorize(request, body)
             record = create_loadbalancer(store, **body)
             return Response(201, {"loadbalancer": self.view(collection, record)})
 
         lb = self._parent_lb_for_create(collection, body, request)
+        self._authorize(request, lb)
+        body.pop("project_id", None)  # a child belongs to its load balancer's project
+        body.pop("tenant_id", None)
         if lb["provisioning_status"] not in _MUTABLE_STATUSES:
             raise _lb_immutable(lb)
         body.pop("provisioning_status", None)
@@ -876,6 +908,7 @@ class Octavia(Service):
 
     def status_tree(self, request: Request) -> Response:
         lb = _get(self.store, "loadbalancers", request.params["id"])
+        self._authorize(request, lb)
         listeners = []
         for ref in lb["listeners"]:
             listener = self.store.get("listeners", ref["id"])
@@ -897,14 +930,6 @@ class Octavia(Service):
                              | {"pools": pools})
         tree = {k: lb[k] for k in ("id", "name", "operating_status", "provisioning_status")} | {"listeners": listeners}
         return Response(200, {"statuses": {"loadbalancer": tree}})
-
-
-# -- authentication --------------------------------------------------------------------------------
-def _check_token(store: Store, request: Request) -> Response | None:
-    """keystonemiddleware's 401 for a request without a valid token, or None when it may pass."""
-    if keystone.validate_token(store, request.header("x-auth-token")):
-        return None
-    return keystone.unauthorized_response()
 
 
 # -- filtering, sorting, paging (Octavia's PaginationHelper) ---------------------------------------

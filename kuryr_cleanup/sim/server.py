@@ -21,14 +21,16 @@ from urllib.parse import urlsplit
 import yaml
 
 from kuryr_cleanup.sim import keystone, neutron, nova, octavia
-from kuryr_cleanup.sim.faults import DROP, HANG, Faults, LoggedRequest, parse_faults
+from kuryr_cleanup.sim.faults import DROP, HANG, FaultRule, Faults, LoggedRequest, parse_capacity, parse_faults
 from kuryr_cleanup.sim.http import Request, Response, Service
-from kuryr_cleanup.sim.keystone import SIM_PASSWORD, SIM_PROJECT, SIM_USER
+from kuryr_cleanup.sim.keystone import SIM_ADMIN_PASSWORD, SIM_ADMIN_USER, SIM_PASSWORD, SIM_PROJECT, SIM_USER
 from kuryr_cleanup.sim.kube.api import KubeApi
+from kuryr_cleanup.sim.kube.auth import ADMIN_TOKEN, LIMITED_TOKEN
 from kuryr_cleanup.sim.store import Store
 
 LOOPBACK = "127.0.0.1"
 SIM_CLOUD = "sim"
+SIM_ADMIN_CLOUD = "sim-admin"  # the cloud's administrator, scoped to the cluster's project
 
 
 class _Server(ThreadingHTTPServer):
@@ -68,11 +70,23 @@ class _Handler(BaseHTTPRequestHandler):
         sub_path = parts.path[len(service.prefix) :] or "/"
         request = Request(self.command, sub_path, parts.query, headers, body)
         rule = sim.faults.pick(service.name, self.command, sub_path)
-        if sim.faults.latency:
-            time.sleep(sim.faults.latency)
+        latency = sim.faults.admit(service.name)
+        if latency is None:  # over the service's capacity: refused at once
+            sim.faults.record(LoggedRequest(time.time(), service.name, self.command, sub_path, parts.query, 503))
+            self._send(service.fault_response(503, None))
+            return
+        try:
+            self._answer(sim, service, request, rule, latency, sub_path, parts.query)
+        finally:
+            sim.faults.leave(service.name)
+
+    def _answer(self, sim: SimServer, service: Service, request: Request, rule: FaultRule | None,
+                latency: float, sub_path: str, query: str) -> None:
+        if latency:
+            time.sleep(latency)
         if rule is not None:
             sim.faults.record(
-                LoggedRequest(time.time(), service.name, self.command, sub_path, parts.query, rule.status)
+                LoggedRequest(time.time(), service.name, self.command, sub_path, query, rule.status)
             )
             if rule.status == HANG:
                 sim.faults.released.wait(120)
@@ -90,7 +104,7 @@ class _Handler(BaseHTTPRequestHandler):
             sim.store.tick()
             response = service.dispatch(request)
         sim.faults.record(
-            LoggedRequest(time.time(), service.name, self.command, sub_path, parts.query, response.status)
+            LoggedRequest(time.time(), service.name, self.command, sub_path, query, response.status)
         )
         self._send(response)
 
@@ -176,31 +190,36 @@ class SimServer:
 
     # -- client configuration -----------------------------------------------------------------
     def clouds_yaml(self) -> dict[str, Any]:
-        return {
-            "clouds": {
-                SIM_CLOUD: {
-                    "auth": {
-                        "auth_url": self.auth_url,
-                        "username": SIM_USER,
-                        "password": SIM_PASSWORD,
-                        "project_name": SIM_PROJECT,
-                        "user_domain_name": "Default",
-                        "project_domain_name": "Default",
-                    },
-                    "region_name": "RegionOne",
-                    "interface": "public",
-                    "identity_api_version": 3,
-                }
+        def cloud(username: str, password: str) -> dict[str, Any]:
+            return {
+                "auth": {
+                    "auth_url": self.auth_url,
+                    "username": username,
+                    "password": password,
+                    "project_name": SIM_PROJECT,
+                    "user_domain_name": "Default",
+                    "project_domain_name": "Default",
+                },
+                "region_name": "RegionOne",
+                "interface": "public",
+                "identity_api_version": 3,
             }
-        }
+
+        # `sim`: the cluster's own user, as an installer's clouds.yaml has it. `sim-admin`: a cloud
+        # admin in the same project, whose token lists every project's resources in Neutron and Octavia.
+        return {"clouds": {SIM_CLOUD: cloud(SIM_USER, SIM_PASSWORD),
+                           SIM_ADMIN_CLOUD: cloud(SIM_ADMIN_USER, SIM_ADMIN_PASSWORD)}}
 
     def kubeconfig(self) -> dict[str, Any]:
         return {
             "apiVersion": "v1",
             "kind": "Config",
             "clusters": [{"name": "sim", "cluster": {"server": self.kube_url}}],
-            "users": [{"name": "sim-admin", "user": {"token": "sim-token"}}],
-            "contexts": [{"name": "sim", "context": {"cluster": "sim", "user": "sim-admin"}}],
+            "users": [{"name": "sim-admin", "user": {"token": ADMIN_TOKEN}},
+                      {"name": "sim-limited", "user": {"token": LIMITED_TOKEN}}],
+            # `--context sim-limited`: a user RBAC refuses (403 on every resource, discovery allowed).
+            "contexts": [{"name": "sim", "context": {"cluster": "sim", "user": "sim-admin"}},
+                         {"name": "sim-limited", "context": {"cluster": "sim", "user": "sim-limited"}}],
             "current-context": "sim",
         }
 
@@ -247,6 +266,10 @@ class SimServer:
         if path == "/_sim/faults/release" and method == "POST":
             self.faults.released.set()
             return Response(200, {"released": True})
+        if path == "/_sim/capacity":
+            if method in ("PUT", "POST"):
+                self.faults.set_capacity(parse_capacity(data or {}))
+            return Response(200, {"capacity": self.faults.describe_capacity()})
         if path == "/_sim/latency" and method in ("PUT", "POST"):
             self.faults.latency = float((data or {}).get("seconds", 0.0))
             return Response(200, {"seconds": self.faults.latency})

@@ -92,7 +92,7 @@ class RealTarget:
 
     def snapshot(self, name: str) -> dict[str, Any]:
         path = self.workdir / f"{name}.json"
-        result = self.run("snapshot", "-o", str(path))
+        result = self.run("snapshot", "--all", "-o", str(path))
         assert result.exit_code == 0, result.output
         return dict(json.loads(path.read_text()))
 

@@ -35,7 +35,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
-from kuryr_cleanup.sim.kube_resources import BY_STORE_KEY
+from kuryr_cleanup.sim.kube.resources import BY_STORE_KEY
 from kuryr_cleanup.sim.store import Store
 from tests.real.kube_apiserver import CRDS, KubeCluster, KubeError
 

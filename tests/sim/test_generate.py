@@ -75,7 +75,12 @@ def test_every_kuryrnetwork_names_an_existing_tagged_network_subnet_and_the_rout
     tag = cluster_tag(store.infra_id or "")
     networks = kube(store, KURYR, "KuryrNetwork")
     namespaces = {o["metadata"]["name"]: o for o in kube(store, "v1", "Namespace")}
-    assert len(networks) == len(namespaces) == 5 + 7
+    assert len(namespaces) == 5 + 7
+    # Kuryr makes a network only for a namespace with pods on the pod network: not `default` (no pods),
+    # `openshift-kuryr` (Kuryr's own pods) or `openshift-ingress` (routers on the host network).
+    assert sorted(kn["metadata"]["name"] for kn in networks) == [
+        "ns-1", "ns-2", "ns-3", "ns-4", "ns-5", "openshift-dns", "openshift-machine-config-operator",
+        "openshift-monitoring", "openshift-multus"]
     router_ids = {kn["status"]["routerId"] for kn in networks}
     assert len(router_ids) == 1
     router = store.os["routers"][router_ids.pop()]
@@ -124,6 +129,8 @@ def test_every_pod_port_is_a_tagged_subport_of_its_nodes_trunk() -> None:
     # Host-network pods (kuryr-cni, multus, machine-config-daemon) have no port and no Kuryr finalizer.
     cni = [p for key, p in pods.items() if key[0] == "openshift-kuryr"]
     assert cni and all(not p["metadata"].get("finalizers") and p["spec"]["hostNetwork"] for p in cni)
+    assert store.kube_get(KURYR, "KuryrNetwork", "openshift-kuryr", "openshift-kuryr") is None
+    assert not [n for n in store.os["networks"].values() if n["name"].endswith("/openshift-kuryr")]
 
 
 def test_services_have_lbs_with_members_and_kuryrloadbalancers() -> None:
@@ -222,7 +229,7 @@ def test_second_cluster_shares_the_project_with_its_own_tag_and_no_kubernetes_ob
     names = [lb["name"] for lb in store.os["loadbalancers"].values() if lb["name"] == "ns-1/web"]
     assert len(names) == 2
     assert len(kube(store, "config.openshift.io/v1", "Infrastructure")) == 1
-    assert len(kube(store, KURYR, "KuryrNetwork")) == 5 + 7
+    assert len(kube(store, KURYR, "KuryrNetwork")) == 5 + 4
 
 
 def test_untagged_leftovers_are_still_named_by_our_crs() -> None:
@@ -257,6 +264,29 @@ def test_old_octavia_puts_the_tag_in_descriptions_and_uses_amphora() -> None:
     subnet = named(store, "subnets", f"{store.infra_id}-kuryr-service-subnet")[0]
     assert subnet["cidr"] == "172.30.0.0/15" and subnet["gateway_ip"] == "172.31.255.254"
     assert store.kube_get("v1", "Service", "service-subnet-gateway-ip", "openshift-kuryr") is None
+
+
+def test_after_an_octavia_upgrade_older_lbs_keep_the_tag_in_their_description(make_sim: Any) -> None:
+    sim = make_sim(generate="namespaces=3,octavia-upgraded")
+    store = sim.store
+    tag = cluster_tag(store.infra_id or "")
+    assert store.settings["octavia_version"] == "2.27"
+    kuryr_lbs = [lb for lb in store.os["loadbalancers"].values() if "/" in lb["name"]]
+    old = [lb for lb in kuryr_lbs if not lb["name"].startswith("ns-2/")]
+    new = [lb for lb in kuryr_lbs if lb["name"].startswith("ns-2/")]
+    assert old and new and all(lb["provider"] == "amphora" for lb in kuryr_lbs)
+    assert all(lb["tags"] == [] and lb["description"] == tag for lb in old)
+    assert all(lb["tags"] == [tag] and lb["description"] == "" for lb in new)
+    for collection in ("listeners", "pools"):
+        for record in store.os[collection].values():
+            if "/" in record["name"]:
+                old_one = not record["name"].startswith("ns-2/")
+                assert (record["tags"], record["description"]) == (([], tag) if old_one else ([tag], ""))
+    # Through the API: a tag filter finds only what was made after the upgrade.
+    conn = sim.openstack_sdk()
+    assert sorted(lb.name for lb in conn.load_balancer.load_balancers(tags=tag)) == sorted(lb["name"] for lb in new)
+    with pytest.raises(ValueError, match="octavia-upgraded"):
+        ScenarioSpec.parse("octavia=2.4,octavia-upgraded")
 
 
 def test_legacy_names_lack_the_infra_id_prefix_but_carry_the_tag() -> None:
@@ -306,6 +336,54 @@ def test_user_resources_carry_no_cluster_tag() -> None:
     assert named(store, "security_groups", "sg/legacy-app-allow-all")[0]["description"].startswith(
         "Kuryr-Kubernetes Network Policy")
     assert not generated("user-resources=no").os["loadbalancers"].keys() & {"user-lb"}
+
+
+def test_nodes_spread_over_availability_zones_round_robin() -> None:
+    store = generated("masters=3,workers=3,azs=az1,az2")
+    assert ScenarioSpec.parse("azs=az1:az2") == ScenarioSpec.parse("azs=az1,az2")
+    servers = {s["id"]: s for s in store.os["servers"].values()}
+    nodes = kube(store, "v1", "Node")
+    zones = []
+    for node in nodes:
+        server = servers[node["spec"]["providerID"].removeprefix("openstack:///")]
+        zone = server["OS-EXT-AZ:availability_zone"]
+        assert node["metadata"]["labels"]["topology.kubernetes.io/zone"] == zone
+        port = next(p for p in store.os["ports"].values() if p["device_id"] == server["id"])
+        assert port["device_owner"] == f"compute:{zone}"  # Nova binds the port as compute:<its zone>
+        zones.append((server["name"], zone))
+    by_name = dict(zones)
+    masters = [by_name[f"{store.infra_id}-master-{i}"] for i in range(3)]
+    assert masters == ["az1", "az2", "az1"] and sorted(by_name.values()) == ["az1", "az1", "az1", "az2", "az2", "az2"]
+    # Without the option every node is in Nova's default zone.
+    assert {s["OS-EXT-AZ:availability_zone"] for s in generated().os["servers"].values()} == {"nova"}
+
+
+def test_finished_pods_are_left_as_the_kubelet_and_kuryr_leave_them() -> None:
+    store = generated("namespaces=2,finished-pods=3")
+    tag = cluster_tag(store.infra_id or "")
+    finished = {(p["metadata"]["namespace"], p["metadata"]["name"].rsplit("-", 1)[0]): p
+                for p in kube(store, "v1", "Pod") if p["status"]["phase"] in ("Succeeded", "Failed")}
+    assert sorted((ns, job, p["status"]["phase"]) for (ns, job), p in finished.items()) == [
+        ("ns-1", "batch-2", "Failed"), ("ns-2", "batch-3", "Succeeded"),
+        ("openshift-image-registry", "image-pruner-28478880", "Succeeded")]
+    kuryr_ports = {(k["metadata"]["namespace"], k["metadata"]["name"]) for k in kube(store, KURYR, "KuryrPort")}
+    ports_by_ip = {(f["ip_address"]): p for p in store.os["ports"].values() for f in p["fixed_ips"]
+                   if p["device_owner"] == "trunk:subport"}
+    for (namespace, _), pod in finished.items():
+        meta, status = pod["metadata"], pod["status"]
+        assert not meta.get("finalizers") and (namespace, meta["name"]) not in kuryr_ports
+        assert meta["ownerReferences"][0]["kind"] == "Job"
+        (container,) = status["containerStatuses"]
+        terminated = container["state"]["terminated"]
+        assert terminated["exitCode"] == (0 if status["phase"] == "Succeeded" else 1)
+        assert terminated["finishedAt"] < cluster_version(store)["metadata"]["creationTimestamp"]  # days before
+        # Kuryr put the port back in its pool: a tagged subport, with the address the pod had.
+        port = ports_by_ip[status["podIP"]]
+        assert port["name"] == KURYR_POOL_PORT_NAME and tag in port["tags"]
+    assert store.kube_get(KURYR, "KuryrNetwork", "openshift-image-registry", "openshift-image-registry")
+    # A namespace whose only pod has finished still has the network Kuryr made for it.
+    store = generated("namespaces=1,pods=0,finished-pods=2")
+    assert store.kube_get(KURYR, "KuryrNetwork", "ns-1", "ns-1") is not None
 
 
 def cluster_version(store: Store) -> dict[str, Any]:
@@ -381,7 +459,7 @@ def test_two_thousand_namespaces_generate_in_seconds() -> None:
     started = time.perf_counter()
     store = generated("namespaces=2000,pods=5")
     elapsed = time.perf_counter() - started
-    assert len(store.kube_objects(KURYR, "KuryrNetwork")) == 2007
+    assert len(store.kube_objects(KURYR, "KuryrNetwork")) == 2004
     assert len(store.kube_objects(KURYR, "KuryrPort")) >= 10000
     # Seconds on an idle machine; the bound leaves room for a loaded CI runner.
     assert elapsed < 60, f"generation took {elapsed:.1f}s"

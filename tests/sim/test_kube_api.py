@@ -162,6 +162,31 @@ def test_namespace_deletion_waits_for_finalized_content_then_finishes(cluster: A
     assert missing.value.status == 404
 
 
+def test_the_namespace_controller_deletes_the_content_after_the_delete_has_answered(make_sim: Any) -> None:
+    store = seeded_store(["demo"])
+    with store.lock:
+        store.kube_put(openshift.make_node("worker-0", "server-0", "10.0.0.5", "worker"))
+    sim = make_sim(store=store, delays={"namespace_sync": 5.0})
+    api = api_client(sim)
+    core = client.CoreV1Api(api)
+    core.create_namespaced_pod("demo", pod("web", "worker-0"))
+    core.delete_namespace("demo")
+    assert core.read_namespace("demo").status.phase == "Terminating"
+    assert not any(p.metadata.deletionTimestamp for p in ports_resource(api).get(namespace="demo").items)
+    assert core.read_namespaced_pod("web", "demo").metadata.deletion_timestamp is None
+    sim.control("POST", "clock", {"advance": 5})
+    assert all(p.metadata.deletionTimestamp for p in ports_resource(api).get(namespace="demo").items)
+    assert core.list_namespaced_pod("demo").items == []  # its kubelet confirmed at once (pod_stop 0)
+    conditions = {c.type: (c.status, c.reason) for c in core.read_namespace("demo").status.conditions}
+    assert conditions == {
+        "NamespaceDeletionDiscoveryFailure": ("False", "ResourcesDiscovered"),
+        "NamespaceDeletionGroupVersionParsingFailure": ("False", "ParsedGroupVersions"),
+        "NamespaceDeletionContentFailure": ("False", "ContentDeleted"),
+        "NamespaceContentRemaining": ("True", "SomeResourcesRemain"),
+        "NamespaceFinalizersRemaining": ("True", "SomeFinalizersRemain"),
+    }
+
+
 def test_create_conflicts_and_errors_are_status_documents(cluster: Any) -> None:
     core = client.CoreV1Api(api_client(cluster))
     cm = client.V1ConfigMap(metadata=client.V1ObjectMeta(name="settings"), data={"a": "1"})
@@ -249,6 +274,27 @@ def test_watch_streams_changes_until_deleted(cluster: Any) -> None:
         if event["type"] == "DELETED":
             w.stop()
     assert events == ["MODIFIED", "DELETED"]
+
+
+def test_the_deleted_event_carries_the_object_as_last_stored(cluster: Any) -> None:
+    """When removing the last finalizer deletes an object, watchers see it with the finalizer still listed
+    (etcd's previous value), as a kube-apiserver sends it."""
+    custom = client.CustomObjectsApi(api_client(cluster))
+    listed = custom.list_namespaced_custom_object("openstack.org", "v1", "demo", "kuryrports")
+    custom.delete_namespaced_custom_object("openstack.org", "v1", "demo", "kuryrports", "pod-0")
+    custom.patch_namespaced_custom_object("openstack.org", "v1", "demo", "kuryrports", "pod-0",
+                                          {"metadata": {"finalizers": None}})
+    deleted = []
+    w = watch.Watch()
+    for event in w.stream(custom.list_namespaced_custom_object, "openstack.org", "v1", "demo", "kuryrports",
+                          resource_version=listed["metadata"]["resourceVersion"],
+                          field_selector="metadata.name=pod-0", timeout_seconds=5):
+        if event["type"] == "DELETED":
+            deleted.append(event["object"]["metadata"])
+            w.stop()
+    assert len(deleted) == 1
+    assert deleted[0]["finalizers"] == [PORT_FINALIZER] and deleted[0]["deletionTimestamp"]
+    assert int(deleted[0]["resourceVersion"]) > int(listed["metadata"]["resourceVersion"])
 
 
 def test_a_2000_namespace_cluster_pages_kuryr_ports_in_seconds(make_sim: Any) -> None:
@@ -347,6 +393,114 @@ def test_kubectl_rollout_status_of_multus(cluster: Any) -> None:
     assert 'daemon set "multus" successfully rolled out' in out.stdout
 
 
+
+
+# -- pods: graceful deletion and the kubelet -------------------------------------------------------
+def pod(name: str, node: str | None, finalizers: list[str] | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"containers": [{"name": "c", "image": "img"}]}
+    if node:
+        spec["nodeName"] = node
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "finalizers": finalizers or []},
+            "spec": spec}
+
+
+def test_a_bound_pod_goes_once_its_kubelet_confirms_an_unbound_one_at_once(make_sim: Any) -> None:
+    store = seeded_store(["demo"])
+    with store.lock:
+        store.kube_put(openshift.make_node("worker-0", "server-0", "10.0.0.5", "worker"))
+    sim = make_sim(store=store, delays={"pod_stop": 5.0})
+    core = client.CoreV1Api(api_client(sim))
+    core.create_namespaced_pod("demo", pod("bound", "worker-0"))
+    core.create_namespaced_pod("demo", pod("unbound", None))
+    answer = core.delete_namespaced_pod("unbound", "demo")
+    assert answer.metadata.deletion_timestamp and answer.metadata.deletion_grace_period_seconds == 0
+    answer = core.delete_namespaced_pod("bound", "demo")
+    assert answer.metadata.deletion_grace_period_seconds == 30
+    assert core.read_namespaced_pod("bound", "demo").metadata.deletion_timestamp  # the containers are stopping
+    sim.control("POST", "clock", {"advance": 5})
+    assert [p.metadata.name for p in core.list_namespaced_pod("demo").items] == []
+
+
+def test_a_pod_on_a_node_that_is_down_stays_terminating_until_the_node_is_back(make_sim: Any) -> None:
+    store = seeded_store(["demo"])
+    with store.lock:
+        store.kube_put(openshift.make_node("worker-0", "server-0", "10.0.0.5", "worker"))
+    sim = make_sim(store=store, delays={"server_reboot": 10.0, "node_boot": 0.0})
+    core = client.CoreV1Api(api_client(sim))
+    core.create_namespaced_pod("demo", pod("web", "worker-0", [PORT_FINALIZER]))
+    sim.control("POST", "reboot-by-ip", {"ip": "10.0.0.5"})
+    core.delete_namespaced_pod("web", "demo")
+    # Kuryr's finalizer goes first; the pod still waits for its kubelet.
+    core.patch_namespaced_pod("web", "demo", {"metadata": {"finalizers": None}})
+    waiting = core.read_namespaced_pod("web", "demo")
+    assert waiting.metadata.deletion_grace_period_seconds == 30 and not waiting.metadata.finalizers
+    sim.control("POST", "clock", {"advance": 10})  # the node is Ready again: its kubelet confirms
+    with pytest.raises(ApiException) as gone:
+        core.read_namespaced_pod("web", "demo")
+    assert gone.value.status == 404
+
+
+def test_a_confirmed_pod_with_a_finalizer_waits_for_it_then_goes(make_sim: Any) -> None:
+    store = seeded_store(["demo"])
+    with store.lock:
+        store.kube_put(openshift.make_node("worker-0", "server-0", "10.0.0.5", "worker"))
+    sim = make_sim(store=store)
+    core = client.CoreV1Api(api_client(sim))
+    core.create_namespaced_pod("demo", pod("web", "worker-0", [PORT_FINALIZER]))
+    core.delete_namespaced_pod("web", "demo")
+    confirmed = core.read_namespaced_pod("web", "demo")  # pod_stop 0: confirmed by the next request
+    assert confirmed.metadata.deletion_grace_period_seconds == 0 and confirmed.metadata.finalizers == [PORT_FINALIZER]
+    core.patch_namespaced_pod("web", "demo", {"metadata": {"$deleteFromPrimitiveList/finalizers": [PORT_FINALIZER]}})
+    with pytest.raises(ApiException) as gone:
+        core.read_namespaced_pod("web", "demo")
+    assert gone.value.status == 404
+
+
+# -- who may call -------------------------------------------------------------------------------
+def test_a_token_the_server_does_not_know_is_401_everywhere(cluster: Any) -> None:
+    kubeconfig = Path(cluster.env["KUBECONFIG"])
+    wrong = kubeconfig.with_name("kubeconfig-wrong-token")
+    wrong.write_text(kubeconfig.read_text().replace("token: sim-token", "token: not-the-token"))
+    api = config.new_client_from_config(config_file=str(wrong))
+    with pytest.raises(ApiException) as err:
+        client.CoreV1Api(api).list_namespace()
+    assert err.value.status == 401
+    assert json.loads(err.value.body) == {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                                          "message": "Unauthorized", "reason": "Unauthorized", "code": 401}
+    with pytest.raises(ApiException) as version:
+        client.VersionApi(api).get_code()
+    assert version.value.status == 401
+
+
+def test_a_user_rbac_refuses_reads_discovery_and_gets_the_apiservers_403(cluster: Any) -> None:
+    limited = config.new_client_from_config(config_file=cluster.env["KUBECONFIG"], context="sim-limited")
+    assert client.CoreApi(limited).get_api_versions().versions == ["v1"]
+    with pytest.raises(ApiException) as err:
+        ports_resource(limited).get(name="pod-0", namespace="demo")
+    body = json.loads(err.value.body)
+    assert (err.value.status, body["reason"]) == (403, "Forbidden")
+    assert body["message"] == ('kuryrports.openstack.org "pod-0" is forbidden: User "sim-limited" cannot get resource '
+                               '"kuryrports" in API group "openstack.org" in the namespace "demo"')
+    assert body["details"] == {"name": "pod-0", "group": "openstack.org", "kind": "kuryrports"}
+    with pytest.raises(ApiException) as refused:
+        client.CoreV1Api(limited).delete_collection_namespaced_config_map("demo")
+    assert json.loads(refused.value.body)["message"] == (
+        'configmaps is forbidden: User "sim-limited" cannot deletecollection resource "configmaps" in API group "" '
+        'in the namespace "demo"')
+
+
+def test_requests_without_a_token_are_the_admins_unless_anonymous_is_refused(cluster: Any) -> None:
+    # kubectl sends no credentials over plain HTTP: the simulator lets it in as system:anonymous.
+    out = kubectl(cluster, "get", "kp", "-n", "demo", "-o", "name")
+    assert out.returncode == 0 and out.stdout.split() == ["kuryrport.openstack.org/pod-0",
+                                                          "kuryrport.openstack.org/pod-1"], out.stderr
+    cluster.server.kube_api.authorizer.anonymous_admin = False  # a real apiserver's default RBAC
+    out = kubectl(cluster, "get", "kp", "-n", "demo", "-o", "name")
+    assert out.returncode != 0
+    assert ('kuryrports.openstack.org is forbidden: User "system:anonymous" cannot list resource "kuryrports" in '
+            'API group "openstack.org" in the namespace "demo"') in out.stderr
+
+
 # -- the kinds a migration tool reads or holds -----------------------------------------------------
 def lease(name: str, holder: str, resource_version: str | None = None, renewed: str = "09:00:00") -> client.V1Lease:
     meta = client.V1ObjectMeta(name=name, resource_version=resource_version)
@@ -400,3 +554,13 @@ def test_discovery_serves_cluster_version_and_lease(cluster: Any) -> None:
     assert (held.name, held.namespaced) == ("leases", True)
     listed = kubectl(cluster, "api-resources", "--api-group=coordination.k8s.io", "-o", "name")
     assert listed.returncode == 0 and listed.stdout.split() == ["leases.coordination.k8s.io"]
+
+
+def test_deleting_openshift_kuryr_on_a_generated_cluster_waits_for_nothing(make_sim: Any) -> None:
+    # Kuryr's own pods are on the host network, so the namespace has no KuryrNetwork (whose finalizer
+    # only the cleanup removes): `oc delete namespace openshift-kuryr` returns once the pods are gone.
+    sim = make_sim(generate="namespaces=1")
+    deleted = kubectl(sim, "delete", "namespace", "openshift-kuryr", "--timeout=20s")
+    assert deleted.returncode == 0, deleted.stderr
+    assert sim.store.kube_get("v1", "Namespace", "openshift-kuryr") is None
+    assert not [key for objects in sim.store.kube.values() for key in objects if key[0] == "openshift-kuryr"]

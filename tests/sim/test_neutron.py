@@ -232,6 +232,26 @@ def test_security_groups_and_pools_go_once_unused(sim: Any, cloud: Cloud) -> Non
         conn.network.delete_subnet_pool(cloud.pool["id"])
 
 
+def test_deleting_a_group_removes_the_rules_of_other_groups_that_name_it_as_remote(sim: Any) -> None:
+    conn = sim.openstack_sdk()
+    pods = conn.network.create_security_group(name="kuryr-pods")
+    nodes = conn.network.create_security_group(name="nodes")
+    from_pods = conn.network.create_security_group_rule(security_group_id=nodes.id, direction="ingress",
+                                                        protocol="tcp", remote_group_id=pods.id)
+    kept = conn.network.create_security_group_rule(security_group_id=nodes.id, direction="ingress",
+                                                   protocol="udp", remote_ip_prefix="10.0.0.0/8")
+    revision = conn.network.get_security_group(nodes.id).revision_number
+    conn.network.delete_security_group(pods)
+    # As Neutron's foreign key (remote_group_id ... ON DELETE CASCADE) does it.
+    with pytest.raises(openstack.exceptions.NotFoundException):
+        conn.network.get_security_group_rule(from_pods.id)
+    assert conn.network.get_security_group_rule(kept.id).remote_ip_prefix == "10.0.0.0/8"
+    after = conn.network.get_security_group(nodes.id)
+    assert from_pods.id not in {r["id"] for r in after.security_group_rules}
+    assert kept.id in {r["id"] for r in after.security_group_rules}
+    assert after.revision_number > revision
+
+
 # -- filters, tags, fields, sorting, paging ---------------------------------------------------------------
 
 

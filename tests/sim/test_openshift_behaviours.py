@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -337,3 +338,36 @@ def test_pausing_a_pool_in_the_middle_of_a_rollout_stops_it_after_the_node_in_pr
     assert (worker["status"]["updatedMachineCount"], worker["status"]["machineCount"]) == (2, 4)
     assert conditions(worker)["Updated"] == "False" and conditions(worker)["Updating"] == "False"
     assert all(n.metadata.annotations[openshift.ANN_STATE] == "Done" for n in nodes(sim))
+
+
+def test_a_150_worker_cluster_generates_quickly_and_its_rollout_and_reboots_stay_fast(make_sim: Any) -> None:
+    started = time.perf_counter()
+    sim = make_sim(generate="masters=3,workers=150",
+                   delays={"mco_node": 0.02, "server_reboot": 0.03, "node_boot": 0.03})
+    generated = time.perf_counter() - started
+    sim.api = config.new_client_from_config(config_file=sim.env["KUBECONFIG"])
+    assert len(nodes(sim)) == 153
+    # Well under a second on an idle machine; the bound leaves room for a loaded CI runner.
+    assert generated < 20, f"generating took {generated:.1f}s"
+
+    started = time.perf_counter()
+    start_migration(sim)
+    steps = 0
+    while conditions(pool(sim, "worker"))["Updated"] != "True":
+        sim.store.advance(0.02)  # the MCO moves one node at a time (maxUnavailable 1), as the real one
+        steps += 1
+        assert steps < 400, "the worker pool never finished its rollout"
+    assert conditions(pool(sim, "master"))["Updated"] == "True"
+    rolled = time.perf_counter() - started
+
+    started = time.perf_counter()
+    boot_ids = {n.metadata.name: n.status.node_info.boot_id for n in nodes(sim)}
+    conn = sim.openstack_sdk()
+    for server in conn.compute.servers():
+        if server.name in boot_ids:
+            conn.compute.reboot_server(server, "SOFT")
+    sim.store.advance(0.1)
+    after = nodes(sim)
+    assert all(ready(n) and n.status.node_info.boot_id != boot_ids[n.metadata.name] for n in after)
+    rebooted = time.perf_counter() - started
+    assert rolled < 30 and rebooted < 60, (rolled, rebooted)

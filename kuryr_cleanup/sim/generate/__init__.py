@@ -18,15 +18,17 @@ real components write; docs/scenarios.md cites the sources):
   Service `<ns>/<svc>` and one security group per NetworkPolicy, plus the matching Kubernetes objects
   and Kuryr CRs with their finalizers.
 - Options add a second cluster in the same project, untagged leftovers, floating IPs on LBs, LBs in
-  ERROR, and resources the project's users made that nobody may touch.
+  ERROR, resources the project's users made that nobody may touch, and what real deployments have:
+  DVR routers and their ports, availability zones, a second project with look-alikes, LBs older than
+  Octavia 2.5, finished pods, a paused MachineConfigPool, an upgrade in progress.
 
 Ids come from a seeded random generator, so a spec with the same seed gives the same cloud
 (`python -m kuryr_cleanup.sim.generate --fixtures fixtures/` rewrites the recorded fixtures).
 
 Modules: `spec` (the spec), `names` (what the real components call things), `build`
 (`generate_scenario`), `scenario` (what the clusters of a scenario share; the users' resources),
-`cluster` (one cluster: `infrastructure` + `workloads` over `cluster_state`), `objects` (Kubernetes
-object shapes) and `fixtures` (the recorded snapshots).
+`cluster` (one cluster: `infrastructure` + `workloads` over `cluster_state`), `other_project`,
+`objects` (Kubernetes object shapes) and `fixtures` (the recorded snapshots).
 """
 
 from kuryr_cleanup.sim.generate.build import generate_scenario

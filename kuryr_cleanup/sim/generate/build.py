@@ -6,7 +6,9 @@ import dataclasses
 import random
 import uuid
 
+from kuryr_cleanup.sim import neutron
 from kuryr_cleanup.sim.generate.cluster import Cluster
+from kuryr_cleanup.sim.generate.other_project import build_other_project
 from kuryr_cleanup.sim.generate.scenario import Scenario, build_user_resources, seeded_uuid4
 from kuryr_cleanup.sim.generate.spec import ScenarioSpec
 from kuryr_cleanup.sim.store import Store
@@ -22,6 +24,8 @@ def generate_scenario(store: Store, spec: ScenarioSpec) -> None:
         store.infra_id = infra_id
         if spec.octavia:
             store.settings["octavia_version"] = spec.octavia
+        if spec.dvr:
+            store.settings["neutron_dvr"] = True  # ML2/OVS with router_distributed: every router is distributed
         # Every delayed transition of the creates (none are expected) happens now, not after serving starts.
         saved_delays = dict(store.delays)
         store.delays.update({name: 0.0 for name in store.delays})
@@ -38,6 +42,12 @@ def generate_scenario(store: Store, spec: ScenarioSpec) -> None:
                 Cluster(sc, other_spec, other_id, ours=False).build()
             if spec.user_resources:
                 build_user_resources(sc)
+            if spec.other_project:
+                build_other_project(sc, infra_id)
+            if spec.dvr:
+                # The L3 agent on each compute host has a floating IP gateway port on the external network.
+                for host in sorted({s["OS-EXT-SRV-ATTR:host"] for s in store.os["servers"].values()}):
+                    neutron.ensure_agent_gateway_port(store, sc.external_network["id"], host)
             store.tick()
         finally:
             store.delays.update(saved_delays)

@@ -6,7 +6,12 @@ from collections.abc import Callable
 
 from kuryr_cleanup.sim import openshift
 from kuryr_cleanup.sim.generate.infrastructure import Infrastructure
-from kuryr_cleanup.sim.generate.names import GATEWAY_GUARD_SERVICE, KURYR_NAMESPACE, SYSTEM_NAMESPACES
+from kuryr_cleanup.sim.generate.names import (
+    GATEWAY_GUARD_SERVICE,
+    IMAGE_REGISTRY_NAMESPACE,
+    KURYR_NAMESPACE,
+    SYSTEM_NAMESPACES,
+)
 from kuryr_cleanup.sim.generate.objects import Namespace, PodPlan, ServicePlan
 from kuryr_cleanup.sim.generate.workloads import Workloads
 
@@ -20,11 +25,17 @@ class Cluster(Infrastructure, Workloads):
         self.build_cno()
         self.build_nodes()
         for name, labels in SYSTEM_NAMESPACES:
-            ns = self.build_namespace(name, labels)
-            _FILLERS[name](self, ns)
+            pod_network, fill = _SYSTEM_NAMESPACE_CONTENT[name]
+            ns = self.build_namespace(name, labels, pod_network)
+            fill(self, ns)
+        if IMAGE_REGISTRY_NAMESPACE in self.finished_pods:  # the image pruner's finished run
+            ns = self.build_namespace(IMAGE_REGISTRY_NAMESPACE, {"openshift.io/cluster-monitoring": "true"})
+            self.build_finished_pods(ns)
         for i in range(1, self.spec.namespaces + 1):
-            ns = self.build_namespace(f"ns-{i}", {})
+            name = f"ns-{i}"
+            ns = self.build_namespace(name, {}, pod_network=self.spec.pods > 0 or name in self.finished_pods)
             self.fill_user_namespace(ns)
+            self.build_finished_pods(ns)
         self.build_trunks()
         if self.ours:
             self.build_cluster_objects()
@@ -85,26 +96,36 @@ def _fill_monitoring(cluster: Cluster, ns: Namespace) -> None:
                                           {"app.kubernetes.io/name": "prometheus"}, cluster.service_ips.take()))
 
 
-def _fill_host_network_daemon(pod_prefix: str, container: str) -> Callable[[Cluster, Namespace], None]:
-    def fill(cluster: Cluster, ns: Namespace) -> None:
-        plans = [PodPlan(f"{pod_prefix}-{cluster.sc.suffix()}", n.name, {"app": pod_prefix}, host_network=True,
-                         containers=(container,)) for n in cluster.nodes]
-        cluster.build_pods(ns, plans)
+def _fill_multus(cluster: Cluster, ns: Namespace) -> None:
+    # multus itself runs on the host network; its admission controller and the metrics daemon do not.
+    plans = [PodPlan(f"multus-{cluster.sc.suffix()}", n.name, {"app": "multus"}, host_network=True,
+                     containers=("kube-multus",)) for n in cluster.nodes]
+    plans += [PodPlan(f"multus-admission-controller-{cluster.sc.suffix(10)}-{cluster.sc.suffix()}", m.name,
+                      {"app": "multus-admission-controller"}, containers=("multus-admission-controller",))
+              for m in cluster.masters[:2]]
+    plans += [PodPlan(f"network-metrics-daemon-{cluster.sc.suffix()}", n.name, {"app": "network-metrics-daemon"},
+                      containers=("network-metrics-daemon", "kube-rbac-proxy")) for n in cluster.nodes]
+    cluster.build_pods(ns, plans)
 
-    return fill
+
+def _fill_machine_config(cluster: Cluster, ns: Namespace) -> None:
+    """The operator and its controller run on the pod network; the machine-config-daemon pods (host
+    network) come with the cluster objects, from the OpenShift builders."""
+    master = cluster.masters[0]
+    plans = [PodPlan(f"{app}-{cluster.sc.suffix(10)}-{cluster.sc.suffix()}", master.name, {"k8s-app": app},
+                     containers=(app,)) for app in ("machine-config-operator", "machine-config-controller")]
+    cluster.build_pods(ns, plans)
 
 
-def _fill_nothing(cluster: Cluster, ns: Namespace) -> None:
-    """The machine-config-daemon pods come with the cluster objects (from the OpenShift builders)."""
-
-
-# What each system namespace holds (names.SYSTEM_NAMESPACES gives their order and labels).
-_FILLERS: dict[str, Callable[[Cluster, Namespace], None]] = {
-    "default": _fill_default,
-    KURYR_NAMESPACE: _fill_kuryr,
-    "openshift-dns": _fill_dns,
-    "openshift-ingress": _fill_ingress,
-    "openshift-monitoring": _fill_monitoring,
-    "openshift-multus": _fill_host_network_daemon("multus", "kube-multus"),
-    openshift.MCO_NAMESPACE: _fill_nothing,
+# What each system namespace holds (names.SYSTEM_NAMESPACES gives their order and labels), and whether
+# any of its pods is on the pod network: only then did Kuryr make it a network and a KuryrNetwork.
+# `default` has no pods; Kuryr's own pods and, on OpenStack, the ingress routers use the host network.
+_SYSTEM_NAMESPACE_CONTENT: dict[str, tuple[bool, Callable[[Cluster, Namespace], None]]] = {
+    "default": (False, _fill_default),
+    KURYR_NAMESPACE: (False, _fill_kuryr),
+    "openshift-dns": (True, _fill_dns),
+    "openshift-ingress": (False, _fill_ingress),
+    "openshift-monitoring": (True, _fill_monitoring),
+    "openshift-multus": (True, _fill_multus),
+    openshift.MCO_NAMESPACE: (True, _fill_machine_config),
 }

@@ -10,7 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from kuryr_cleanup.sim import neutron
-from kuryr_cleanup.sim.generate.names import MAX_VLAN_ID, PODS_PER_NODE, SERVICE_NETWORK, SYSTEM_NAMESPACES, cluster_tag
+from kuryr_cleanup.sim.generate.names import (
+    IMAGE_REGISTRY_NAMESPACE,
+    MAX_VLAN_ID,
+    PODS_PER_NODE,
+    SERVICE_NETWORK,
+    SYSTEM_NAMESPACES,
+    cluster_tag,
+)
 from kuryr_cleanup.sim.generate.objects import Addresses, Namespace, Node, policy_name, service_name
 from kuryr_cleanup.sim.generate.scenario import Scenario
 from kuryr_cleanup.sim.generate.spec import ScenarioSpec
@@ -54,6 +61,8 @@ class ClusterState:
         self.pool_fip_services: set[str] = set()
         self.user_fip_service: str | None = None
         self._next_worker = 0
+        # namespace -> numbers (1..N) of the `finished-pods` that ran there: 1 is the image pruner's
+        self.finished_pods: dict[str, list[int]] = {}
         self._plan_options()
 
     # -- sizing and option choices ---------------------------------------------------------------
@@ -96,6 +105,9 @@ class ClusterState:
                 self.user_fip_service = f"{user[0]}/{service_name(1)}"
             elif len(first_services) > 3:
                 self.user_fip_service = first_services[3]
+        for number in range(1, spec.finished_pods + 1):
+            where = IMAGE_REGISTRY_NAMESPACE if number == 1 or not user else user[(number - 2) % len(user)]
+            self.finished_pods.setdefault(where, []).append(number)
         taken = self.pool_fip_services | {self.user_fip_service}
         candidates = [s for s in reversed(all_services) if s not in taken]
         self.error_lbs = set(candidates[: spec.error_lbs])

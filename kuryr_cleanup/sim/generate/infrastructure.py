@@ -139,8 +139,10 @@ class Infrastructure(ClusterState):
         sc = self.sc
         names = [(f"{self.infra_id}-master-{i}", "master") for i in range(self.spec.masters)]
         names += [(f"{self.infra_id}-worker-0-{sc.suffix()}", "worker") for _ in range(self.workers)]
-        for name, role in names:
+        for index, (name, role) in enumerate(names):
             node = Node(name=name, role=role, ip=self.node_addresses.take(), mac=sc.mac())
+            if self.spec.azs:  # the installer spreads the machines over the zones it is given
+                node.zone = self.spec.azs[index % len(self.spec.azs)]
             group = self.master_sg if role == "master" else self.worker_sg
             node.server = nova.create_server(
                 self.store, name=name, status="ACTIVE",
@@ -149,13 +151,14 @@ class Infrastructure(ClusterState):
                 ]},
                 metadata={"Name": name, CLUSTER_TAG_KEY: self.infra_id},
                 security_groups=[{"name": group["name"]}], host=f"compute-{len(self.nodes) % 3}",
+                availability_zone=node.zone,
                 **{"OS-EXT-SRV-ATTR:instance_name": f"instance-{sc.names.getrandbits(24):08x}"},
             )
             port_name = f"{self.infra_id}-master-port-{name.rsplit('-', 1)[1]}" if role == "master" else name
             node.parent_port = neutron.create_port(
                 self.store, name=port_name, network_id=self.node_network["id"], mac_address=node.mac,
                 fixed_ips=[{"subnet_id": self.node_subnet["id"], "ip_address": node.ip}],
-                security_groups=[group["id"]], device_owner="compute:nova", device_id=node.server["id"],
+                security_groups=[group["id"]], device_owner=f"compute:{node.zone}", device_id=node.server["id"],
                 status="ACTIVE", **{"binding:host_id": f"compute-{len(self.nodes) % 3}"},
             )
             self._tag("ports", node.parent_port)
@@ -186,7 +189,7 @@ class Infrastructure(ClusterState):
             pool = put(openshift.make_machine_config_pool(role, count, rendered, paused=self.spec.paused_pool == role))
             put(openshift.make_rendered_machine_config(role, "Kuryr", pool["metadata"]["uid"]))
         for node in self.nodes:
-            put(openshift.make_node(node.name, node.server["id"], node.ip, node.role))
+            put(openshift.make_node(node.name, node.server["id"], node.ip, node.role, zone=node.zone))
             daemon = openshift.make_machine_config_daemon_pod(node.name, self.sc.suffix())
             for status in daemon["status"].get("containerStatuses", []):
                 if "containerID" in status:  # the builder hashes the wall clock into it: follow the seed instead

@@ -26,6 +26,7 @@ KURYRNETWORK_FINALIZER = "kuryrnetwork.finalizers.kuryr.openstack.org"
 
 KURYR_API = "openstack.org/v1"
 KURYR_NAMESPACE = "openshift-kuryr"
+IMAGE_REGISTRY_NAMESPACE = "openshift-image-registry"  # where the image pruner's Job runs
 GATEWAY_GUARD_SERVICE = "service-subnet-gateway-ip"
 
 # The system namespaces of a 4.x cluster on Kuryr, with their labels, in the order they are built.

@@ -4,6 +4,7 @@ and Kuryr write them."""
 
 from __future__ import annotations
 
+import datetime as _dt
 import hashlib
 import ipaddress
 from dataclasses import dataclass, field
@@ -13,19 +14,23 @@ from kuryr_cleanup.sim.generate.names import KURYR_API, KURYRPORT_FINALIZER, POL
 
 
 class Addresses:
-    """Hands out consecutive addresses of a network from an offset: O(1), no scans of used IPs."""
+    """Hands out consecutive addresses of a network from an offset, past those already `taken` (by the
+    router's ports): O(1), no scans of used IPs."""
 
-    def __init__(self, cidr: str, first_offset: int) -> None:
+    def __init__(self, cidr: str, first_offset: int, taken: frozenset[str] = frozenset()) -> None:
         self.network = ipaddress.ip_network(cidr)
         self._next = int(self.network.network_address) + first_offset
         self._last = int(self.network.broadcast_address) - 1
+        self._taken = taken
 
     def take(self) -> str:
-        if self._next > self._last:
-            raise ValueError(f"no addresses left in {self.network}: generate fewer pods or a larger host-prefix")
-        address = str(ipaddress.ip_address(self._next))
-        self._next += 1
-        return address
+        while True:
+            if self._next > self._last:
+                raise ValueError(f"no addresses left in {self.network}: generate fewer pods or a larger host-prefix")
+            address = str(ipaddress.ip_address(self._next))
+            self._next += 1
+            if address not in self._taken:
+                return address
 
 
 @dataclass
@@ -38,19 +43,34 @@ class Node:
     parent_port: dict[str, Any] = field(default_factory=dict)
     sub_ports: list[dict[str, Any]] = field(default_factory=list)
     pods: int = 0
+    zone: str = "nova"  # the server's availability zone
+
+
+@dataclass
+class PodNetwork:
+    """Kuryr's network and subnet of a namespace, and the pod addresses left in the subnet."""
+
+    network: dict[str, Any]
+    subnet: dict[str, Any]
+    addresses: Addresses
 
 
 @dataclass
 class Namespace:
     name: str
     uid: str
-    network: dict[str, Any]
-    subnet: dict[str, Any]
-    addresses: Addresses
     labels: dict[str, str]
+    # Only a namespace with pods on the pod network has one (Kuryr's namespace handler).
+    pod_network: PodNetwork | None = None
     pod_security_groups: list[str] = field(default_factory=list)
     # pod name -> (ip, node name, labels)
     pods: dict[str, tuple[str, str, dict[str, str]]] = field(default_factory=dict)
+
+    @property
+    def net(self) -> PodNetwork:
+        if self.pod_network is None:
+            raise ValueError(f"namespace {self.name} has no Kuryr network: plan it with pods on the pod network")
+        return self.pod_network
 
 
 @dataclass(frozen=True)
@@ -133,6 +153,76 @@ def pod_object(namespace: str, plan: PodPlan, uid: str, node: Node, ip: str,
     }
 
 
+def days_before(timestamp: str, days: float, minutes: float = 0) -> str:
+    """The RFC 3339 time `days` (and `minutes`) before `timestamp` (negative: after)."""
+    when = _dt.datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ") - _dt.timedelta(days=days, minutes=minutes)
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class FinishedPodPlan:
+    """A pod of a Job that ran to completion (or failed) long before the migration."""
+
+    name: str
+    node: str
+    job: str
+    container: str
+    succeeded: bool
+    started_at: str
+    finished_at: str
+
+
+def finished_pod_object(namespace: str, plan: FinishedPodPlan, uid: str, job_uid: str, node: Node,
+                        ip: str) -> dict[str, Any]:
+    """The Pod as the kubelet leaves it (phase Succeeded or Failed, containers terminated, the pod IP
+    kept) and as Kuryr leaves it: no finalizer, since Kuryr released its port when the pod completed."""
+    reason, exit_code = ("Completed", 0) if plan.succeeded else ("Error", 1)
+    container_id = "cri-o://" + hashlib.sha256(f"{namespace}/{plan.name}".encode()).hexdigest()
+    labels = {"job-name": plan.job, "batch.kubernetes.io/job-name": plan.job, "controller-uid": job_uid,
+              "batch.kubernetes.io/controller-uid": job_uid}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": plan.name, "namespace": namespace, "uid": uid, "labels": labels,
+            "creationTimestamp": plan.started_at,
+            "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": plan.job, "uid": job_uid,
+                                 "controller": True, "blockOwnerDeletion": True}],
+        },
+        "spec": {
+            "containers": [{"name": plan.container, "image": f"registry.example.com/{plan.container}:latest"}],
+            "nodeName": node.name,
+            "restartPolicy": "Never",
+            "schedulerName": "default-scheduler",
+            "serviceAccountName": "default",
+        },
+        "status": {
+            "phase": "Succeeded" if plan.succeeded else "Failed",
+            "hostIP": node.ip,
+            "podIP": ip,
+            "podIPs": [{"ip": ip}],
+            "qosClass": "BestEffort",
+            "startTime": plan.started_at,
+            "conditions": [
+                {"type": t, "status": status, **({"reason": "PodCompleted"} if t != "PodScheduled" else {}),
+                 "lastTransitionTime": plan.started_at if status == "True" else plan.finished_at}
+                for t, status in (("Initialized", "True"), ("Ready", "False"), ("ContainersReady", "False"),
+                                  ("PodScheduled", "True"))
+            ],
+            "containerStatuses": [{
+                "name": plan.container, "ready": False, "restartCount": 0, "started": False,
+                "image": f"registry.example.com/{plan.container}:latest",
+                "imageID": f"registry.example.com/{plan.container}@sha256:"
+                           f"{hashlib.sha256(plan.container.encode()).hexdigest()}",
+                "containerID": container_id,
+                "state": {"terminated": {"exitCode": exit_code, "reason": reason, "startedAt": plan.started_at,
+                                         "finishedAt": plan.finished_at, "containerID": container_id}},
+                "lastState": {},
+            }],
+        },
+    }
+
+
 def kuryr_port_object(ns: Namespace, plan: PodPlan, pod_uid: str, port: dict[str, Any],
                       vlan: int) -> dict[str, Any]:
     """A KuryrPort: `status.vifs` holds the pod's os-vif VIFVlanNested, as kuryr-controller writes it."""
@@ -144,12 +234,12 @@ def kuryr_port_object(ns: Namespace, plan: PodPlan, pod_uid: str, port: dict[str
 
     ip = port["fixed_ips"][0]["ip_address"]
     subnet = versioned("Subnet", {
-        "cidr": ns.subnet["cidr"], "dns": [], "gateway": ns.subnet["gateway_ip"],
+        "cidr": ns.net.subnet["cidr"], "dns": [], "gateway": ns.net.subnet["gateway_ip"],
         "ips": versioned("FixedIPList", {"objects": [versioned("FixedIP", {"address": ip})]}),
         "routes": versioned("RouteList", {"objects": []}),
     })
     network = versioned("Network", {
-        "id": ns.network["id"], "label": ns.network["name"], "mtu": ns.network["mtu"], "multi_host": False,
+        "id": ns.net.network["id"], "label": ns.net.network["name"], "mtu": ns.net.network["mtu"], "multi_host": False,
         "should_provide_bridge": False, "should_provide_vlan": False,
         "subnets": versioned("SubnetList", {"objects": [subnet]}),
     }, version="1.1")

@@ -54,13 +54,19 @@ class Scenario:
         self.octavia_version = version_tuple(spec.octavia or str(store.settings.get("octavia_version") or "2.27"))
         self.octavia_tags = self.octavia_version >= OCTAVIA_TAGS_VERSION
         has_providers = self.octavia_version >= OCTAVIA_PROVIDERS_VERSION
-        self.lb_provider = spec.lb_provider or ("ovn" if has_providers else "amphora")
+        # An Octavia upgraded across 2.5 was older than 2.6 when the cluster was installed: the CNO chose
+        # amphora (and the doubled service subnet) then.
+        self.lb_provider = spec.lb_provider or ("ovn" if has_providers and not spec.octavia_upgraded else "amphora")
         self.external_network: dict[str, Any] = {}
         self.external_subnet: dict[str, Any] = {}
         self.external_addresses = Addresses(EXTERNAL_CIDR, 10)
         self.macs: set[str] = set()
         self.created_at = iso_now(store.clock.now())
         self._segmentation_ids = iter(range(1001, 1 << 24))
+        # The cloud admin's own project, when the scenario has more than the cluster's (not drawn from the
+        # id sequence: the ids of a scenario without other projects must not move).
+        self.admin_project_id = (uuid.UUID(int=random.Random(f"admin-project/{spec.seed}").getrandbits(128)).hex
+                                 if spec.other_project else None)
 
     def suffix(self, length: int = 5) -> str:
         return "".join(self.names.choices(SUFFIX_ALPHABET, k=length))
@@ -83,16 +89,19 @@ class Scenario:
         return neutron.create_port(self.store, mac_address=self.mac(), **attrs)
 
     def build_external(self) -> None:
-        """The provider network floating IPs and router gateways come from (admin-owned, never tagged)."""
+        """The provider network floating IPs and router gateways come from (never tagged). With several
+        projects it belongs to the cloud's `admin` project, as on a real cloud; a one-project scenario
+        keeps it in the cluster's project (as every recorded fixture has it)."""
+        owner = {"project_id": self.admin_project_id} if self.admin_project_id else {}
         self.external_network = self.network(
-            name="external", **{"router:external": True, "provider:network_type": "flat"}, mtu=1500
+            name="external", **{"router:external": True, "provider:network_type": "flat"}, mtu=1500, **owner
         )
         self.external_network["provider:segmentation_id"] = None
         self.external_network["provider:physical_network"] = "datacentre"
         self.external_subnet = neutron.create_subnet(
             self.store, name="external-subnet", network_id=self.external_network["id"], cidr=EXTERNAL_CIDR,
             ip_version=4, gateway_ip="172.24.4.1", enable_dhcp=False,
-            allocation_pools=[{"start": "172.24.4.10", "end": "172.24.4.250"}],
+            allocation_pools=[{"start": "172.24.4.10", "end": "172.24.4.250"}], **owner,
         )
 
     def floating_ip(self, **attrs: Any) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from kuryr_cleanup.sim import neutron, octavia, openshift
 from kuryr_cleanup.sim.generate.cluster_state import ClusterState
 from kuryr_cleanup.sim.generate.names import (
     CLUSTER_NETWORK,
+    IMAGE_REGISTRY_NAMESPACE,
     KURYR_API,
     KURYR_FIP_DESCRIPTION,
     KURYR_POOL_PORT_NAME,
@@ -28,10 +29,14 @@ from kuryr_cleanup.sim.generate.names import (
 )
 from kuryr_cleanup.sim.generate.objects import (
     Addresses,
+    FinishedPodPlan,
     Namespace,
+    PodNetwork,
     PodPlan,
     ServicePlan,
+    days_before,
     endpoint_slice,
+    finished_pod_object,
     kuryr_port_object,
     pod_object,
     policy_name,
@@ -47,14 +52,39 @@ class Workloads(ClusterState):
     KuryrLoadBalancer) and NetworkPolicies (security group, rules, NetworkPolicy, KuryrNetworkPolicy)."""
 
     # -- namespaces -------------------------------------------------------------------------------------
-    def build_namespace(self, name: str, labels: dict[str, str]) -> Namespace:
-        store, sc = self.store, self.sc
+    def build_namespace(self, name: str, labels: dict[str, str], pod_network: bool = True) -> Namespace:
+        """A Namespace, and if pods of it are on the pod network, Kuryr's network, subnet and KuryrNetwork:
+        Kuryr's namespace handler makes them only for a namespace that has such a pod (`_handle_namespace`
+        in kuryr_kubernetes/controller/handlers/namespace.py)."""
         uid = str(uuid.uuid4())
-        network_name = f"{uid}/{name}"  # kuryr: c_utils.get_resource_name(ns_name, ns_uid)
+        ns = Namespace(name=name, uid=uid, labels={"kubernetes.io/metadata.name": name, **labels})
+        ns.pod_security_groups = [self.pods_sg["id"]]
+        if pod_network:
+            ns.pod_network = self._build_pod_network(ns)
+        self.namespaces[name] = ns
+        namespace_obj = openshift.make_namespace(name, labels)
+        namespace_obj["metadata"]["uid"] = uid
+        self._put(namespace_obj)
+        if ns.pod_network is not None:
+            network, subnet = ns.pod_network.network, ns.pod_network.subnet
+            self._put({
+                "apiVersion": KURYR_API,
+                "kind": "KuryrNetwork",
+                "metadata": {"name": name, "namespace": name, "finalizers": [KURYRNETWORK_FINALIZER],
+                             "labels": {}, "annotations": {}},
+                "spec": {"nsName": name, "projectId": self.project_id, "nsLabels": dict(ns.labels)},
+                "status": {"netId": network["id"], "subnetId": subnet["id"], "subnetCIDR": subnet["cidr"],
+                           "routerId": self.router["id"], "populated": True, "nsLabels": dict(ns.labels)},
+            })
+        return ns
+
+    def _build_pod_network(self, ns: Namespace) -> PodNetwork:
+        store, sc = self.store, self.sc
+        network_name = f"{ns.uid}/{ns.name}"  # kuryr: c_utils.get_resource_name(ns_name, ns_uid)
         # Kuryr names the network and subnet `<ns uid>/<ns name>` and puts its tags in the description.
         description = "" if self.spec.legacy_names else self.tag
         # Tags go in with the create here (Kuryr tags in a second call): the same end state, half the work.
-        tags = self._tags("network", name)
+        tags = self._tags("network", ns.name)
         network = sc.network(name=network_name, description=description, mtu=self.spec.mtu, tags=tags)
         prefix = self.host_prefix
         pool_net = ipaddress.ip_network(CLUSTER_NETWORK)
@@ -68,23 +98,10 @@ class Workloads(ClusterState):
             ip_version=4, enable_dhcp=False, description=description, tags=tags,
         )
         neutron.add_router_interface(store, self.router["id"], subnet_id=subnet["id"])
-        ns = Namespace(name=name, uid=uid, network=network, subnet=subnet, addresses=Addresses(cidr, 2),
-                       labels={"kubernetes.io/metadata.name": name, **labels})
-        ns.pod_security_groups = [self.pods_sg["id"]]
-        self.namespaces[name] = ns
-        namespace_obj = openshift.make_namespace(name, labels)
-        namespace_obj["metadata"]["uid"] = uid
-        self._put(namespace_obj)
-        self._put({
-            "apiVersion": KURYR_API,
-            "kind": "KuryrNetwork",
-            "metadata": {"name": name, "namespace": name, "finalizers": [KURYRNETWORK_FINALIZER],
-                         "labels": {}, "annotations": {}},
-            "spec": {"nsName": name, "projectId": self.project_id, "nsLabels": dict(ns.labels)},
-            "status": {"netId": network["id"], "subnetId": subnet["id"], "subnetCIDR": subnet["cidr"],
-                       "routerId": self.router["id"], "populated": True, "nsLabels": dict(ns.labels)},
-        })
-        return ns
+        # The router's interface has the gateway; on DVR its SNAT port took an address of the subnet too.
+        on_subnet = neutron.lookup(store, "ports", "fixed_ips.subnet_id", subnet["id"])
+        taken = frozenset(f["ip_address"] for port in on_subnet for f in port["fixed_ips"])
+        return PodNetwork(network, subnet, Addresses(cidr, 2, taken))
 
     def fill_user_namespace(self, ns: Namespace) -> None:
         spec = self.spec
@@ -116,11 +133,11 @@ class Workloads(ClusterState):
             if plan.host_network:
                 self._put(pod_object(ns.name, plan, pod_uid, node, node.ip, finalizers=[]))
                 continue
-            ip = ns.addresses.take()
+            ip = ns.net.addresses.take()
             mac = sc.mac()
             port = neutron.create_port(
-                self.store, name=f"{ns.name}/{plan.name}", network_id=ns.network["id"], mac_address=mac,
-                fixed_ips=[{"subnet_id": ns.subnet["id"], "ip_address": ip}],
+                self.store, name=f"{ns.name}/{plan.name}", network_id=ns.net.network["id"], mac_address=mac,
+                fixed_ips=[{"subnet_id": ns.net.subnet["id"], "ip_address": ip}],
                 security_groups=list(ns.pod_security_groups), device_owner=KURYR_PORT_DEVICE_OWNER,
                 status="ACTIVE", tags=self._tags("port", ns.name if first_port else ""),
                 **{"binding:host_id": plan.node},
@@ -140,12 +157,37 @@ class Workloads(ClusterState):
             node = self.node_by_name[node_name]
             for _ in range(self.spec.pool_ports):
                 port = neutron.create_port(
-                    self.store, name=KURYR_POOL_PORT_NAME, network_id=ns.network["id"], mac_address=sc.mac(),
-                    fixed_ips=[{"subnet_id": ns.subnet["id"], "ip_address": ns.addresses.take()}],
+                    self.store, name=KURYR_POOL_PORT_NAME, network_id=ns.net.network["id"], mac_address=sc.mac(),
+                    fixed_ips=[{"subnet_id": ns.net.subnet["id"], "ip_address": ns.net.addresses.take()}],
                     security_groups=list(ns.pod_security_groups), device_owner=KURYR_PORT_DEVICE_OWNER,
                     tags=[self.tag],
                 )
                 self.add_subport(node, port)
+
+    def build_finished_pods(self, ns: Namespace) -> None:
+        """Pods of Jobs that finished (Succeeded, or Failed) days before the migration, as the kubelet and
+        Kuryr left them: the pod keeps its IP in its status but has no Kuryr finalizer and no KuryrPort,
+        since Kuryr's VIF handler finalized it when it completed (`utils.is_pod_completed`), and its port
+        went back to the pool: still a tagged subport of its node's trunk, named `kuryr-pool-port`
+        (kuryr_kubernetes/controller/drivers/vif_pool.py, `_trigger_return_to_pool` with port_debug)."""
+        for number in self.finished_pods.get(ns.name, []):
+            node = self.next_worker()
+            pruner = ns.name == IMAGE_REGISTRY_NAMESPACE
+            # The pruner is a CronJob's Job, named after its schedule time in minutes.
+            job = f"image-pruner-{28480320 - 1440 * number}" if pruner else f"batch-{number}"
+            started = days_before(self.sc.created_at, 2 + number)
+            plan = FinishedPodPlan(f"{job}-{self.sc.suffix()}", node.name, job,
+                                   "image-pruner" if pruner else "batch", succeeded=number % 2 == 1,
+                                   started_at=started, finished_at=days_before(started, 0, minutes=-3))
+            ip = ns.net.addresses.take()
+            port = neutron.create_port(
+                self.store, name=KURYR_POOL_PORT_NAME, network_id=ns.net.network["id"], mac_address=self.sc.mac(),
+                fixed_ips=[{"subnet_id": ns.net.subnet["id"], "ip_address": ip}],
+                security_groups=list(ns.pod_security_groups), device_owner=KURYR_PORT_DEVICE_OWNER,
+                status="ACTIVE", tags=[self.tag], **{"binding:host_id": node.name},
+            )
+            self.add_subport(node, port)
+            self._put(finished_pod_object(ns.name, plan, str(uuid.uuid4()), str(uuid.uuid4()), node, ip))
 
     # -- services ---------------------------------------------------------------------------------------
     def build_service(self, ns: Namespace, plan: ServicePlan, kuryr: bool = True) -> None:
@@ -158,7 +200,10 @@ class Workloads(ClusterState):
             self._put(service_obj)
             return
         tags = self._tags("lb", key)
-        marker: dict[str, Any] = {"tags": tags} if sc.octavia_tags else {"description": ",".join(tags)}
+        # Octavia < 2.5 has no tags: Kuryr wrote the tag text in the description (LB, listeners, pools),
+        # and LBs made then keep it so after an upgrade.
+        tagged = sc.octavia_tags and not self._created_before_octavia_upgrade(ns.name)
+        marker: dict[str, Any] = {"tags": tags} if tagged else {"description": ",".join(tags)}
         error = key in self.error_lbs
         lb = octavia.create_loadbalancer(
             store, name=key, vip_subnet_id=self.service_subnet["id"], vip_address=plan.cluster_ip,
@@ -192,7 +237,7 @@ class Workloads(ClusterState):
                     member_name = f"{ns.name}/{target_name}:{target}"
                     member = octavia.create_member(
                         store, pool["id"], name=member_name, address=address, protocol_port=target,
-                        subnet_id=subnet_id, **({"tags": tags} if sc.octavia_tags else {}),
+                        subnet_id=subnet_id, **({"tags": tags} if tagged else {}),
                     )
                     members.append({"id": member["id"], "ip": address, "name": member_name, "pool_id": pool["id"],
                                     "port": target, "project_id": self.project_id, "subnet_id": subnet_id})
@@ -237,6 +282,14 @@ class Workloads(ClusterState):
             "status": status,
         })
 
+    def _created_before_octavia_upgrade(self, namespace: str) -> bool:
+        """With `octavia-upgraded`: the LBs of the system namespaces (made at install) and of the odd user
+        namespaces ns-1, ns-3, ... predate the upgrade to Octavia >= 2.5."""
+        if not self.spec.octavia_upgraded:
+            return False
+        number = namespace.removeprefix("ns-")
+        return not number.isdigit() or int(number) % 2 == 1
+
     def _endpoints(self, ns: Namespace, plan: ServicePlan) -> list[tuple[str, str, str]]:
         """(target name, address, member subnet) of the Service's backends."""
         if plan.host_endpoints:
@@ -244,7 +297,7 @@ class Workloads(ClusterState):
         if not plan.selector:
             return []
         return [
-            (pod, ip, ns.subnet["id"])
+            (pod, ip, ns.net.subnet["id"])
             for pod, (ip, _, labels) in ns.pods.items()
             if all(labels.get(k) == v for k, v in plan.selector.items())
         ]
@@ -261,10 +314,13 @@ class Workloads(ClusterState):
         )
         rule_bodies: list[dict[str, Any]] = []
         if name == "allow-from-same-namespace":
-            rule_bodies.append({"remote_ip_prefix": ns.subnet["cidr"]})
+            if ns.pod_network is not None:  # else no pod for the rule to allow
+                rule_bodies.append({"remote_ip_prefix": ns.pod_network.subnet["cidr"]})
         elif name == "allow-from-openshift-ingress":
             ingress = self.namespaces.get("openshift-ingress")
-            rule_bodies.append({"remote_ip_prefix": ingress.subnet["cidr"] if ingress else MACHINE_NETWORK})
+            # The routers of a cluster on OpenStack are on the host network: the nodes' addresses.
+            ingress_net = ingress.pod_network if ingress else None
+            rule_bodies.append({"remote_ip_prefix": ingress_net.subnet["cidr"] if ingress_net else MACHINE_NETWORK})
         elif name != "deny-by-default":
             rule_bodies.append({"protocol": "tcp", "port_range_min": 8080, "port_range_max": 8080,
                                 "remote_ip_prefix": "0.0.0.0/0"})

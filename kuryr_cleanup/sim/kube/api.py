@@ -3,14 +3,18 @@
 Served on its own port at the root, as a real apiserver is, so the official `kubernetes` Python
 client (typed and dynamic) and `kubectl` work against it unmodified. Semantics follow the apiserver
 where they decide whether a migration or cleanup tool is right in real life:
+- only the kubeconfig's token may do everything; another token is 401, a user RBAC refuses 403 (`auth`);
 - a DELETE of an object with finalizers only sets `deletionTimestamp`; the object goes when an update
-  empties `metadata.finalizers`;
+  empties `metadata.finalizers`; a pod bound to a node is deleted gracefully and goes when its kubelet
+  confirms (`kubelet`);
 - PUT checks `metadata.resourceVersion` (stale -> 409 Conflict, the real message);
-- a deleted namespace deletes its content and stays Terminating while content remains; creating in
-  it answers 403;
+- a deleted namespace is Terminating at once; its controller deletes the content and the namespace
+  goes when none remains (`namespaces`); creating in it answers 403;
 - kinds with a status subresource ignore status in main writes, and `/status` writes only status;
 - custom resources refuse strategic merge patches (415); a failed JSON-patch `test` answers 422;
-- errors are `kind: Status` documents with the apiserver's reason, code and message.
+- names and field selectors are validated per kind (`validation`);
+- errors are `kind: Status` documents with the apiserver's reason, code and message, and paths nothing
+  serves get the 404 the apiserver gives them (a Status, or plain text outside the built-in groups).
 
 Objects live in `store.kube` as plain dicts; lists serialize only the requested page (a 2,000
 namespace cluster pages through its KuryrPorts in milliseconds). Watches stream JSON lines from a
@@ -20,26 +24,38 @@ bounded history of changes fed by `store.kube_listeners`, polling with the store
 from __future__ import annotations
 
 import copy
+import datetime as _dt
 import random
 import string
 from typing import Any
 
 from kuryr_cleanup.sim import openshift
-from kuryr_cleanup.sim.http import Request, Response, Service
+from kuryr_cleanup.sim.http import ApiError, Request, Response, Service
 from kuryr_cleanup.sim.kube import discovery
+from kuryr_cleanup.sim.kube.auth import Authorizer
 from kuryr_cleanup.sim.kube.errors import (
     STALE,
     bad_request,
     conflict,
+    deleted_status,
     invalid,
     not_found,
+    precondition_failed,
     status_details,
     status_error,
     unsupported_media_type,
 )
+from kuryr_cleanup.sim.kube.kubelet import Kubelets, termination_pending
 from kuryr_cleanup.sim.kube.namespaces import Namespaces
 from kuryr_cleanup.sim.kube.patches import JsonPatchError, json_patch, merge_patch, strategic_merge_patch
-from kuryr_cleanup.sim.kube.resources import BY_RESOURCE, Kind, drop_object, save_object, serialize
+from kuryr_cleanup.sim.kube.resources import (
+    BY_RESOURCE,
+    BY_STORE_KEY,
+    Kind,
+    drop_object,
+    save_object,
+    serialize,
+)
 from kuryr_cleanup.sim.kube.selectors import (
     decode_continue,
     encode_continue,
@@ -48,6 +64,7 @@ from kuryr_cleanup.sim.kube.selectors import (
     parse_field_selector,
     parse_label_selector,
 )
+from kuryr_cleanup.sim.kube.validation import check_field_selector, check_name
 from kuryr_cleanup.sim.kube.watch import Watches
 from kuryr_cleanup.sim.store import Store, iso_now, new_id
 
@@ -57,6 +74,8 @@ PATCH_TYPES_BUILTIN = (
     "application/strategic-merge-patch+json",
 )
 PATCH_TYPES_CUSTOM = ("application/json-patch+json", "application/merge-patch+json")
+APPLY_PATCH = "application/apply-patch+yaml"
+POD = BY_STORE_KEY["v1/Pod"]
 
 
 def _random_suffix() -> str:
@@ -77,8 +96,10 @@ class KubeApi(Service):
         super().__init__()
         self.store = store
         self.behaviours = openshift.behaviours_for(store)
+        self.authorizer = Authorizer()
         self.watches = Watches(store)
         self.namespaces = Namespaces(store, self._delete_object)
+        self.kubelets = Kubelets(store, lambda pod: self._delete_object(POD, pod, 0))
         self.route("GET", r"/version/?", discovery.version)
         self.route("GET", r"/api/?", discovery.api_versions)
         self.route("GET", r"/apis/?", discovery.api_groups)
@@ -92,6 +113,10 @@ class KubeApi(Service):
 
     # -- framework hooks -------------------------------------------------------------------------
     def dispatch(self, request: Request) -> Response:
+        try:
+            self.authorizer.check(request)
+        except ApiError as err:
+            return Response(err.status, err.body, headers=dict(err.headers))
         self.behaviours.apply_faults()
         return super().dispatch(request)
 
@@ -102,8 +127,7 @@ class KubeApi(Service):
         return Response(status, err.body, headers)
 
     def not_found(self, request: Request) -> Response:
-        err = status_error(404, "NotFound", "the server could not find the requested resource", {})
-        return Response(404, err.body)
+        return discovery.path_not_found(request.path)
 
     def method_not_allowed(self, request: Request) -> Response:
         message = "the server does not allow this method on the requested resource"
@@ -135,7 +159,7 @@ class KubeApi(Service):
             namespace, parts = parts[1], parts[2:]
         plural = parts[0]
         kind = BY_RESOURCE.get((group, version, plural))
-        if kind is None or len(parts) > 3:
+        if kind is None:
             return self.not_found(request)
         if kind.namespaced and namespace is None and len(parts) > 1:
             return self.not_found(request)
@@ -143,7 +167,11 @@ class KubeApi(Service):
             return self.not_found(request)
         name = parts[1] if len(parts) > 1 else None
         sub = parts[2] if len(parts) > 2 else None
-        if sub is not None and sub not in kind.subresources:
+        if len(parts) > 3 or (sub is not None and sub not in kind.subresources):
+            if not kind.builtin and name:
+                # The custom resource handler answers any subresource it does not serve with the object's
+                # NotFound (whether the object exists or not).
+                raise not_found(kind, name)
             return self.not_found(request)
         method = request.method
         if name is None:
@@ -153,6 +181,11 @@ class KubeApi(Service):
                 return self._create(kind, namespace or "", request)
             if method == "DELETE":
                 return self._delete_collection(kind, namespace, request)
+            if not kind.builtin and method in ("PUT", "PATCH"):
+                # The CRD handler serves a namespaced kind across namespaces for reads only.
+                if kind.namespaced and namespace is None:
+                    return self.not_found(request)
+                raise bad_request("name must be provided")
             return self.method_not_allowed(request)
         ns = namespace or ""
         if method == "GET":
@@ -188,7 +221,7 @@ class KubeApi(Service):
     # -- list, watch, log ---------------------------------------------------------------------------
     def _list_or_watch(self, kind: Kind, namespace: str | None, request: Request) -> Response:
         labels = parse_label_selector(request.arg("labelSelector") or "")
-        fields = parse_field_selector(request.arg("fieldSelector") or "")
+        fields = check_field_selector(kind, parse_field_selector(request.arg("fieldSelector") or ""))
         if (request.arg("watch") or "").lower() in ("true", "1"):
             return self.watches.watch(kind, namespace, labels, fields, request)
         objects = self.store.kube_objects(kind.api_version, kind.kind)
@@ -221,7 +254,7 @@ class KubeApi(Service):
             if limit and len(page) == limit:
                 more = True
                 break
-            page.append(obj)
+            page.append(_list_item(kind, obj))
             last_key = key
         meta: dict[str, Any] = {"resourceVersion": rv}
         if more and last_key is not None:
@@ -290,6 +323,7 @@ class KubeApi(Service):
         else:
             meta.pop("namespace", None)
         self._check_namespace(kind, namespace, name)
+        check_name(kind, name)
         objects = self.store.kube_objects(kind.api_version, kind.kind)
         if (namespace if kind.namespaced else "", name) in objects:
             raise status_error(409, "AlreadyExists", f'{kind.resource} "{name}" already exists',
@@ -324,16 +358,21 @@ class KubeApi(Service):
         rv = meta.get("resourceVersion")
         if not rv and not kind.allows_unconditional_update:
             raise invalid(kind, name, "metadata.resourceVersion", "FieldValueInvalid",
-                          "Invalid value: 0x0: must be specified for an update")
+                          "Invalid value: 0x0: must be specified for an update", by_resource=not kind.builtin)
         if rv and str(rv) != old["metadata"]["resourceVersion"]:
             raise conflict(kind, name, STALE)
         return self._update(kind, old, body, sub, request)
 
     def _patch(self, kind: Kind, namespace: str, name: str, sub: str | None, request: Request) -> Response:
         content_type = (request.header("content-type") or "").split(";")[0].strip()
-        accepted = PATCH_TYPES_BUILTIN if kind.builtin else PATCH_TYPES_CUSTOM
-        if content_type not in accepted:
-            raise unsupported_media_type(accepted)
+        if content_type == APPLY_PATCH:
+            raise status_error(415, "UnsupportedMediaType",
+                               f"the simulator does not implement server-side apply ({APPLY_PATCH})")
+        if kind.builtin and content_type not in PATCH_TYPES_BUILTIN:
+            # Refused by the go-restful route (its Consumes list) before the patch handler runs.
+            raise status_error(415, "UnsupportedMediaType", "415: Unsupported Media Type")
+        if content_type not in PATCH_TYPES_CUSTOM and not kind.builtin:
+            raise unsupported_media_type((*PATCH_TYPES_CUSTOM, APPLY_PATCH))
         patch = self._body(request)
         old = self._existing(kind, namespace, name)
         doc = copy.deepcopy(old)
@@ -422,8 +461,10 @@ class KubeApi(Service):
             return self._json(200, old)  # a no-op write does not bump the resourceVersion
         if _dry_run(request):
             return self._json(200, new)
-        if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
-            self._remove(old, new)
+        if (new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers")
+                and not termination_pending(new)):
+            # The last finalizer went (a pod whose kubelet has not confirmed yet stays until it does).
+            self._remove(old)
             return self._json(200, new)
         save_object(self.store, new)
         self.behaviours.object_changed(old, new)
@@ -435,56 +476,138 @@ class KubeApi(Service):
         options = self._body(request) or {}
         preconditions = options.get("preconditions") or {}
         meta = obj["metadata"]
+        # rest.BeforeDelete checks these first and names the object by its Kind.
         if preconditions.get("uid") and preconditions["uid"] != meta.get("uid"):
-            raise conflict(kind, name, f"Precondition failed: UID in precondition: {preconditions['uid']}, "
-                                       f"UID in object meta: {meta.get('uid')}")
+            raise precondition_failed(
+                kind, name, f"the UID in the precondition ({preconditions['uid']}) does not match the UID in record "
+                            f"({meta.get('uid')}). The object might have been deleted and then recreated")
         if preconditions.get("resourceVersion") and str(preconditions["resourceVersion"]) != meta["resourceVersion"]:
-            raise conflict(
+            raise precondition_failed(
                 kind, name,
                 f"the ResourceVersion in the precondition ({preconditions['resourceVersion']}) does not match the "
                 f"ResourceVersion in record ({meta['resourceVersion']}). The object might have been modified",
             )
-        if _dry_run(request) or "All" in (options.get("dryRun") or []):
-            return self._json(200, obj)
-        return self._json(200, self._delete_object(kind, obj))
+        dry_run = _dry_run(request) or "All" in (options.get("dryRun") or [])
+        grace = _grace_period(options, request)
+        if kind.kind == "Namespace":
+            return self._json(200, obj if dry_run else self.namespaces.delete(obj))
+        final, gone = self._delete_object(kind, obj, grace, dry_run)
+        if gone and kind.kind != "Pod":
+            # Only pods' storage returns the deleted object; the other kinds answer a Status.
+            return self._json(200, deleted_status(kind, final))
+        return self._json(200, final)
 
     def _delete_collection(self, kind: Kind, namespace: str | None, request: Request) -> Response:
         labels = parse_label_selector(request.arg("labelSelector") or "")
-        fields = parse_field_selector(request.arg("fieldSelector") or "")
+        fields = check_field_selector(kind, parse_field_selector(request.arg("fieldSelector") or ""))
         objects = self.store.kube_objects(kind.api_version, kind.kind)
         victims = [o for k, o in sorted(objects.items()) if (namespace is None or k[0] == namespace)
                    and matches(o, labels, fields)]
-        items = victims if _dry_run(request) else [self._delete_object(kind, o) for o in victims]
+        options = self._body(request) or {}
+        dry_run = _dry_run(request) or "All" in (options.get("dryRun") or [])
+        grace = _grace_period(options, request)
+        for obj in victims:
+            self._delete_object(kind, obj, grace, dry_run)
+        items = [_list_item(kind, o) for o in victims]  # the apiserver answers the list it read before deleting
         rv = self.store.next_resource_version()
         body = {"kind": f"{kind.kind}List", "apiVersion": kind.api_version, "metadata": {"resourceVersion": rv},
                 "items": items}
         return self._json(200, body)
 
-    def _delete_object(self, kind: Kind, obj: dict[str, Any]) -> dict[str, Any]:
-        """Delete now, or mark for deletion while finalizers remain; namespaces delete their content."""
-        meta = obj["metadata"]
-        if kind.kind == "Namespace":
-            return self.namespaces.delete(obj)
-        if meta.get("finalizers"):
-            if not meta.get("deletionTimestamp"):
-                new = copy.deepcopy(obj)
-                new["metadata"]["deletionTimestamp"] = iso_now(self.store.clock.now())
-                new["metadata"]["deletionGracePeriodSeconds"] = 0
-                save_object(self.store, new)
-                self.behaviours.object_changed(obj, new)
-                return new
-            return obj
-        self._remove(obj, obj)
-        return obj
+    def _delete_object(self, kind: Kind, obj: dict[str, Any], grace: int | None = None,
+                       dry_run: bool = False) -> tuple[dict[str, Any], bool]:
+        """One object's DELETE (the namespace controller's too): the object as it ends, and whether it went.
 
-    def _remove(self, old: dict[str, Any], final: dict[str, Any]) -> None:
-        """The object goes for good; a Terminating namespace waiting for it may finish."""
-        drop_object(self.store, final)
-        self.behaviours.object_changed(old, None)
-        namespace = final["metadata"].get("namespace")
+        As the apiserver's generic store: an object with finalizers is only marked (deletionTimestamp,
+        grace 0); a pod is deleted gracefully (its kubelet confirms, see `kubelet`); the rest goes now."""
+        if kind.kind == "Namespace":
+            return self.namespaces.delete(obj), False
+        new, goes = self._planned_deletion(kind, obj, grace)
+        if dry_run:
+            return new or obj, goes
+        final = obj
+        if new is not None:
+            save_object(self.store, new)
+            self.behaviours.object_changed(obj, new)
+            final = new
+        if goes:
+            self._remove(final)
+        elif new is not None and kind.kind == "Pod" and termination_pending(new):
+            self.kubelets.terminating(new)
+        return final, goes
+
+    def _planned_deletion(self, kind: Kind, obj: dict[str, Any],
+                          requested: int | None) -> tuple[dict[str, Any] | None, bool]:
+        """What a DELETE does (k8s.io/apiserver's rest.BeforeDelete and the pod strategy): the object as it
+        is to be stored (None: unchanged) and whether it then goes for good."""
+        meta = obj["metadata"]
+        finalizers = bool(meta.get("finalizers"))
+        graceful = kind.kind == "Pod"
+        if meta.get("deletionTimestamp"):
+            pending = meta.get("deletionGracePeriodSeconds")
+            if not pending:
+                return None, not finalizers
+            if not graceful or requested is None or requested >= int(pending):
+                return None, False  # graceful deletion pending: only a shorter grace period changes it
+            new = copy.deepcopy(obj)
+            when = _parse_time(meta["deletionTimestamp"]) - int(pending) + requested
+            new["metadata"]["deletionTimestamp"] = iso_now(when)
+            new["metadata"]["deletionGracePeriodSeconds"] = requested
+            return new, requested == 0 and not finalizers
+        if not graceful and not finalizers:
+            return None, True
+        period = _pod_grace_period(obj, requested) if graceful else 0
+        new = copy.deepcopy(obj)
+        new["metadata"]["deletionTimestamp"] = iso_now(self.store.clock.now() + period)
+        new["metadata"]["deletionGracePeriodSeconds"] = period
+        if int(meta.get("generation") or 0) > 0:
+            new["metadata"]["generation"] = int(meta["generation"]) + 1
+        return new, period == 0 and not finalizers
+
+    def _remove(self, stored: dict[str, Any]) -> None:
+        """The object goes for good; a Terminating namespace waiting for it may finish.
+
+        `stored` is the object as last stored: what the DELETED event carries, as etcd's previous value
+        (when an update removed the last finalizer, the finalizers are still listed there)."""
+        drop_object(self.store, stored)
+        self.behaviours.object_changed(stored, None)
+        namespace = stored["metadata"].get("namespace")
         if namespace:
-            self.namespaces.content_gone(namespace, (Store.kube_key(final["apiVersion"], final["kind"]),
-                                           final["metadata"]["name"]))
+            self.namespaces.content_gone(namespace, (Store.kube_key(stored["apiVersion"], stored["kind"]),
+                                           stored["metadata"]["name"]))
+
+
+def _list_item(kind: Kind, obj: dict[str, Any]) -> dict[str, Any]:
+    """A list item as the apiserver sends it: the items of a built-in kind's typed list carry no
+    apiVersion and kind (a custom resource's, unstructured, do)."""
+    if not kind.builtin:
+        return obj
+    return {k: v for k, v in obj.items() if k != "apiVersion" and k != "kind"}
+
+
+def _grace_period(options: dict[str, Any], request: Request) -> int | None:
+    """DeleteOptions.gracePeriodSeconds, from the body or the query."""
+    value = options.get("gracePeriodSeconds")
+    if value is None:
+        value = request.arg("gracePeriodSeconds")
+    try:
+        return None if value is None else max(0, int(value))
+    except (TypeError, ValueError) as exc:
+        raise bad_request(f"invalid gracePeriodSeconds: {value}") from exc
+
+
+def _pod_grace_period(pod: dict[str, Any], requested: int | None) -> int:
+    """The pod strategy's CheckGracefulDelete: the requested period, else the pod's own (30 s by default);
+    0 for a pod no node runs (unscheduled) or whose containers have all ended."""
+    spec = pod.get("spec") or {}
+    period = requested if requested is not None else int(spec.get("terminationGracePeriodSeconds", 30))
+    if not spec.get("nodeName") or (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+        period = 0
+    return period
+
+
+def _parse_time(text: str) -> float:
+    return _dt.datetime.fromisoformat(str(text).replace("Z", "+00:00")).timestamp()
 
 
 def _dry_run(request: Request) -> bool:

@@ -12,11 +12,13 @@ deleted in which order (NetworkInUse, SubnetInUse, PortInUseAsSubPort, ...), wha
 
 Modules: `records` (errors, indexes, what every record has, tags), `networks` (networks, subnet
 pools, subnets, address allocation), `security_groups`, `ports` (ports, trunks), `routers` (routers,
-interfaces, gateways, floating IPs), `listing` (filters, sorting, paging) and `api` (the HTTP API).
+interfaces, gateways, floating IPs), `dvr` (what distributed routers add), `listing` (filters,
+sorting, paging), `policy` (what a token may see) and `api` (the HTTP API).
 This package exports the model functions and the `Neutron` service.
 """
 
 from kuryr_cleanup.sim.neutron.api import Neutron
+from kuryr_cleanup.sim.neutron.dvr import ensure_agent_gateway_port, l3_agent_id
 from kuryr_cleanup.sim.neutron.networks import (
     create_network,
     create_subnet,
@@ -34,7 +36,12 @@ from kuryr_cleanup.sim.neutron.ports import (
     remove_subports,
 )
 from kuryr_cleanup.sim.neutron.records import (
+    AGENT_GATEWAY_OWNER,
+    AUTO_DELETE_PORT_OWNERS,
+    CENTRALIZED_SNAT_OWNER,
     DHCP_OWNER,
+    DISTRIBUTED_OWNER,
+    DVR_INTERFACE_OWNER,
     FLOATINGIP_OWNER,
     L3_OWNERS,
     ROUTER_GATEWAY_OWNER,
@@ -68,7 +75,12 @@ from kuryr_cleanup.sim.neutron.security_groups import (
 )
 
 __all__ = [
+    "AGENT_GATEWAY_OWNER",
+    "AUTO_DELETE_PORT_OWNERS",
+    "CENTRALIZED_SNAT_OWNER",
     "DHCP_OWNER",
+    "DISTRIBUTED_OWNER",
+    "DVR_INTERFACE_OWNER",
     "FLOATINGIP_OWNER",
     "L3_OWNERS",
     "ROUTER_GATEWAY_OWNER",
@@ -99,8 +111,10 @@ __all__ = [
     "delete_subnet",
     "delete_subnetpool",
     "delete_trunk",
+    "ensure_agent_gateway_port",
     "ensure_default_security_group",
     "get",
+    "l3_agent_id",
     "lookup",
     "remove_router_interface",
     "remove_subports",

@@ -11,6 +11,7 @@ from urllib.parse import unquote
 
 from kuryr_cleanup.sim import keystone
 from kuryr_cleanup.sim.http import ApiError, Request, Response, Service
+from kuryr_cleanup.sim.neutron import dvr, policy
 from kuryr_cleanup.sim.neutron.listing import (
     CREATE_ONLY,
     READ_ONLY,
@@ -42,6 +43,7 @@ from kuryr_cleanup.sim.neutron.records import (
     bad_request,
     change,
     get,
+    not_found,
     remove_tag,
     set_tags,
     tag_extension_enabled,
@@ -141,8 +143,15 @@ _TAG_EXTENSIONS: list[tuple[str, str, str]] = [
 ]
 
 
+# With DVR (neutron_lib/api/definitions/dvr.py).
+_DVR_EXTENSIONS: list[tuple[str, str, str]] = [
+    ("dvr", "Distributed Virtual Router", "Enables configuration of Distributed Virtual Routers."),
+]
+
+
 def extensions(store: Store) -> list[dict[str, Any]]:
     listed = _EXTENSIONS + (_TAG_EXTENSIONS if tag_extension_enabled(store) else [])
+    listed += _DVR_EXTENSIONS if dvr.routers_distributed_by_default(store) else []
     return [
         {"alias": alias, "name": name, "description": description, "updated": "2023-01-01T10:00:00-00:00",
          "links": []}
@@ -211,8 +220,10 @@ class Neutron(Service):
 
     # -- framework hooks -----------------------------------------------------------------------
     def dispatch(self, request: Request) -> Response:
-        if request.path not in ("", "/") and not keystone.validate_token(self.store, request.header("x-auth-token")):
-            return keystone.unauthorized_response()
+        if request.path not in ("", "/"):
+            request.auth = keystone.token_context(self.store, request.header("x-auth-token"))
+            if request.auth is None:
+                return keystone.unauthorized_response()
         if request.path.endswith(".json"):
             request.path = request.path[: -len(".json")]
         return super().dispatch(request)
@@ -283,9 +294,19 @@ class Neutron(Service):
         raise NeutronError(404, "HTTPNotFound", f"Extension with alias {request.params['alias']} does not exist")
 
     # -- CRUD ----------------------------------------------------------------------------------
+    def _get(self, request: Request, collection: str, rid: str) -> dict[str, Any]:
+        """The record, if the caller may see it; else the collection's NotFound, as for no record at all."""
+        record = get(self.store, collection, rid)
+        if not policy.visible(self.store, collection, record, request.auth):
+            raise not_found(collection, rid)
+        return record
+
     def list(self, request: Request) -> Response:
         collection, _ = self._kind(request)
-        page, links = list_records(self.store, collection, request)
+        context = request.auth
+        visible = None if policy.sees_everything(context) else (
+            lambda record: policy.visible(self.store, collection, record, context))
+        page, links = list_records(self.store, collection, request, visible)
         fields = [f for f in request.query.get("fields", []) if f]
         body: dict[str, Any] = {collection: [self._present(r, fields) for r in page]}
         if links:
@@ -294,11 +315,11 @@ class Neutron(Service):
 
     def show(self, request: Request) -> Response:
         collection, singular = self._kind(request)
-        record = get(self.store, collection, request.params["id"])
+        record = self._get(request, collection, request.params["id"])
         fields = [f for f in request.query.get("fields", []) if f]
         return _json_response(200, {singular: self._present(record, fields)})
 
-    def _create_one(self, collection: str, attrs: Any) -> dict[str, Any]:
+    def _create_one(self, collection: str, attrs: Any, request: Request) -> dict[str, Any]:
         if not isinstance(attrs, dict):
             raise bad_request("Invalid input: the body must be an object")
         allowed = record_fields(collection) | CREATE_ONLY.get(collection, set()) | {"tenant_id", "project_id"}
@@ -307,7 +328,7 @@ class Neutron(Service):
             raise bad_request(f"Unrecognized attribute(s) '{', '.join(unknown)}'")
         if "tags" in attrs and not tag_extension_enabled(self.store):
             raise bad_request("Unrecognized attribute(s) 'tags'")
-        return _CREATORS[collection](self.store, **attrs)
+        return _CREATORS[collection](self.store, **policy.owner_for_create(self.store, attrs, request.auth))
 
     def create(self, request: Request) -> Response:
         collection, singular = self._kind(request)
@@ -316,18 +337,18 @@ class Neutron(Service):
             created: list[dict[str, Any]] = []
             try:
                 for attrs in data[collection]:
-                    created.append(self._create_one(collection, attrs))
+                    created.append(self._create_one(collection, attrs, request))
             except ApiError:
                 for record in reversed(created):  # bulk create is all or nothing
                     _DELETERS[collection](self.store, record["id"])
                 raise
             return _json_response(201, {collection: [self._present(r) for r in created]})
-        record = self._create_one(collection, self._body(request, singular))
+        record = self._create_one(collection, self._body(request, singular), request)
         return _json_response(201, {singular: self._present(record)})
 
     def update(self, request: Request) -> Response:
         collection, singular = self._kind(request)
-        record = get(self.store, collection, request.params["id"])
+        record = self._get(request, collection, request.params["id"])
         changes = self._body(request, singular)
         if not isinstance(changes, dict):
             raise bad_request("Invalid input: the body must be an object")
@@ -349,6 +370,7 @@ class Neutron(Service):
 
     def delete(self, request: Request) -> Response:
         collection, _ = self._kind(request)
+        self._get(request, collection, request.params["id"])
         _DELETERS[collection](self.store, request.params["id"])
         return Response(204)
 
@@ -360,27 +382,31 @@ class Neutron(Service):
         return data.get("subnet_id"), data.get("port_id")
 
     def add_interface(self, request: Request) -> Response:
+        self._get(request, "routers", request.params["id"])
         subnet_id, port_id = self._interface_request(request)
         port = add_router_interface(self.store, request.params["id"], subnet_id=subnet_id, port_id=port_id)
         router = self.store.os["routers"][request.params["id"]]
         return _json_response(200, router_interface_info(router, port))
 
     def remove_interface(self, request: Request) -> Response:
+        self._get(request, "routers", request.params["id"])
         subnet_id, port_id = self._interface_request(request)
         port = remove_router_interface(self.store, request.params["id"], subnet_id=subnet_id, port_id=port_id)
         router = self.store.os["routers"][request.params["id"]]
         return _json_response(200, router_interface_info(router, port))
 
     def trunk_add_subports(self, request: Request) -> Response:
+        self._get(request, "trunks", request.params["id"])
         trunk = add_subports(self.store, request.params["id"], self._body(request, "sub_ports") or [])
         return _json_response(200, self._present(trunk))
 
     def trunk_remove_subports(self, request: Request) -> Response:
+        self._get(request, "trunks", request.params["id"])
         trunk = remove_subports(self.store, request.params["id"], self._body(request, "sub_ports") or [])
         return _json_response(200, self._present(trunk))
 
     def trunk_get_subports(self, request: Request) -> Response:
-        trunk = get(self.store, "trunks", request.params["id"])
+        trunk = self._get(request, "trunks", request.params["id"])
         return _json_response(200, {"sub_ports": trunk["sub_ports"]})
 
     # -- tags ----------------------------------------------------------------------------------
@@ -388,7 +414,7 @@ class Neutron(Service):
         if not tag_extension_enabled(self.store):
             raise NeutronError(404, "HTTPNotFound", "The resource could not be found.")
         collection, _ = self._kind(request)
-        return collection, get(self.store, collection, request.params["id"])
+        return collection, self._get(request, collection, request.params["id"])
 
     def get_tags(self, request: Request) -> Response:
         _, record = self._tagged(request)

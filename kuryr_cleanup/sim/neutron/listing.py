@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -204,10 +205,13 @@ def _sort(records: list[dict[str, Any]], sorts: list[tuple[str, bool]]) -> list[
     return result
 
 
-def list_records(store: Store, collection: str, request: Request) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
-    """The page of matching records and the `<collection>_links` Neutron would answer with."""
+def list_records(
+    store: Store, collection: str, request: Request, visible: Callable[[dict[str, Any]], bool] | None = None
+) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """The page of matching records (among those `visible` to the caller) and the `<collection>_links`
+    Neutron would answer with."""
     query = _Query(store, collection, request)
-    matching = [r for r in query.candidates(store) if query.matches(r)]
+    matching = [r for r in query.candidates(store) if query.matches(r) and (visible is None or visible(r))]
     sorts = list(query.sorts)
     if query.limit and not any(k == "id" for k, _ in sorts):
         sorts.append(("id", True))  # Neutron pages in a total order: the primary key breaks ties

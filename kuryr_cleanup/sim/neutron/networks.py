@@ -8,7 +8,7 @@ import itertools
 from typing import Any
 
 from kuryr_cleanup.sim.neutron.records import (
-    DHCP_OWNER,
+    AUTO_DELETE_PORT_OWNERS,
     NeutronError,
     apply_attrs,
     bad_request,
@@ -284,7 +284,7 @@ def resolve_fixed_ips(
 def delete_subnet(store: Store, subnet_id: str) -> None:
     subnet = get(store, "subnets", subnet_id)
     for port in lookup(store, "ports", "fixed_ips.subnet_id", subnet_id):
-        if port["device_owner"] != DHCP_OWNER:
+        if port["device_owner"] not in AUTO_DELETE_PORT_OWNERS:
             raise NeutronError(
                 409, "SubnetInUse",
                 f"Unable to complete operation on subnet {subnet_id}: One or more ports have an IP allocation "
@@ -311,9 +311,11 @@ def _remove_subnet(store: Store, subnet: dict[str, Any]) -> None:
 
 
 def delete_network(store: Store, network_id: str) -> None:
-    """Refused while the network has ports other than DHCP's; its subnets go with it."""
+    """Refused while the network has ports other than those Neutron deletes itself (DHCP, OVN metadata,
+    DVR agent gateway); its subnets go with it."""
     network = get(store, "networks", network_id)
-    in_use = {p["id"] for p in lookup(store, "ports", "network_id", network_id) if p["device_owner"] != DHCP_OWNER}
+    in_use = {p["id"] for p in lookup(store, "ports", "network_id", network_id)
+              if p["device_owner"] not in AUTO_DELETE_PORT_OWNERS}
     if in_use:
         # Neutron names them in creation order (its SQL has no ORDER BY); the store keeps creation order.
         in_use_ordered = [pid for pid in store.os["ports"] if pid in in_use]

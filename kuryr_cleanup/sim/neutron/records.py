@@ -17,17 +17,25 @@ from kuryr_cleanup.sim.store import Store, iso_now, new_id
 
 PREFIX = "/networking"  # where the server mounts Neutron (as devstack does)
 
-# Device owners of ports that belong to the L3 service: the port API refuses to delete them
-# (ServicePortInUse); they go with their router interface, gateway or floating IP.
+# Device owners of ports that belong to the L3 service (l3_db's router_device_owners and, on DVR, l3_dvr_db's):
+# the port API refuses to delete them while their router or floating IP exists (ServicePortInUse); they
+# go with their router interface, gateway or floating IP.
 ROUTER_INTERFACE_OWNERS = (
     "network:router_interface",
     "network:router_interface_distributed",
     "network:ha_router_replicated_interface",
 )
+DVR_INTERFACE_OWNER = "network:router_interface_distributed"
 ROUTER_GATEWAY_OWNER = "network:router_gateway"
 FLOATINGIP_OWNER = "network:floatingip"
-L3_OWNERS = (*ROUTER_INTERFACE_OWNERS, ROUTER_GATEWAY_OWNER, FLOATINGIP_OWNER)
+CENTRALIZED_SNAT_OWNER = "network:router_centralized_snat"
+AGENT_GATEWAY_OWNER = "network:floatingip_agent_gateway"
+L3_OWNERS = (*ROUTER_INTERFACE_OWNERS, ROUTER_GATEWAY_OWNER, FLOATINGIP_OWNER, CENTRALIZED_SNAT_OWNER,
+             AGENT_GATEWAY_OWNER)
 DHCP_OWNER = "network:dhcp"
+DISTRIBUTED_OWNER = "network:distributed"  # ML2/OVN's metadata ports
+# Ports Neutron deletes itself with their network or subnet (neutron/common/_constants.py).
+AUTO_DELETE_PORT_OWNERS = (DHCP_OWNER, DISTRIBUTED_OWNER, AGENT_GATEWAY_OWNER)
 SUBPORT_OWNER = "trunk:subport"
 
 # Collections whose records carry standard attributes, hence tags (the `standard-attr-tag` extension).
@@ -111,7 +119,8 @@ _INDEXED: dict[str, dict[str, KeyFunction]] = {
     "routers": {},
     "trunks": {"port_id": _scalar("port_id"), "sub_ports.port_id": _each("sub_ports", "port_id")},
     "security_groups": {},
-    "security_group_rules": {"security_group_id": _scalar("security_group_id")},
+    "security_group_rules": {"security_group_id": _scalar("security_group_id"),
+                             "remote_group_id": _scalar("remote_group_id")},
     "subnetpools": {},
     "floatingips": {"port_id": _scalar("port_id"), "router_id": _scalar("router_id")},
 }

@@ -1,10 +1,11 @@
-"""Neutron routers (gateway, interfaces) and floating IPs."""
+"""Neutron routers (gateway, interfaces) and floating IPs; what DVR adds is in `dvr`."""
 
 from __future__ import annotations
 
 import ipaddress
 from typing import Any
 
+from kuryr_cleanup.sim.neutron import dvr
 from kuryr_cleanup.sim.neutron.ports import create_port, disassociate_floatingip
 from kuryr_cleanup.sim.neutron.records import (
     FLOATINGIP_OWNER,
@@ -33,7 +34,7 @@ def create_router(store: Store, **attrs: Any) -> dict[str, Any]:
             "external_gateway_info": None,
             "availability_zone_hints": [],
             "availability_zones": [],
-            "distributed": False,
+            "distributed": dvr.routers_distributed_by_default(store),
             "ha": False,
             "flavor_id": None,
             "routes": [],
@@ -52,12 +53,16 @@ def create_router(store: Store, **attrs: Any) -> dict[str, Any]:
 def set_router_gateway(store: Store, router_id: str, gateway: dict[str, Any] | None) -> dict[str, Any]:
     """Set, change or (with None / {}) clear the router's external gateway and its gateway port."""
     router = get(store, "routers", router_id)
+    old_network_id = (router.get("external_gateway_info") or {}).get("network_id")
     for port in lookup(store, "ports", "device_id", router_id):
         if port["device_owner"] == ROUTER_GATEWAY_OWNER:
             remove_record(store, "ports", port["id"])
     if not gateway or not gateway.get("network_id"):
         router["external_gateway_info"] = None
         touch(store, router)
+        if old_network_id and router.get("distributed"):
+            dvr.delete_snat_ports(store, router_id)
+            dvr.delete_unused_agent_gateway_ports(store, old_network_id)
         return router
     network = get(store, "networks", gateway["network_id"])
     port = create_port(
@@ -76,6 +81,10 @@ def set_router_gateway(store: Store, router_id: str, gateway: dict[str, Any] | N
         "external_fixed_ips": [dict(f) for f in port["fixed_ips"]],
     }
     touch(store, router)
+    if not old_network_id:
+        dvr.add_snat_ports_for_interfaces(store, router)
+    elif old_network_id != network["id"] and router.get("distributed"):
+        dvr.delete_unused_agent_gateway_ports(store, old_network_id)
     return router
 
 
@@ -102,8 +111,9 @@ def add_router_interface(
                 f"Unable to complete operation on port {port_id} for network {port['network_id']}. Port already "
                 f"has an attached device {port['device_id']}.",
             )
-        change(store, "ports", port, device_owner=ROUTER_INTERFACE_OWNERS[0], device_id=router["id"],
+        change(store, "ports", port, device_owner=dvr.interface_owner(router), device_id=router["id"],
                status="ACTIVE")
+        dvr.add_snat_port(store, router, port)
         return port
     if not subnet_id:
         raise bad_request("Bad router request: Either subnet_id or port_id must be specified.")
@@ -116,11 +126,12 @@ def add_router_interface(
         store,
         network_id=subnet["network_id"],
         fixed_ips=[{"subnet_id": subnet_id, "ip_address": subnet["gateway_ip"]}],
-        device_owner=ROUTER_INTERFACE_OWNERS[0],
+        device_owner=dvr.interface_owner(router),
         device_id=router["id"],
         project_id=router["project_id"],
         status="ACTIVE",
     )
+    dvr.add_snat_port(store, router, port)
     touch(store, router)
     return port
 
@@ -167,6 +178,8 @@ def remove_router_interface(
     for fixed in port["fixed_ips"]:
         _check_interface_not_needed_by_fip(store, router, fixed["subnet_id"])
     remove_record(store, "ports", port["id"])
+    if port["fixed_ips"]:
+        dvr.delete_snat_ports(store, router_id, subnet_id or port["fixed_ips"][0]["subnet_id"])
     touch(store, router)
     return port
 
@@ -193,9 +206,7 @@ def delete_router(store: Store, router_id: str) -> None:
         raise NeutronError(409, "RouterInUse", f"Router {router_id} has ports still attached: {attached}")
     for fip in lookup(store, "floatingips", "router_id", router_id):
         disassociate_floatingip(store, fip)
-    for port in lookup(store, "ports", "device_id", router_id):
-        if port["device_owner"] == ROUTER_GATEWAY_OWNER:
-            remove_record(store, "ports", port["id"])
+    set_router_gateway(store, router_id, None)  # its port, and on DVR the SNAT and agent gateway ports
     remove_record(store, "routers", router_id)
 
 
@@ -264,6 +275,9 @@ def associate_floatingip(
             "device_owner": port["device_owner"],
         },
     )
+    router = store.os["routers"].get(router_id) or {}
+    if router.get("distributed") and port.get("binding:host_id"):
+        dvr.ensure_agent_gateway_port(store, fip["floating_network_id"], port["binding:host_id"])
     return fip
 
 

@@ -88,6 +88,11 @@ def delete_security_group(store: Store, group_id: str) -> None:
         raise NeutronError(409, "SecurityGroupInUse", f"Security Group {group_id} in use.")
     for rule in lookup(store, "security_group_rules", "security_group_id", group_id):
         remove_record(store, "security_group_rules", rule["id"])
+    # Other groups' rules that allow traffic from this group go too: the rules' remote_group_id is a
+    # foreign key to it with ON DELETE CASCADE, and the ORM's `source_rules` backref deletes them
+    # (neutron/db/models/securitygroup.py); their groups' revision goes up (revises_on_change).
+    for rule in lookup(store, "security_group_rules", "remote_group_id", group_id):
+        delete_security_group_rule(store, rule["id"])
     remove_record(store, "security_groups", group_id)
 
 

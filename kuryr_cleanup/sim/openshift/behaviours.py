@@ -4,6 +4,9 @@ Behaviours (`OpenShiftBehaviours`) react to API writes and to Nova reboots on th
 - MCO: `Network.operator spec.migration` set -> every pool renders a new MachineConfig (whose
   `configure-ovs.sh` argument is the migration's network type), goes Updating, and its nodes take the
   config one at a time (desiredConfig, state Working, reboot, currentConfig, state Done) -> Updated.
+  A paused pool (spec.paused) gets the new config rendered but no node moves (Updating=False, "Pool is
+  paused; will not update to ..."), as the real node controller only syncs a paused pool's status;
+  unpausing starts the rollout, pausing stops it after the node in progress.
 - CNO: `Network.config spec.networkType` switched -> as soon as the CNO has processed it (the next
   tick) `status.networkType` says the new type, as a real CNO may report it long before any node has
   rebooted; the multus DaemonSet rolls out, ClusterOperators go Progressing then settle, and the

@@ -58,24 +58,26 @@ def node_ready_conditions(ready: bool, when: str | None = None) -> list[dict[str
 
 
 def make_node(
-    name: str, server_id: str, ip: str, role: str, rendered_config: str | None = None, network_type: str = "Kuryr"
+    name: str, server_id: str, ip: str, role: str, rendered_config: str | None = None, network_type: str = "Kuryr",
+    zone: str = "nova",
 ) -> dict[str, Any]:
-    """A Ready node of `role` backed by the Nova server `server_id`, on the pool's current config."""
+    """A Ready node of `role` backed by the Nova server `server_id` (in availability zone `zone`), on the
+    pool's current config."""
     rendered = rendered_config or rendered_config_name(role, network_type)
     labels = {
         "beta.kubernetes.io/arch": "amd64",
         "beta.kubernetes.io/instance-type": "m1.xlarge",
         "beta.kubernetes.io/os": "linux",
         "failure-domain.beta.kubernetes.io/region": "regionOne",
-        "failure-domain.beta.kubernetes.io/zone": "nova",
+        "failure-domain.beta.kubernetes.io/zone": zone,
         "kubernetes.io/arch": "amd64",
         "kubernetes.io/hostname": name,
         "kubernetes.io/os": "linux",
         "node.kubernetes.io/instance-type": "m1.xlarge",
         "node.openshift.io/os_id": "rhcos",
-        "topology.cinder.csi.openstack.org/zone": "nova",
+        "topology.cinder.csi.openstack.org/zone": zone,
         "topology.kubernetes.io/region": "regionOne",
-        "topology.kubernetes.io/zone": "nova",
+        "topology.kubernetes.io/zone": zone,
         f"node-role.kubernetes.io/{role}": "",
     }
     if role == "master":

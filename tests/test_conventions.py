@@ -1,0 +1,153 @@
+"""The admin's conventions: options offered only where they do something, contradictions and bad
+values refused before anything is read, the next step said at the end, the resume line last after an
+interruption, `-v` and `--log-file`, and progress bars that fit an 80-column terminal."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from kuryr_cleanup import render
+from kuryr_cleanup.cli import cli
+from kuryr_cleanup.console import Progress
+from kuryr_cleanup.plan import DONE, Plan, PlanItem, StepInfo
+from tests.test_cleanup import FAST, _wait_for, kuryr_migrate, migrated_sim
+from tests.test_migration import FAST as MIGRATION_DELAYS
+from tests.test_migration import SMALL, kuryr, text
+
+
+def _help(*command: str) -> str:
+    result = CliRunner().invoke(cli, [*command, "--help"])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.mark.parametrize("command", ["status", "verify", "snapshot"])
+def test_options_that_do_nothing_are_not_offered(command: str) -> None:
+    shown = _help(command)
+    assert "--poll-interval" not in shown and "--concurrency" not in shown
+    if command == "snapshot":
+        assert "--run-dir" not in shown  # a snapshot reads no run state
+    # ... where they do something, they are.
+    assert "--poll-interval" in _help("cleanup") and "--concurrency" in _help("cleanup")
+    assert "--poll-interval" in _help("reboot") and "--concurrency" not in _help("reboot")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["reboot", "--method", "ssh", "--hard"], "--hard is a Nova reboot type: it does nothing with --method ssh"),
+    (["run", "--strategy", "all", "--max-unavailable", "3"],
+     "--max-unavailable is for --strategy rolling: --strategy all reboots every node at once"),
+    (["migrate", "--ssh-user", "admin"], "--ssh-user and --ssh-option go with --method ssh"),
+    (["migrate", "--cluster-network", "10.128.0.0/33", "--host-prefix", "23"],
+     "--cluster-network '10.128.0.0/33' is not a network CIDR"),
+    (["run", "--v4-internal-subnet", "fd99::/64"], "--v4-internal-subnet fd99::/64 is not an IPv4 network"),
+    (["run", "--plan", "--mtu", "100"], "--mtu 100 is not a usable MTU"),
+    (["cleanup", "-o", "script"], "-o script is a review artefact of the plan: add --plan"),
+])
+def test_contradictions_and_bad_values_are_one_line_before_any_read(make_sim: Any, tmp_path: Path,
+                                                                     args: list[str], message: str) -> None:
+    sim = make_sim(generate="namespaces=1")
+    sim.clear_requests()
+    result = kuryr(sim, tmp_path / "run", *args)
+    assert result.exit_code == 2, text(result)
+    assert result.stderr.strip().splitlines() == [f"kuryr-migrate: error: {result.stderr.split('error: ')[1].strip()}"]
+    assert message in result.stderr
+    assert sim.requests() == []  # not even a read
+    assert not (tmp_path / "run").exists()
+
+
+def test_migrate_ends_with_the_run_directory_and_the_next_step(make_sim: Any, tmp_path: Path) -> None:
+    sim = make_sim(generate=SMALL, delays=MIGRATION_DELAYS)
+    result = kuryr(sim, tmp_path / "run", "migrate", "--yes", "--etcd-backup-confirmed")
+    assert result.exit_code == 0, text(result)
+    last = result.stdout.rstrip().splitlines()
+    assert last[-2].startswith(f"Run directory: {tmp_path / 'run'}") and "journal.jsonl" in last[-2]
+    assert last[-1] == "next: kuryr-migrate cleanup --plan"
+
+
+def test_after_ctrl_c_the_resume_line_is_the_last_line(make_sim: Any) -> None:
+    sim = migrated_sim(make_sim, generate="namespaces=3")
+    # The networks stay in use: the run waits on them, and is interrupted while it does.
+    sim.control("PUT", "faults", [{"service": "network", "method": "DELETE", "path": "/v2.0/networks/*",
+                                   "status": 409}])
+    env = {**os.environ, **{k: sim.env[k] for k in ("OS_CLIENT_CONFIG_FILE", "OS_CLOUD", "KUBECONFIG")}}
+    proc = subprocess.Popen([sys.executable, "-m", "kuryr_cleanup", "cleanup", "--yes", "--run-dir",
+                             str(sim.workdir / "run"), *FAST], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(lambda: any(r["status"] == 409 for r in sim.requests()))
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    lines = out.rstrip().splitlines()
+    assert lines[-1] == render.RESUME_LINE
+    assert lines[-2].startswith("Run directory: ")
+    left = lines.index(next(line for line in lines if line.startswith("Left to do (")))
+    assert left < len(lines) - 2  # what is left comes before, the resume line after everything
+
+
+def test_verbose_and_the_structured_log(make_sim: Any, tmp_path: Path) -> None:
+    sim = migrated_sim(make_sim, generate="namespaces=1")
+    log = tmp_path / "run.log"
+    result = kuryr_migrate(sim, "cleanup", "--yes", "-v", "--log-file", str(log), *FAST)
+    assert result.exit_code == 0, result.output
+    # -v: one line per API request on stderr, and what the tool did.
+    assert re.search(r'"DELETE /\S*/v2\.0/ports/[0-9a-f-]{36} HTTP/1\.1" 204', result.stderr)
+    assert "DEBUG" in result.stderr or "INFO" in result.stderr
+    assert result.stdout.splitlines()[0].startswith("Run directory:") or "Summary" in result.stdout
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert records[0]["event"] == "start" and records[-1]["event"] == "end" and records[-1]["exitCode"] == 0
+    assert all({"time", "level", "logger", "message"} <= set(r) for r in records)
+    items = [r for r in records if r.get("state") == "done"]
+    assert items and all({"step", "kind", "id", "action", "state"} <= set(r) for r in items)
+    raw = log.read_text()
+    assert "sim-password" not in raw
+    tokens = {r.get("token") for r in sim.control("GET", "requests")["requests"]} - {None}
+    assert not any(t and t in raw for t in tokens)
+
+
+def test_the_log_file_scrubs_credentials_in_any_text() -> None:
+    from kuryr_cleanup.console import scrub_text
+
+    line = ('REQ: curl -g -i -X POST http://x/v3/auth/tokens -H "X-Auth-Token: gAAAAABsecret" -d '
+            '\'{"auth": {"identity": {"password": {"user": {"name": "admin", "password": "sim-password"}}}}}\' '
+            "Authorization: Bearer eyJhbGciOi token=abc&x=1")
+    clean = scrub_text(line)
+    for secret in ("gAAAAABsecret", "sim-password", "eyJhbGciOi", "abc&"):
+        assert secret not in clean
+    assert "admin" in clean
+
+
+def test_progress_bars_fit_80_columns_with_the_elapsed_time() -> None:
+    steps = [StepInfo("B12", "Namespace networks: ports, router interfaces, networks"),
+             StepInfo("B3", "Octavia load balancers and their floating IPs")]
+    items = [PlanItem("B12", "port", f"p{n}", "", "delete", "") for n in range(2104)]
+    items += [PlanItem("B3", "load balancer", f"lb{n}", "", "cascade-delete", "") for n in range(210)]
+    stream = io.StringIO()
+    progress = Progress(Plan("infra", steps, items), json_output=False, stream=stream, width=80, tty=True)
+    for item in items[:1000]:
+        progress(item.with_state(DONE))
+    progress.close()
+    shown = [line for line in re.split(r"[\r\n]|\x1b\[[0-9;]*[A-Za-z]", stream.getvalue()) if "%|" in line]
+    assert shown
+    for line in shown:
+        assert len(line) <= 80, line
+        bar = line.split("|")[1]
+        assert len(bar) >= 10, line  # a bar, not one character
+        assert re.search(r"\[\d\d:\d\d\]$", line.rstrip()), line  # elapsed time
+    assert any(line.startswith("B12  Namespace networks") for line in shown)
+    time.sleep(0)  # no waiting: the bars are drawn synchronously

@@ -1,0 +1,278 @@
+"""The plan as review artefacts: the table a change-review board reads (summary first, details on
+request), the JSON and YAML envelopes, the self-contained HTML page (rendered by a real headless
+Chromium), and the equivalent `oc`/`openstack` script (run with the real `openstack` CLI and
+`kubectl` against the simulator, to the same end state as `kuryr-migrate cleanup`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from html import unescape as html_unescape
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner, Result
+
+from kuryr_cleanup.cli import cli
+from tests.cleanup_oracle import check_end_state
+from tests.conftest import Sim
+from tests.test_cleanup import FAST, kuryr_migrate, migrated_sim
+from tests.test_migration import FAST as MIGRATION_DELAYS
+from tests.test_migration import SMALL, kuryr
+
+BIN = Path(sys.executable).parent
+# A cluster with something of every kind, and some of it kept or skipped with a reason.
+MIXED = "namespaces=3,pods=2,services=1,policies=1,fips,second-cluster,untagged=1"
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _plan_json(sim: Sim) -> dict[str, Any]:
+    result = kuryr_migrate(sim, "cleanup", "--plan", "-o", "json", *FAST)
+    assert result.exit_code == 0, result.output
+    return dict(json.loads(result.stdout))
+
+
+def _assert_readable(text: str) -> None:
+    """What a person reads: lines under 120 characters, no Python values, no word said twice in a row."""
+    for line in text.splitlines():
+        assert len(line) < 120, line
+        assert not re.search(r"\bNone\b|\{'|\['|\bTrue\b|\bFalse\b", line), line
+        doubled = re.search(r"(?<![\w-])([A-Za-z]{3,}) \1\b", line)  # not "kuryr-migrate migrate"
+        assert not doubled, f"doubled word {doubled.group(0)!r} in: {line}"
+
+
+# -- the table ----------------------------------------------------------------------------------------
+def test_the_plan_starts_with_a_summary_per_step_and_the_details_come_on_request(make_sim: Any) -> None:
+    sim = migrated_sim(make_sim, generate=MIXED)
+    plan = _plan_json(sim)
+    planned = [i for i in plan["items"] if i["state"] == "planned"]
+    ports = sum(1 for i in planned if i["kind"] == "port" and i["step"] == "B12")
+    networks = sum(1 for i in planned if i["kind"] == "network" and i["step"] == "B12")
+    skipped = [i for i in plan["items"] if i["state"] == "skipped"]
+    assert ports and networks and skipped
+
+    summary = kuryr_migrate(sim, "cleanup", "--plan", *FAST)
+    assert summary.exit_code == 0, summary.output
+    _assert_readable(summary.stdout)
+    lines = summary.stdout.splitlines()
+    # One line (wrapped when long) per step, in words, with counts per kind and action.
+    assert sum(1 for line in lines if re.match(r"B\d+ +\S", line)) == 18
+    text = " ".join(line.strip() for line in lines)
+    assert f"{ports} ports, {networks} networks to delete" in text
+    other = skipped[0]["reason"].split("(")[1].split(")")[0]
+    assert f"skipped: tagged for another cluster ({other}) ({len(skipped)})" in text
+    # No resource ids without --details: the summary is what a board reads first.
+    assert not any(i["id"] in summary.stdout for i in planned if UUID.fullmatch(i["id"]))
+    assert f"Total: {len(planned)} changes and deletions planned" in summary.stdout
+
+    detailed = kuryr_migrate(sim, "cleanup", "--plan", "--details", *FAST)
+    _assert_readable(detailed.stdout)
+    for item in plan["items"]:  # every resource, with its whole id (never cut by the line length)
+        assert re.search(rf"(^|\s){re.escape(item['id'])}(\s|$)", detailed.stdout, re.M), item
+    # The summary comes first and again last, where the eye lands before a prompt.
+    head = summary.stdout.split("Every resource")[0].strip()
+    assert detailed.stdout.startswith(head)
+    last = detailed.stdout.rstrip().splitlines()
+    assert last[-2] == head.splitlines()[-1] and last[-1].startswith("next: kuryr-migrate cleanup")
+
+
+def test_the_summary_is_the_last_thing_before_the_prompt(make_sim: Any) -> None:
+    sim = migrated_sim(make_sim, generate="namespaces=2")
+    result = kuryr_migrate(sim, "cleanup", *FAST, input="no\n")
+    assert result.exit_code == 2
+    before_prompt = result.output.split("Type the infraID")[0].rstrip().splitlines()
+    assert before_prompt[-2].startswith("Total: ") and before_prompt[-1].startswith("Every resource")
+    detailed = kuryr_migrate(sim, "cleanup", "--details", *FAST, input="no\n")
+    before_prompt = detailed.output.split("Type the infraID")[0].rstrip().splitlines()
+    assert "In short:" in before_prompt and before_prompt[-1].startswith("Total: ")
+
+
+def test_the_run_plan_and_status_read_as_words(make_sim: Any, tmp_path: Path) -> None:
+    sim = make_sim(generate=SMALL, delays=MIGRATION_DELAYS)
+    plan = kuryr(sim, tmp_path / "run", "run", "--plan")
+    assert plan.exit_code == 0, plan.output
+    _assert_readable(plan.output)
+    assert "A7   Reboot every node (R): 5 nodes to reboot" in plan.output
+    assert "A8   Verify: 1 check to run" in plan.output
+    status = kuryr(sim, tmp_path / "run", "status")
+    assert status.exit_code == 0, status.output
+    _assert_readable(status.output)
+    # Leftovers in words, not "B1 24, B2 1".
+    assert not re.search(r"\bB\d+ \d+\b", status.output)
+    assert re.search(r"B1 +Service finalizers: finalizer to remove from \d+ Services", status.output)
+    assert "spec.migration: not set" in status.output
+    assert status.output.rstrip().endswith("next: kuryr-migrate migrate --plan")
+
+
+# -- JSON and YAML ----------------------------------------------------------------------------------------
+ENVELOPES = {
+    "CleanupPlan": {"apiVersion", "kind", "infraID", "notes", "steps", "items", "summary"},
+    "RunPlan": {"apiVersion", "kind", "infraID", "notes", "steps", "items", "summary", "preflightProblems"},
+    "MigrationPlan": {"apiVersion", "kind", "infraID", "notes", "steps", "items", "summary", "preflightProblems"},
+    "Status": {"apiVersion", "kind", "infraID", "phase", "networkType", "migration", "pools", "nodes", "lastStep",
+               "kuryrLeftovers"},
+    "VerifyReport": {"apiVersion", "kind", "infraID", "ok"},
+}
+
+
+@pytest.mark.parametrize(("command", "kind"), [(["cleanup", "--plan"], "CleanupPlan"), (["run", "--plan"], "RunPlan"),
+                                               (["migrate", "--plan"], "MigrationPlan"), (["status"], "Status"),
+                                               (["verify"], "VerifyReport")])
+def test_every_reporting_command_speaks_json_and_yaml_alike(make_sim: Any, tmp_path: Path, command: list[str],
+                                                           kind: str) -> None:
+    sim = make_sim(generate=SMALL, delays=MIGRATION_DELAYS)
+    documents = {}
+    for output in ("json", "yaml"):
+        result = kuryr(sim, tmp_path / "run", command[0], *command[1:], "-o", output)
+        assert result.exit_code in (0, 1), result.output  # verify fails on a cluster still on Kuryr
+        documents[output] = json.loads(result.stdout) if output == "json" else yaml.safe_load(result.stdout)
+    as_json, as_yaml = documents["json"], documents["yaml"]
+    assert (as_json["apiVersion"], as_json["kind"]) == ("kuryr-migrate/v1", kind)
+    assert as_json["infraID"] == sim.store.infra_id
+    assert ENVELOPES[kind] <= set(as_json)
+    if kind != "VerifyReport":
+        assert set(as_json) == ENVELOPES[kind]
+    # The same document either way (timestamps aside, there are none in these).
+    assert as_yaml == as_json
+
+
+def test_a_cleanup_result_in_yaml(make_sim: Any) -> None:
+    sim = migrated_sim(make_sim, generate="namespaces=1")
+    result = kuryr_migrate(sim, "cleanup", "--yes", "-o", "yaml", *FAST)
+    assert result.exit_code == 0, result.output
+    doc = yaml.safe_load(result.stdout)
+    assert doc["apiVersion"] == "kuryr-migrate/v1" and doc["kind"] == "CleanupResult" and doc["ok"] is True
+    assert {"items", "steps", "summary", "elapsedSeconds", "interrupted"} <= set(doc)
+    assert "Run directory:" in result.stderr  # lines go to stderr when stdout is a document
+
+
+# -- the HTML page ------------------------------------------------------------------------------------------
+def _chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found:
+        return found
+    if os.environ.get("CI") == "true":
+        pytest.fail("chromium is not installed: .ci/run installs it (apt-get install chromium)")
+    pytest.skip("chromium is not installed (Debian: apt-get install chromium); CI installs it")
+
+
+def _chromium_args(profile: Path) -> list[str]:
+    return [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}"]
+
+
+def test_the_html_plan_is_one_self_contained_page_with_every_resource(make_sim: Any, tmp_path: Path) -> None:
+    args = _chromium_args(tmp_path / "profile")
+    sim = migrated_sim(make_sim, generate=MIXED)
+    plan = _plan_json(sim)
+    result = kuryr_migrate(sim, "cleanup", "--plan", "-o", "html", *FAST)
+    assert result.exit_code == 0, result.output
+    page = tmp_path / "plan.html"
+    page.write_text(result.stdout)
+    # Self-contained: nothing is fetched from anywhere (no stylesheet, script, image, font or frame).
+    html = result.stdout
+    assert not re.search(r"<(link|script|img|iframe|object|embed)\b|@import|url\(|src=|https?://", html)
+    dom = subprocess.run([*args, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr
+    text = dom.stdout
+    assert f'<dd id="infra-id">{sim.store.infra_id}</dd>' in text
+    assert re.search(r'<dd id="cluster-id">[0-9a-f-]{36}</dd>', text)
+    assert re.search(r'<dd id="project-id">[0-9a-f]{32}</dd>', text)
+    counts: dict[str, dict[str, int]] = {}
+    for item in plan["items"]:
+        counts.setdefault(item["step"], {}).setdefault(item["state"], 0)
+        counts[item["step"]][item["state"]] += 1
+    for step, by_state in counts.items():
+        row = re.search(rf'<tr id="summary-{step}" data-step="{step}">(.*?)</tr>', text, re.S)
+        assert row, step
+        for state in ("planned", "kept", "skipped"):
+            assert f'data-state="{state}">{by_state.get(state, 0):,}</td>' in row.group(1), (step, state)
+    planned = sum(1 for i in plan["items"] if i["state"] == "planned")
+    assert f'data-planned="{planned}"' in text
+    # Every resource is in the page, with its evidence, or its reason when it is kept or skipped, and
+    # each planned one with the command that would do it by hand.
+    found = re.findall(r'<tr class="item (?:planned|kept|skipped)" data-id="([^"]+)" data-kind="([^"]+)">(.*?)</tr>',
+                       text, re.S)
+    rows = {(kind, ident): row for ident, kind, row in found}
+    for item in plan["items"]:
+        row = rows[(item["kind"], item["id"])]
+        shown = item["evidence"] if item["state"] == "planned" else item["reason"]
+        assert shown in html_unescape(row), item
+    rows = {ident: row for (kind, ident), row in rows.items() if kind == "port"}
+    port = next(i for i in plan["items"] if i["kind"] == "port" and i["state"] == "planned")
+    assert f"openstack port delete {port['id']}" in rows[port["id"]]
+
+
+def test_html_and_script_are_artefacts_of_a_plan(make_sim: Any) -> None:
+    sim = migrated_sim(make_sim, generate="namespaces=1")
+    sim.clear_requests()
+    result = kuryr_migrate(sim, "cleanup", "--yes", "-o", "html", *FAST)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "kuryr-migrate: error: -o html is a review artefact of the plan: add --plan"
+    assert sim.requests() == []
+
+
+# -- the script --------------------------------------------------------------------------------------------
+def test_the_exported_script_does_what_cleanup_does(make_sim: Any, tmp_path: Path) -> None:
+    """Run with the admin's own `openstack` CLI and `kubectl` (for `oc`), the script reaches the end
+    state the cleanup reaches, judged by the same oracle, and leaves the tool nothing to do."""
+    sim = migrated_sim(make_sim, generate="namespaces=1,pods=1,services=1,policies=1,fips,second-cluster,"
+                                          "installer-router=no")
+    before = sim.state()
+    result = kuryr_migrate(sim, "cleanup", "--plan", "-o", "script", *FAST)
+    assert result.exit_code == 0, result.output
+    script = tmp_path / "cleanup.sh"
+    script.write_text(result.stdout)
+    text = result.stdout
+    assert text.startswith("#!/usr/bin/env bash") and "set -euo pipefail" in text and 'OC=${OC:-oc}' in text
+    plan = _plan_json(sim)
+    body = text.split("\n# == B1 ")[1].splitlines()[1:]
+    commands = [line for line in body if line and not line.startswith("#")]
+    # Each action is one command (a load balancer's: settle, delete, wait), right after a comment that
+    # names its step, the resource and the evidence.
+    comment = ""
+    for line in body:
+        if line.startswith("# ==") or line == "# nothing to do":
+            comment = ""
+        elif line.startswith("# "):
+            comment = line if re.match(r"# B\d+ ", line) else comment + " " + line[2:]
+        elif line and not line.startswith("echo "):
+            assert re.match(r"# B\d+ ", comment) and ("evidence: " in comment or "check" in comment), (comment, line)
+    for item in (i for i in plan["items"] if i["state"] == "planned"):
+        if UUID.fullmatch(item["id"]):
+            assert any(item["id"] in c for c in commands), item
+    assert any(c.startswith("gone_ok openstack loadbalancer delete --cascade ") for c in commands)
+    assert any(c.startswith("run openstack network trunk unset --subport ") for c in commands)
+    assert any(c.startswith("remove_finalizer ") for c in commands)
+    assert '"$OC" patch "${where[@]}" "$resource" "$name" --type=json -p "$patch"' in text
+    env = {**sim.env, "OC": str(BIN / "kubectl"), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "POLL": "0.05"}
+    run = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=1200)
+    assert run.returncode == 0, run.stderr[-4000:]
+    assert run.stdout.rstrip().endswith(f"The cleanup of {sim.store.infra_id} is done.")
+    check_end_state(before, sim.state())
+    after = _plan_json(sim)
+    assert [i for i in after["items"] if i["state"] == "planned"] == []
+
+
+def test_the_script_refuses_another_cluster(make_sim: Any, tmp_path: Path) -> None:
+    first = migrated_sim(make_sim, generate="namespaces=1,infra-id=alpha-aaaaa")
+    script = tmp_path / "alpha.sh"
+    script.write_text(kuryr_migrate(first, "cleanup", "--plan", "-o", "script", *FAST).stdout)
+    second = migrated_sim(make_sim, generate="namespaces=1,infra-id=beta-bbbbb")
+    second.clear_requests()
+    env = {**second.env, "OC": str(BIN / "kubectl"), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    run = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 2
+    assert "this is cluster beta-bbbbb, not alpha-aaaaa" in run.stderr
+    assert second.writes() == []
+
+
+def _invoke(args: list[str], sim: Sim) -> Result:
+    env = {k: sim.env[k] for k in ("OS_CLIENT_CONFIG_FILE", "OS_CLOUD", "KUBECONFIG")}
+    return CliRunner().invoke(cli, args, env=env, catch_exceptions=False)
