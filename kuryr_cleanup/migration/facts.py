@@ -192,13 +192,22 @@ def pool_of(node: dict[str, Any], pools: list[PoolState]) -> PoolState | None:
 
 
 def rendered_config_has_ovs_line(mctx: MigrationContext, name: str, network_type: str = OVN) -> bool:
-    """The rendered config runs `configure-ovs.sh OVNKubernetes` (the vendor's check with grep ExecStart)."""
+    """The rendered config runs `configure-ovs.sh OVNKubernetes` (the vendor's check with grep ExecStart).
+
+    A rendered config never changes (its name is a hash of its content): once found, it is not read
+    again at every poll of A4."""
+    remembered = f"rendered-config-runs:{name}:{network_type}"
+    if mctx.cache.get(remembered):
+        return True
     config = get(mctx, k.MACHINE_CONFIG, name)
     if config is None:
         return False
     units = (((config.get("spec") or {}).get("config") or {}).get("systemd") or {}).get("units") or []
     wanted = f"ExecStart=/usr/local/bin/configure-ovs.sh {network_type}"
-    return any(wanted in (unit.get("contents") or "") for unit in units)
+    found = any(wanted in (unit.get("contents") or "") for unit in units)
+    if found:
+        mctx.cache[remembered] = True
+    return found
 
 
 # -- nodes -------------------------------------------------------------------------------------------

@@ -19,12 +19,14 @@ procedure does, which is the shortest outage since pod networking is down until 
 
 from __future__ import annotations
 
+import math
 import shlex
 import subprocess
 import time
 from dataclasses import dataclass
 from typing import Any
 
+from kuryr_cleanup import kube as k
 from kuryr_cleanup.migration import facts
 from kuryr_cleanup.migration.base import MigrationContext, MigrationStopped, ProgressLine, item, wait_until
 from kuryr_cleanup.openstack_api import raw
@@ -35,6 +37,12 @@ STATE_KEY = "reboot"  # the migration's reboots (A7): boot IDs from before the s
 AGAIN_KEY = "reboot_again"  # `reboot --node`: the chosen nodes and their boot IDs from before
 SSH_DEFAULT_OPTIONS = ("-o", "BatchMode=yes", "-o", "ConnectTimeout=15")
 REBOOT_COMMAND = ("sudo", "shutdown", "-r", "-t", "3")
+# A rolling reboot expected to keep pod networking down longer than this (seconds) gets a note on how
+# to shorten it: a batch this wide at least, or every node at once.
+LONG_OUTAGE = 3600.0
+WIDER_BATCH = 10
+# A batch of at most this many nodes is watched by reading each node (else by listing them all).
+NODES_READ_BY_NAME = 20
 
 
 def server_matches(mctx: MigrationContext,
@@ -210,6 +218,16 @@ def plan(mctx: MigrationContext, step: str = "A7", key: str = STATE_KEY, only: f
         notes.append(f"{step}: {len(items)} node(s) to reboot by {method_words(mctx)}, strategy "
                      f"{mctx.options.strategy} in {len(todo_batches)} batch(es); expected outage about "
                      f"{_duration(expected)} ({_duration(mctx.options.reboot_estimate)} per batch)")
+        workers = [n for n in by_name if not facts.is_control_plane(by_name[n]) and n not in done]
+        if mctx.options.strategy == "rolling" and expected > LONG_OUTAGE and len(workers) > 1:
+            # Pod networking is down on every node from the switch until its reboot: rebooting 150
+            # workers one at a time keeps most of them down for hours.
+            wider = min(len(workers), max(mctx.options.max_unavailable * 2, WIDER_BATCH))
+            cp_batches = len(todo_batches) - math.ceil(len(workers) / mctx.options.max_unavailable)
+            faster = expected_outage(mctx, cp_batches + math.ceil(len(workers) / wider))
+            notes.append(f"{step}: pod networking stays down on each node until its reboot: with --max-unavailable "
+                         f"{wider} the workers would take about {_duration(faster)} in all, with --strategy all "
+                         f"(the API down too) about {_duration(mctx.options.reboot_estimate)}")
     if done:
         since = "since the switch" if key == STATE_KEY else "in this reboot --node run"
         notes.append(f"{step}: {len(done)} node(s) already rebooted {since}: {', '.join(sorted(done))}")
@@ -219,7 +237,10 @@ def plan(mctx: MigrationContext, step: str = "A7", key: str = STATE_KEY, only: f
 def _duration(seconds: float) -> str:
     if seconds < 120:
         return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
-    return f"{seconds / 60:.0f} min"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    minutes = round(seconds / 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 # -- sending the reboot ------------------------------------------------------------------------------
@@ -296,7 +317,7 @@ def _needs_request(mctx: MigrationContext, node: dict[str, Any], server: dict[st
 
 
 def _wait_for_the_other_control_plane_nodes(mctx: MigrationContext, step: str, batch: list[str],
-                                            say: ProgressLine) -> None:
+                                            control_plane: set[str], say: ProgressLine) -> None:
     """Rolling: reboot a control-plane node only while every other one is Ready, so etcd keeps quorum.
 
     A control-plane node may be down for a reason of its own (a reboot by hand, the MCO, a crash):
@@ -305,6 +326,8 @@ def _wait_for_the_other_control_plane_nodes(mctx: MigrationContext, step: str, b
     if mctx.options.strategy == "all":
         return  # the admin chose the outage: every node at once
     in_batch = set(batch)
+    if not in_batch & control_plane:
+        return  # workers: the control plane is not touched
     down: list[str] = []
 
     def others_ready() -> bool:
@@ -324,6 +347,23 @@ def _wait_for_the_other_control_plane_nodes(mctx: MigrationContext, step: str, b
             f"{step}: control-plane node(s) {', '.join(down)} not Ready within {mctx.options.reboot_timeout:.0f} s: "
             f"rebooting {', '.join(batch)} now could lose etcd quorum, so it was not rebooted; bring "
             f"{', '.join(down)} back (console, Nova), then run the same command again")
+
+
+def _batch_nodes(mctx: MigrationContext, names: list[str]) -> dict[str, dict[str, Any]]:
+    """The batch's Node objects (a node removed from the cluster is absent).
+
+    A small batch is read node by node: a rolling reboot of 150 workers one at a time that listed every
+    node at every poll read the cluster's largest objects n² times over, and took minutes of it.
+    """
+    if len(names) > NODES_READ_BY_NAME:
+        wanted = set(names)
+        return {facts.node_name(n): n for n in facts.nodes(mctx) if facts.node_name(n) in wanted}
+    found = {}
+    for name in names:
+        node = facts.get(mctx, k.NODE, name)
+        if node is not None:
+            found[name] = node
+    return found
 
 
 @dataclass
@@ -352,9 +392,11 @@ def run(mctx: MigrationContext, step: str = "A7", key: str = STATE_KEY,
         _save(mctx, data, key)
     requested_now: list[str] = []
     total = len(nodes)
+    control_plane = {facts.node_name(n) for n in nodes if facts.is_control_plane(n)}
+    rebooted_before = set(done_before)
     for batch in todo:
-        _wait_for_the_other_control_plane_nodes(mctx, step, batch, say)
-        current = {facts.node_name(n): n for n in facts.nodes(mctx)}
+        _wait_for_the_other_control_plane_nodes(mctx, step, batch, control_plane, say)
+        current = _batch_nodes(mctx, batch)
         data = _state(mctx, key)
         for name in batch:
             node = current.get(name)
@@ -368,11 +410,12 @@ def run(mctx: MigrationContext, step: str = "A7", key: str = STATE_KEY,
 
         last: dict[str, NodeProgress] = {}
 
-        def batch_done(batch: list[str] = batch, last: dict[str, NodeProgress] = last) -> bool:
-            state = {p.name: p for p in progress(mctx, key=key, only=only)}
+        def batch_done(batch: list[str] = batch, last: dict[str, NodeProgress] = last,
+                       before: set[str] = rebooted_before) -> bool:
+            state = {p.name: p for p in progress(mctx, list(_batch_nodes(mctx, batch).values()), key)}
             last.clear()
             last.update(state)
-            rebooted = sum(1 for p in state.values() if p.rebooted)
+            rebooted = len(before | {p.name for p in state.values() if p.rebooted})
             waiting = [n for n in batch if n in state and not state[n].rebooted]
             detail = ", ".join(f"{n} {'Ready, old boot' if state[n].ready else 'NotReady'}" for n in waiting)
             say(f"nodes rebooted {rebooted}/{total}" + (f"; waiting for {detail}" if waiting else ""))
@@ -392,6 +435,7 @@ def run(mctx: MigrationContext, step: str = "A7", key: str = STATE_KEY,
             raise MigrationStopped("; ".join(lines) + ("\n  " + "\n  ".join(log) if log else "") +
                                    "\n  fix the node (console, Nova), then run the same command again: nodes "
                                    "already rebooted are not rebooted again")
+        rebooted_before.update(n for n, p in last.items() if p.rebooted)
     data = _state(mctx, key)
     if todo or "finished_at" not in data:
         data["finished_at"] = time.time()
