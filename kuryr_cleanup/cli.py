@@ -417,12 +417,16 @@ def migrate(plan_only: bool, yes: bool, **kwargs: Any) -> None:
 @click.option("--plan", "plan_only", is_flag=True, help="Show the reboots and the expected outage; reboot nothing.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @lock_option
-@click.option("--force", is_flag=True, help="Reboot even though the migration is finished (spec.migration null).")
-def reboot(plan_only: bool, yes: bool, force: bool, **kwargs: Any) -> None:
-    """Reboot every node not yet rebooted since the switch (SPEC R), resumable."""
+@click.option("--force", is_flag=True, help="Reboot every node even though the migration is finished "
+              "(spec.migration null).")
+@click.option("--node", "nodes", multiple=True, metavar="NAME",
+              help="Reboot this node again, even if it rebooted since the switch or the migration is finished "
+                   "(repeatable): the cure for a node whose pods are in error (verify names them).")
+def reboot(plan_only: bool, yes: bool, force: bool, nodes: tuple[str, ...], **kwargs: Any) -> None:
+    """Reboot every node not yet rebooted since the switch (SPEC R), or the --node ones again; resumable."""
     options = migration_options(kwargs)
     run_in_context(kwargs, lambda ctx, ui: reboot_command(ctx, ui, options, plan_only=plan_only, yes=yes,
-                                                          force=force))
+                                                          force=force, nodes=nodes))
 
 
 @cli.command()

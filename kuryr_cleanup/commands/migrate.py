@@ -77,8 +77,8 @@ def migrate(mctx: MigrationContext, ui: UI, mplan: runner.MigrationPlan, plan: P
         return runner.run_steps(mctx)
 
 
-def reboot_summary(mctx: MigrationContext) -> dict[str, Any]:
-    data = mctx.ctx.state.get(reboot.STATE_KEY) or {}
+def reboot_summary(mctx: MigrationContext, key: str = reboot.STATE_KEY) -> dict[str, Any]:
+    data = mctx.ctx.state.get(key) or {}
     actual = None
     if data.get("started_at") and data.get("finished_at"):
         actual = round(float(data["finished_at"]) - float(data["started_at"]), 3)

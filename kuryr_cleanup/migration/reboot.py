@@ -7,6 +7,11 @@ and never reboots a node twice: a node whose request was sent is only waited for
 may or may not have left is asked again only if it still shows no sign of rebooting (Ready, same
 boot ID, and for Nova a server ACTIVE with no task).
 
+`reboot --node NAME` reboots chosen nodes again (a node whose pods are in error after the switch), even
+after the migration finished, with the same methods, strategies and safety; it keeps its own boot IDs
+and requests (`AGAIN_KEY`), so the migration's record of its reboots stays what it was, and an
+interrupted `reboot --node` run again with the same nodes resumes rather than rebooting twice.
+
 Strategies: `rolling` keeps etcd's quorum and the API up to watch progress (control plane one at a
 time, then workers `--max-unavailable` at a time); `all` reboots every node at once, as the vendor
 procedure does, which is the shortest outage since pod networking is down until a node has rebooted.
@@ -26,7 +31,8 @@ from kuryr_cleanup.openstack_api import raw
 from kuryr_cleanup.plan import PlanItem
 from kuryr_cleanup.retrying import call, describe, http_status
 
-STATE_KEY = "reboot"
+STATE_KEY = "reboot"  # the migration's reboots (A7): boot IDs from before the switch
+AGAIN_KEY = "reboot_again"  # `reboot --node`: the chosen nodes and their boot IDs from before
 SSH_DEFAULT_OPTIONS = ("-o", "BatchMode=yes", "-o", "ConnectTimeout=15")
 REBOOT_COMMAND = ("sudo", "shutdown", "-r", "-t", "3")
 
@@ -88,20 +94,25 @@ class NodeProgress:
     ready: bool
 
 
-def _state(mctx: MigrationContext) -> dict[str, Any]:
-    data = mctx.ctx.state.get(STATE_KEY) or {}
+def _state(mctx: MigrationContext, key: str = STATE_KEY) -> dict[str, Any]:
+    data = mctx.ctx.state.get(key) or {}
     return {"boot_ids": dict(data.get("boot_ids") or {}), "requests": dict(data.get("requests") or {}),
             **{k: v for k, v in data.items() if k not in ("boot_ids", "requests")}}
 
 
-def _save(mctx: MigrationContext, data: dict[str, Any]) -> None:
-    mctx.ctx.state.set(STATE_KEY, data)
+def _save(mctx: MigrationContext, data: dict[str, Any], key: str = STATE_KEY) -> None:
+    mctx.ctx.state.set(key, data)
     mctx.ctx.state.save()
 
 
-def record_boot_ids(mctx: MigrationContext, nodes: list[dict[str, Any]] | None = None) -> dict[str, str]:
-    """Remember each node's boot ID from before its post-switch reboot; never overwrite one recorded."""
-    data = _state(mctx)
+def _chosen(nodes: list[dict[str, Any]], only: frozenset[str] | None) -> list[dict[str, Any]]:
+    return nodes if only is None else [n for n in nodes if facts.node_name(n) in only]
+
+
+def record_boot_ids(mctx: MigrationContext, nodes: list[dict[str, Any]] | None = None,
+                    key: str = STATE_KEY) -> dict[str, str]:
+    """Remember each node's boot ID from before its reboot; never overwrite one recorded."""
+    data = _state(mctx, key)
     changed = False
     for node in nodes if nodes is not None else facts.nodes(mctx):
         name = facts.node_name(node)
@@ -109,20 +120,42 @@ def record_boot_ids(mctx: MigrationContext, nodes: list[dict[str, Any]] | None =
             data["boot_ids"][name] = facts.boot_id(node)
             changed = True
     if changed:
-        _save(mctx, data)
+        _save(mctx, data, key)
     return dict(data["boot_ids"])
 
 
-def progress(mctx: MigrationContext, nodes: list[dict[str, Any]] | None = None) -> list[NodeProgress]:
-    data = _state(mctx)
+def progress(mctx: MigrationContext, nodes: list[dict[str, Any]] | None = None, key: str = STATE_KEY,
+             only: frozenset[str] | None = None) -> list[NodeProgress]:
+    data = _state(mctx, key)
     result = []
-    for node in nodes if nodes is not None else facts.nodes(mctx):
+    for node in _chosen(nodes if nodes is not None else facts.nodes(mctx), only):
         name = facts.node_name(node)
         before = data["boot_ids"].get(name)
         ready = facts.node_ready(node)
         rebooted = before is not None and facts.boot_id(node) != before and ready
         result.append(NodeProgress(name, facts.is_control_plane(node), rebooted, ready))
     return result
+
+
+# -- rebooting chosen nodes again (`reboot --node`) --------------------------------------------------
+def resumes_again(mctx: MigrationContext, names: frozenset[str]) -> bool:
+    """An earlier `reboot --node` of exactly these nodes was interrupted: go on with it."""
+    data = mctx.ctx.state.get(AGAIN_KEY) or {}
+    return set(data.get("nodes") or []) == set(names) and not data.get("finished_at")
+
+
+def start_again(mctx: MigrationContext, names: frozenset[str]) -> None:
+    """Start rebooting the chosen nodes again, unless an interrupted run of the same choice resumes.
+
+    A finished earlier choice, or another one, is replaced (it is in the journal): the admin asks for
+    a reboot now, and every chosen node gets exactly one.
+    """
+    if resumes_again(mctx, names):
+        return
+    previous = mctx.ctx.state.get(AGAIN_KEY)
+    if previous:
+        mctx.ctx.journal.write("reboot-again-replaced", step="R", previous=previous)
+    _save(mctx, {"nodes": sorted(names), "boot_ids": {}, "requests": {}}, AGAIN_KEY)
 
 
 def batches(mctx: MigrationContext, nodes: list[dict[str, Any]]) -> list[list[str]]:
@@ -145,10 +178,14 @@ def method_words(mctx: MigrationContext) -> str:
     return f"Nova {'HARD' if opts.hard else 'SOFT'} reboot"
 
 
-def plan(mctx: MigrationContext, step: str = "A7") -> tuple[list[PlanItem], list[str]]:
-    """The reboots still to do, in the order they will happen, and notes with the expected outage."""
-    nodes = facts.nodes(mctx)
-    done = {p.name for p in progress(mctx, nodes) if p.rebooted}
+def plan(mctx: MigrationContext, step: str = "A7", key: str = STATE_KEY, only: frozenset[str] | None = None,
+         fresh: bool = False) -> tuple[list[PlanItem], list[str]]:
+    """The reboots still to do, in the order they will happen, and notes with the expected outage.
+
+    `only`: just these nodes (`reboot --node`); `fresh`: none of them counts as rebooted yet (a new
+    choice, whatever an earlier one recorded)."""
+    nodes = _chosen(facts.nodes(mctx), only)
+    done = set() if fresh else {p.name for p in progress(mctx, nodes, key) if p.rebooted}
     servers = match_servers(mctx, nodes, strict=False) if mctx.options.method == "nova" else {}
     by_name = {facts.node_name(n): n for n in nodes}
     items = []
@@ -174,7 +211,8 @@ def plan(mctx: MigrationContext, step: str = "A7") -> tuple[list[PlanItem], list
                      f"{mctx.options.strategy} in {len(todo_batches)} batch(es); expected outage about "
                      f"{_duration(expected)} ({_duration(mctx.options.reboot_estimate)} per batch)")
     if done:
-        notes.append(f"{step}: {len(done)} node(s) already rebooted since the switch: {', '.join(sorted(done))}")
+        since = "since the switch" if key == STATE_KEY else "in this reboot --node run"
+        notes.append(f"{step}: {len(done)} node(s) already rebooted {since}: {', '.join(sorted(done))}")
     return items, notes
 
 
@@ -221,15 +259,16 @@ def _send_ssh(mctx: MigrationContext, name: str, ip: str | None) -> None:
         raise MigrationStopped(f"ssh to node {name} ({ip}) failed with exit {done.returncode}: {err}")
 
 
-def _request(mctx: MigrationContext, node: dict[str, Any], server: dict[str, Any] | None, data: dict[str, Any]) -> None:
+def _request(mctx: MigrationContext, node: dict[str, Any], server: dict[str, Any] | None, data: dict[str, Any],
+             step: str, key: str) -> None:
     """Save the request (state, journal) before sending it; mark it sent once the API accepted it."""
     name = facts.node_name(node)
     entry = {"at": time.time(), "method": mctx.options.method, "sent": False,
              "server_id": server["id"] if server else None, "boot_id": data["boot_ids"].get(name)}
     data["requests"][name] = entry
     data.setdefault("started_at", entry["at"])
-    _save(mctx, data)
-    mctx.ctx.journal.write("reboot-request", step="A7", node=name, method=mctx.options.method,
+    _save(mctx, data, key)
+    mctx.ctx.journal.write("reboot-request", step=step, node=name, method=mctx.options.method,
                            server_id=entry["server_id"], boot_id=entry["boot_id"], hard=mctx.options.hard,
                            object=node)
     if mctx.options.method == "nova":
@@ -238,8 +277,8 @@ def _request(mctx: MigrationContext, node: dict[str, Any], server: dict[str, Any
     else:
         _send_ssh(mctx, name, facts.internal_ip(node))
     entry["sent"] = True
-    _save(mctx, data)
-    mctx.ctx.journal.write("reboot-sent", step="A7", node=name)
+    _save(mctx, data, key)
+    mctx.ctx.journal.write("reboot-sent", step=step, node=name)
 
 
 def _needs_request(mctx: MigrationContext, node: dict[str, Any], server: dict[str, Any] | None,
@@ -295,26 +334,28 @@ class RebootResult:
     actual_seconds: float | None
 
 
-def run(mctx: MigrationContext, step: str = "A7") -> RebootResult:
-    """Reboot every node not yet rebooted since the switch, batch by batch; raise naming stuck nodes."""
+def run(mctx: MigrationContext, step: str = "A7", key: str = STATE_KEY,
+        only: frozenset[str] | None = None) -> RebootResult:
+    """Reboot every node not yet rebooted since the switch (or the chosen ones, `only`, not yet rebooted
+    in this `reboot --node` run), batch by batch; raise naming stuck nodes."""
     say = ProgressLine(mctx.say, step)
-    nodes = facts.nodes(mctx)
-    record_boot_ids(mctx, nodes)
+    nodes = _chosen(facts.nodes(mctx), only)
+    record_boot_ids(mctx, nodes, key)
     servers = match_servers(mctx, nodes, strict=True) if mctx.options.method == "nova" else {}
     all_batches = batches(mctx, nodes)
-    done_before = {p.name for p in progress(mctx, nodes) if p.rebooted}
+    done_before = {p.name for p in progress(mctx, nodes, key) if p.rebooted}
     todo = [[n for n in b if n not in done_before] for b in all_batches]
     todo = [b for b in todo if b]
-    data = _state(mctx)
+    data = _state(mctx, key)
     if todo and "expected_seconds" not in data:
         data["expected_seconds"] = expected_outage(mctx, len(todo))
-        _save(mctx, data)
+        _save(mctx, data, key)
     requested_now: list[str] = []
     total = len(nodes)
     for batch in todo:
         _wait_for_the_other_control_plane_nodes(mctx, step, batch, say)
         current = {facts.node_name(n): n for n in facts.nodes(mctx)}
-        data = _state(mctx)
+        data = _state(mctx, key)
         for name in batch:
             node = current.get(name)
             if node is None:
@@ -322,13 +363,13 @@ def run(mctx: MigrationContext, step: str = "A7") -> RebootResult:
             server = servers.get(name)
             if _needs_request(mctx, node, server, data):
                 mctx.say(f"{step:<4} rebooting {name} ({method_words(mctx)})")
-                _request(mctx, node, server, data)
+                _request(mctx, node, server, data, step, key)
                 requested_now.append(name)
 
         last: dict[str, NodeProgress] = {}
 
         def batch_done(batch: list[str] = batch, last: dict[str, NodeProgress] = last) -> bool:
-            state = {p.name: p for p in progress(mctx)}
+            state = {p.name: p for p in progress(mctx, key=key, only=only)}
             last.clear()
             last.update(state)
             rebooted = sum(1 for p in state.values() if p.rebooted)
@@ -351,12 +392,12 @@ def run(mctx: MigrationContext, step: str = "A7") -> RebootResult:
             raise MigrationStopped("; ".join(lines) + ("\n  " + "\n  ".join(log) if log else "") +
                                    "\n  fix the node (console, Nova), then run the same command again: nodes "
                                    "already rebooted are not rebooted again")
-    data = _state(mctx)
+    data = _state(mctx, key)
     if todo or "finished_at" not in data:
         data["finished_at"] = time.time()
-        _save(mctx, data)
+        _save(mctx, data, key)
     actual = data["finished_at"] - data["started_at"] if "started_at" in data else None
-    result = RebootResult([p.name for p in progress(mctx) if p.rebooted], requested_now,
+    result = RebootResult([p.name for p in progress(mctx, key=key, only=only) if p.rebooted], requested_now,
                           float(data.get("expected_seconds") or 0.0), actual)
     if actual is not None:
         mctx.say(f"{step:<4} all {total} node(s) rebooted; outage expected about "

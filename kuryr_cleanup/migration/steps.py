@@ -542,8 +542,11 @@ def check_switch(mctx: MigrationContext) -> StepCheck:
 
 
 def apply_switch(mctx: MigrationContext, check: StepCheck) -> None:
-    # Boot IDs from before the switch decide which nodes still need their reboot (R).
+    # Boot IDs from before the switch decide which nodes still need their reboot (R); the time of the
+    # switch tells A8 which pods ended before it (nothing the migration did) from those that failed after.
     reboot.record_boot_ids(mctx)
+    if "switched_at" not in mctx.step_state():
+        mctx.remember(switched_at=time.time())
     _patch(mctx, "A5", k.NETWORK_CONFIG, NETWORK_CONFIG_REF, switch_patch(mctx))
 
 
@@ -622,7 +625,11 @@ def check_verify(mctx: MigrationContext) -> StepCheck:
     if state.switched:
         report = verify.run_checks(mctx)
         if report.ok:
-            return StepCheck(True, summary="network type, nodes, pods, cluster operators: all good")
+            notes = tuple(f"A8: {n}" for c in report.checks for n in c.expected)
+            pods = next((c.detail for c in report.checks if c.name == "pods"), "")
+            extra = pods.split("; ", 1)[1] if "; " in pods else ""
+            return StepCheck(True, notes=notes, summary="network type, nodes, pods, cluster operators: all good"
+                             + (f" ({extra})" if extra else ""))
     return StepCheck(False, (item("A8", "check", "cluster", "verify",
                                   "network type, nodes Ready, no pod in error, cluster operators healthy"),),
                      summary="verify the cluster on OVN-Kubernetes")

@@ -1,7 +1,10 @@
 """A8: is the cluster healthy on OVN-Kubernetes? The vendor's four checks, as a report.
 
-Pods stuck Terminating only because a Kuryr finalizer is still on them are expected (the cleanup
-removes those finalizers) and are listed as such, not as errors.
+Pods are judged by what the migration can have caused. Pods stuck Terminating only because a Kuryr
+finalizer is still on them are expected (the cleanup removes those finalizers); pods that ended
+(Succeeded or Failed) before the switch are listed as notes (an old failed Job or image-pruner pod
+must not stop the run before A9). A pod not running after the switch (its sandbox, its network, a
+crash loop) is an error naming its node: rebooting that node again (`reboot --node`) usually cures it.
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ class Report:
 
     def nodes_with_pod_errors(self) -> list[str]:
         return sorted({p.split(" on node ", 1)[1].split(":", 1)[0] for c in self.checks
-                       for p in c.problems if " on node " in p})
+                       for p in c.problems if " on node " in p} - {"(unscheduled)"})
 
 
 def _age(pod: dict[str, Any], now: float) -> float | None:
@@ -92,25 +95,92 @@ def pod_error(pod: dict[str, Any], now: float | None = None) -> str | None:
     return None
 
 
-def check_pods(mctx: MigrationContext) -> Check:
+def _stamp(text: Any) -> float | None:
+    try:
+        return dt.datetime.fromisoformat(str(text).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def ended_at(pod: dict[str, Any]) -> float | None:
+    """When a pod that ended did so: its containers' last finishedAt, else its conditions' last change."""
+    status = pod.get("status") or {}
+    finished = [_stamp(((cs.get("state") or {}).get("terminated") or {}).get("finishedAt"))
+                for cs in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or [])]
+    known = [t for t in finished if t is not None]
+    if not known:
+        known = [t for t in (_stamp(c.get("lastTransitionTime")) for c in status.get("conditions") or [])
+                 if t is not None]
+    return max(known) if known else None
+
+
+def switch_time(mctx: MigrationContext, config: dict[str, Any]) -> float | None:
+    """When the network type was switched (A5): recorded by the run that switched it; else the last
+    write of `spec.networkType` that Network.config's managedFields show (a switch made by hand or
+    from another run directory)."""
+    recorded = mctx.step_state().get("switched_at")
+    if recorded:
+        return float(recorded)
+    times = [_stamp(entry.get("time")) for entry in (config.get("metadata") or {}).get("managedFields") or []
+             if "f:networkType" in ((entry.get("fieldsV1") or {}).get("f:spec") or {})]
+    known = [t for t in times if t is not None]
+    return max(known) if known else None
+
+
+def _when(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, tz=dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _end_reason(pod: dict[str, Any]) -> str:
+    status = pod.get("status") or {}
+    if status.get("reason"):
+        return str(status["reason"])
+    for cs in (status.get("containerStatuses") or []) + (status.get("initContainerStatuses") or []):
+        terminated = (cs.get("state") or {}).get("terminated") or {}
+        if terminated:
+            return f"{terminated.get('reason') or 'terminated'}, exit code {terminated.get('exitCode')}"
+    return "no reason given"
+
+
+def _ended_before(pod: dict[str, Any], switched: float | None) -> float | None:
+    """The end time of a pod that ended (Succeeded or Failed) before the switch, else None."""
+    if (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed") or switched is None:
+        return None
+    end = ended_at(pod)
+    return end if end is not None and end < switched else None
+
+
+def check_pods(mctx: MigrationContext, switched: float | None = None) -> Check:
     errors: list[str] = []
     expected: list[str] = []
+    ended: list[str] = []
     for pod in facts.list_all(mctx, k.POD):
         meta = pod["metadata"]
+        status = pod.get("status") or {}
         ref = f"{meta.get('namespace')}/{meta['name']}"
         node = (pod.get("spec") or {}).get("nodeName") or "(unscheduled)"
         if meta.get("deletionTimestamp"):
             if POD_FINALIZER in (meta.get("finalizers") or []):
                 expected.append(f"{ref} Terminating (Kuryr finalizer; the cleanup removes it)")
             continue
+        end = _ended_before(pod, switched)
+        if end is not None:
+            ended.append(f"{ref} on node {node} {status.get('phase')} ({_end_reason(pod)}) at {_when(end)}, before "
+                         f"the switch: not the migration's doing")
+            continue
         why = pod_error(pod)
         if why:
+            if status.get("phase") == "Failed" and switched is None:
+                why += " (the time of the switch is unknown to this run directory: whether it failed before is too)"
             errors.append(f"pod {ref} on node {node}: {why}")
     errors.sort()
     detail = "no pod in an error state" if not errors else f"{len(errors)} pod(s) in an error state"
     if expected:
         detail += f"; {len(expected)} Terminating because of the Kuryr finalizer (expected)"
-    return Check("pods", not errors, detail, tuple(errors[:MAX_LISTED]), tuple(sorted(expected)[:MAX_LISTED]))
+    if ended:
+        detail += f"; {len(ended)} ended before the switch (notes)"
+    notes = sorted(expected)[:MAX_LISTED] + sorted(ended)[:MAX_LISTED]
+    return Check("pods", not errors, detail, tuple(errors[:MAX_LISTED]), tuple(notes))
 
 
 def check_reboots(mctx: MigrationContext, nodes: list[dict[str, Any]]) -> Check:
@@ -140,7 +210,7 @@ def run_checks(mctx: MigrationContext) -> Report:
                                tuple(f"node {n} NotReady" for n in not_ready)))
     if state.switched and state.migration is not None:
         report.checks.append(check_reboots(mctx, nodes))
-    report.checks.append(check_pods(mctx))
+    report.checks.append(check_pods(mctx, switch_time(mctx, state.config) if state.switched else None))
     operators = facts.unhealthy_operators(mctx)
     total = len(facts.list_all(mctx, k.CLUSTER_OPERATOR))
     report.checks.append(Check("cluster operators", not operators,
@@ -159,7 +229,8 @@ def report_lines(report: Report) -> list[str]:
         nodes = report.nodes_with_pod_errors()
         if nodes:
             lines.append("hint: pods in error on a node are usually cured by rebooting that node again: "
-                         + ", ".join(nodes))
+                         + ", ".join(nodes) + "; kuryr-migrate reboot " + " ".join(f"--node {n}" for n in nodes)
+                         + " (Nova, rolling, as the migration's own reboots)")
     return lines
 
 

@@ -59,15 +59,15 @@ DISASSOCIATE = Action("floating IP", "disassociate", "disassociate", disassociat
 # -- planning --------------------------------------------------------------------------------------------
 def plan_for_load_balancer(step: str, fip: dict[str, Any], cr: dict[str, Any], lb: dict[str, Any]) -> PlanItem:
     address = fip.get("floating_ip_address") or ""
-    # Released only when it is the very address Kuryr allocated: a user's FIP later moved onto the
-    # same VIP must survive even though the Service's record says `pool`.
+    # Released only when the address itself says Kuryr allocated it (description kuryr_lb, S7: the
+    # KuryrLoadBalancer's record is a pointer, not proof) and the record does not say the user did;
+    # anything else (a user's FIP later moved onto the same VIP) is only disassociated and survives.
     method = cr.get("alloc_method")
     recorded = method == "pool" and fip["id"] == cr.get("fip_id")
     described = method in ("pool", None) and fip.get("description") == KURYR_FIP_DESCRIPTION
-    if recorded or described:
-        evidence = f"on the VIP of LB {lb['id']}; allocated by Kuryr"
-        evidence += (" (KuryrLoadBalancer service_pub_ip_info)" if recorded
-                     else f" (description {KURYR_FIP_DESCRIPTION})")
+    if described:
+        evidence = f"on the VIP of LB {lb['id']}; allocated by Kuryr (description {KURYR_FIP_DESCRIPTION}"
+        evidence += ", KuryrLoadBalancer service_pub_ip_info)" if recorded else ")"
         return RELEASE.item(step, fip["id"], address, evidence, object=fip)
     return DISASSOCIATE.item(
         step, fip["id"], address,
@@ -88,6 +88,10 @@ def plan_orphans(step: str, inv: Inventory) -> list[PlanItem]:
         if fip.get("port_id"):
             items.append(RELEASE.item(step, fip["id"], address, evidence, KEPT,
                                       f"kept: now associated with port {fip['port_id']}"))
+        elif fip.get("description") != KURYR_FIP_DESCRIPTION:
+            items.append(RELEASE.item(step, fip["id"], address, evidence, KEPT,
+                                      f"kept: a KuryrLoadBalancer names it, but it is not described "
+                                      f"{KURYR_FIP_DESCRIPTION!r} as the floating IPs Kuryr allocates are"))
         else:
             items.append(RELEASE.item(step, fip["id"], address, evidence, object=fip))
     return items

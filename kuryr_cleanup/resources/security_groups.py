@@ -100,6 +100,10 @@ def plan_policy_groups(inv: Inventory, planned: Planned) -> list[PlanItem]:
         if not described and not named_in:
             continue
         own = ownership(sg, inv.tag, named_in=named_in and f"KuryrNetworkPolicy {named_in}")
+        if own.ours and not described:
+            # A CR is a pointer, not proof (S7): Kuryr describes every group it makes for a policy.
+            own = Ownership(False, reason=f"kept: KuryrNetworkPolicy {named_in} names it, but it is not described "
+                                          f"{NP_SG_DESCRIPTION!r} as the groups Kuryr makes are")
         items.append(_group_item("B16", inv, planned, sg, own, by_group))
     return items
 

@@ -162,6 +162,31 @@ def test_namespace_deletion_waits_for_finalized_content_then_finishes(cluster: A
     assert missing.value.status == 404
 
 
+def test_the_namespace_controller_deletes_the_content_after_the_delete_has_answered(make_sim: Any) -> None:
+    store = seeded_store(["demo"])
+    with store.lock:
+        store.kube_put(openshift.make_node("worker-0", "server-0", "10.0.0.5", "worker"))
+    sim = make_sim(store=store, delays={"namespace_sync": 5.0})
+    api = api_client(sim)
+    core = client.CoreV1Api(api)
+    core.create_namespaced_pod("demo", pod("web", "worker-0"))
+    core.delete_namespace("demo")
+    assert core.read_namespace("demo").status.phase == "Terminating"
+    assert not any(p.metadata.deletionTimestamp for p in ports_resource(api).get(namespace="demo").items)
+    assert core.read_namespaced_pod("web", "demo").metadata.deletion_timestamp is None
+    sim.control("POST", "clock", {"advance": 5})
+    assert all(p.metadata.deletionTimestamp for p in ports_resource(api).get(namespace="demo").items)
+    assert core.list_namespaced_pod("demo").items == []  # its kubelet confirmed at once (pod_stop 0)
+    conditions = {c.type: (c.status, c.reason) for c in core.read_namespace("demo").status.conditions}
+    assert conditions == {
+        "NamespaceDeletionDiscoveryFailure": ("False", "ResourcesDiscovered"),
+        "NamespaceDeletionGroupVersionParsingFailure": ("False", "ParsedGroupVersions"),
+        "NamespaceDeletionContentFailure": ("False", "ContentDeleted"),
+        "NamespaceContentRemaining": ("True", "SomeResourcesRemain"),
+        "NamespaceFinalizersRemaining": ("True", "SomeFinalizersRemain"),
+    }
+
+
 def test_create_conflicts_and_errors_are_status_documents(cluster: Any) -> None:
     core = client.CoreV1Api(api_client(cluster))
     cm = client.V1ConfigMap(metadata=client.V1ObjectMeta(name="settings"), data={"a": "1"})

@@ -3,14 +3,18 @@
 Served on its own port at the root, as a real apiserver is, so the official `kubernetes` Python
 client (typed and dynamic) and `kubectl` work against it unmodified. Semantics follow the apiserver
 where they decide whether a migration or cleanup tool is right in real life:
+- only the kubeconfig's token may do everything; another token is 401, a user RBAC refuses 403 (`auth`);
 - a DELETE of an object with finalizers only sets `deletionTimestamp`; the object goes when an update
-  empties `metadata.finalizers`;
+  empties `metadata.finalizers`; a pod bound to a node is deleted gracefully and goes when its kubelet
+  confirms (`kubelet`);
 - PUT checks `metadata.resourceVersion` (stale -> 409 Conflict, the real message);
-- a deleted namespace deletes its content and stays Terminating while content remains; creating in
-  it answers 403;
+- a deleted namespace is Terminating at once; its controller deletes the content and the namespace
+  goes when none remains (`namespaces`); creating in it answers 403;
 - kinds with a status subresource ignore status in main writes, and `/status` writes only status;
 - custom resources refuse strategic merge patches (415); a failed JSON-patch `test` answers 422;
-- errors are `kind: Status` documents with the apiserver's reason, code and message.
+- names and field selectors are validated per kind (`validation`);
+- errors are `kind: Status` documents with the apiserver's reason, code and message, and paths nothing
+  serves get the 404 the apiserver gives them (a Status, or plain text outside the built-in groups).
 
 Objects live in `store.kube` as plain dicts; lists serialize only the requested page (a 2,000
 namespace cluster pages through its KuryrPorts in milliseconds). Watches stream JSON lines from a
@@ -44,7 +48,14 @@ from kuryr_cleanup.sim.kube.errors import (
 from kuryr_cleanup.sim.kube.kubelet import Kubelets, termination_pending
 from kuryr_cleanup.sim.kube.namespaces import Namespaces
 from kuryr_cleanup.sim.kube.patches import JsonPatchError, json_patch, merge_patch, strategic_merge_patch
-from kuryr_cleanup.sim.kube.resources import BY_RESOURCE, BY_STORE_KEY, Kind, drop_object, save_object, serialize
+from kuryr_cleanup.sim.kube.resources import (
+    BY_RESOURCE,
+    BY_STORE_KEY,
+    Kind,
+    drop_object,
+    save_object,
+    serialize,
+)
 from kuryr_cleanup.sim.kube.selectors import (
     decode_continue,
     encode_continue,
@@ -53,6 +64,7 @@ from kuryr_cleanup.sim.kube.selectors import (
     parse_field_selector,
     parse_label_selector,
 )
+from kuryr_cleanup.sim.kube.validation import check_field_selector, check_name
 from kuryr_cleanup.sim.kube.watch import Watches
 from kuryr_cleanup.sim.store import Store, iso_now, new_id
 
@@ -62,6 +74,7 @@ PATCH_TYPES_BUILTIN = (
     "application/strategic-merge-patch+json",
 )
 PATCH_TYPES_CUSTOM = ("application/json-patch+json", "application/merge-patch+json")
+APPLY_PATCH = "application/apply-patch+yaml"
 POD = BY_STORE_KEY["v1/Pod"]
 
 
@@ -114,8 +127,7 @@ class KubeApi(Service):
         return Response(status, err.body, headers)
 
     def not_found(self, request: Request) -> Response:
-        err = status_error(404, "NotFound", "the server could not find the requested resource", {})
-        return Response(404, err.body)
+        return discovery.path_not_found(request.path)
 
     def method_not_allowed(self, request: Request) -> Response:
         message = "the server does not allow this method on the requested resource"
@@ -147,7 +159,7 @@ class KubeApi(Service):
             namespace, parts = parts[1], parts[2:]
         plural = parts[0]
         kind = BY_RESOURCE.get((group, version, plural))
-        if kind is None or len(parts) > 3:
+        if kind is None:
             return self.not_found(request)
         if kind.namespaced and namespace is None and len(parts) > 1:
             return self.not_found(request)
@@ -155,7 +167,11 @@ class KubeApi(Service):
             return self.not_found(request)
         name = parts[1] if len(parts) > 1 else None
         sub = parts[2] if len(parts) > 2 else None
-        if sub is not None and sub not in kind.subresources:
+        if len(parts) > 3 or (sub is not None and sub not in kind.subresources):
+            if not kind.builtin and name:
+                # The custom resource handler answers any subresource it does not serve with the object's
+                # NotFound (whether the object exists or not).
+                raise not_found(kind, name)
             return self.not_found(request)
         method = request.method
         if name is None:
@@ -165,6 +181,11 @@ class KubeApi(Service):
                 return self._create(kind, namespace or "", request)
             if method == "DELETE":
                 return self._delete_collection(kind, namespace, request)
+            if not kind.builtin and method in ("PUT", "PATCH"):
+                # The CRD handler serves a namespaced kind across namespaces for reads only.
+                if kind.namespaced and namespace is None:
+                    return self.not_found(request)
+                raise bad_request("name must be provided")
             return self.method_not_allowed(request)
         ns = namespace or ""
         if method == "GET":
@@ -200,7 +221,7 @@ class KubeApi(Service):
     # -- list, watch, log ---------------------------------------------------------------------------
     def _list_or_watch(self, kind: Kind, namespace: str | None, request: Request) -> Response:
         labels = parse_label_selector(request.arg("labelSelector") or "")
-        fields = parse_field_selector(request.arg("fieldSelector") or "")
+        fields = check_field_selector(kind, parse_field_selector(request.arg("fieldSelector") or ""))
         if (request.arg("watch") or "").lower() in ("true", "1"):
             return self.watches.watch(kind, namespace, labels, fields, request)
         objects = self.store.kube_objects(kind.api_version, kind.kind)
@@ -233,7 +254,7 @@ class KubeApi(Service):
             if limit and len(page) == limit:
                 more = True
                 break
-            page.append(obj)
+            page.append(_list_item(kind, obj))
             last_key = key
         meta: dict[str, Any] = {"resourceVersion": rv}
         if more and last_key is not None:
@@ -302,6 +323,7 @@ class KubeApi(Service):
         else:
             meta.pop("namespace", None)
         self._check_namespace(kind, namespace, name)
+        check_name(kind, name)
         objects = self.store.kube_objects(kind.api_version, kind.kind)
         if (namespace if kind.namespaced else "", name) in objects:
             raise status_error(409, "AlreadyExists", f'{kind.resource} "{name}" already exists',
@@ -343,9 +365,14 @@ class KubeApi(Service):
 
     def _patch(self, kind: Kind, namespace: str, name: str, sub: str | None, request: Request) -> Response:
         content_type = (request.header("content-type") or "").split(";")[0].strip()
-        accepted = PATCH_TYPES_BUILTIN if kind.builtin else PATCH_TYPES_CUSTOM
-        if content_type not in accepted:
-            raise unsupported_media_type(accepted)
+        if content_type == APPLY_PATCH:
+            raise status_error(415, "UnsupportedMediaType",
+                               f"the simulator does not implement server-side apply ({APPLY_PATCH})")
+        if kind.builtin and content_type not in PATCH_TYPES_BUILTIN:
+            # Refused by the go-restful route (its Consumes list) before the patch handler runs.
+            raise status_error(415, "UnsupportedMediaType", "415: Unsupported Media Type")
+        if content_type not in PATCH_TYPES_CUSTOM and not kind.builtin:
+            raise unsupported_media_type((*PATCH_TYPES_CUSTOM, APPLY_PATCH))
         patch = self._body(request)
         old = self._existing(kind, namespace, name)
         doc = copy.deepcopy(old)
@@ -472,7 +499,7 @@ class KubeApi(Service):
 
     def _delete_collection(self, kind: Kind, namespace: str | None, request: Request) -> Response:
         labels = parse_label_selector(request.arg("labelSelector") or "")
-        fields = parse_field_selector(request.arg("fieldSelector") or "")
+        fields = check_field_selector(kind, parse_field_selector(request.arg("fieldSelector") or ""))
         objects = self.store.kube_objects(kind.api_version, kind.kind)
         victims = [o for k, o in sorted(objects.items()) if (namespace is None or k[0] == namespace)
                    and matches(o, labels, fields)]
@@ -481,7 +508,7 @@ class KubeApi(Service):
         grace = _grace_period(options, request)
         for obj in victims:
             self._delete_object(kind, obj, grace, dry_run)
-        items = victims  # the apiserver answers the list it read before deleting
+        items = [_list_item(kind, o) for o in victims]  # the apiserver answers the list it read before deleting
         rv = self.store.next_resource_version()
         body = {"kind": f"{kind.kind}List", "apiVersion": kind.api_version, "metadata": {"resourceVersion": rv},
                 "items": items}
@@ -548,6 +575,14 @@ class KubeApi(Service):
         if namespace:
             self.namespaces.content_gone(namespace, (Store.kube_key(stored["apiVersion"], stored["kind"]),
                                            stored["metadata"]["name"]))
+
+
+def _list_item(kind: Kind, obj: dict[str, Any]) -> dict[str, Any]:
+    """A list item as the apiserver sends it: the items of a built-in kind's typed list carry no
+    apiVersion and kind (a custom resource's, unstructured, do)."""
+    if not kind.builtin:
+        return obj
+    return {k: v for k, v in obj.items() if k != "apiVersion" and k != "kind"}
 
 
 def _grace_period(options: dict[str, Any], request: Request) -> int | None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from kuryr_cleanup.sim import openshift
-from kuryr_cleanup.sim.http import ApiError, Request, Response
+from kuryr_cleanup.sim.http import Request, Response
 from kuryr_cleanup.sim.kube.errors import status_error
-from kuryr_cleanup.sim.kube.resources import KINDS, group_versions
+from kuryr_cleanup.sim.kube.resources import BUILTIN_GROUPS, KINDS, group_versions
 
 KUBE_VERSION = {
     "major": "1",
@@ -26,8 +26,15 @@ KUBE_VERSION = {
 }
 
 
-def _not_found() -> ApiError:
-    return status_error(404, "NotFound", "the server could not find the requested resource", {})
+def path_not_found(path: str) -> Response:
+    """A path nothing serves. The built-in groups' routes (go-restful) answer a Status; the rest of
+    /apis (custom resources' groups, unknown groups) and other paths fall through to a plain-text 404."""
+    parts = path.strip("/").split("/")
+    if parts[0] == "api" or (parts[0] == "apis" and len(parts) > 1 and parts[1] in BUILTIN_GROUPS):
+        err = status_error(404, "NotFound", "the server could not find the requested resource", {})
+        return Response(404, err.body)
+    return Response(404, b"404 page not found\n", {"X-Content-Type-Options": "nosniff"},
+                    content_type="text/plain; charset=utf-8")
 
 
 def version(request: Request) -> Response:
@@ -59,7 +66,7 @@ def api_group(request: Request) -> Response:
     group = request.params["group"]
     versions = group_versions().get(group)
     if not group or not versions:
-        raise _not_found()
+        return path_not_found(request.path)
     return Response(200, {"kind": "APIGroup", "apiVersion": "v1", **_group_doc(group, versions)})
 
 
@@ -68,7 +75,7 @@ def resource_list(request: Request) -> Response:
     version = request.params["version"]
     kinds = [k for k in KINDS if k.group == group and k.version == version]
     if not kinds:
-        raise _not_found()
+        return path_not_found(request.path)
     resources: list[dict[str, Any]] = []
     for k in kinds:
         entry: dict[str, Any] = {
@@ -102,4 +109,4 @@ def openapi_v2(request: Request) -> Response:
 
 
 def openapi_v3(request: Request) -> Response:
-    raise _not_found()
+    return path_not_found(request.path)

@@ -75,6 +75,20 @@ def invalid(kind: Kind, name: str, field: str, cause_reason: str, message: str, 
     return status_error(422, "Invalid", f'{group_kind} "{name}" is invalid: {field}: {message}', details)
 
 
+def invalid_fields(kind: Kind, name: str, causes: list[tuple[str, str, str]]) -> ApiError:
+    """422 Invalid with several causes (field, reason, message); the message lists them as Go's
+    aggregate error does (one alone, several in brackets)."""
+    group_kind = f"{kind.kind}.{kind.group}" if kind.group else kind.kind
+    texts = [f"{field}: {message}" for field, _, message in causes]
+    summary = texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"
+    details: dict[str, Any] = {"name": name}
+    if kind.group:
+        details["group"] = kind.group
+    details["kind"] = kind.kind
+    details["causes"] = [{"reason": reason, "message": message, "field": field} for field, reason, message in causes]
+    return status_error(422, "Invalid", f'{group_kind} "{name}" is invalid: {summary}', details)
+
+
 def bad_request(message: str) -> ApiError:
     return status_error(400, "BadRequest", message)
 

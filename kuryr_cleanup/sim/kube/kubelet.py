@@ -4,8 +4,8 @@ A DELETE of a pod bound to a node only starts its graceful termination (deletion
 grace, `deletionGracePeriodSeconds` = the grace period, 30 s by default); the kubelet stops the
 containers and confirms with a DELETE of grace 0, after which the pod goes (or, with finalizers left,
 waits for them with a zero grace period). Here the kubelet of a Ready node confirms once the
-containers stopped: the `pod_stop` delay of simulated time (0 by default: the next tick), at most the
-grace period. A node that is NotReady (rebooting, lost) confirms nothing until it is Ready again, and
+containers stopped: the `pod_stop` delay of simulated time (0 by default: at once), at most the grace
+period. A node that is NotReady (rebooting, lost) confirms nothing until it is Ready again, and
 a pod bound to a node that does not exist waits for one of that name (as on a real apiserver without
 its pod garbage collector: nobody confirms).
 """
@@ -52,7 +52,10 @@ class Kubelets:
             return
         key = (meta.get("namespace") or "", meta["name"], meta.get("uid") or "")
         delay = min(self.store.delays.get(POD_STOP_DELAY, 0.0), float(meta.get("deletionGracePeriodSeconds") or 0))
-        self.store.schedule(delay, functools.partial(self._stopped, key))
+        if delay <= 0:
+            self._stopped(key)  # the containers stop at once: the pod goes within the same sync or request
+        else:
+            self.store.schedule(delay, functools.partial(self._stopped, key))
 
     def _stopped(self, key: PodKey) -> None:
         namespace, name, uid = key

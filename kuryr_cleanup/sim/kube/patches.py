@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import json
+from collections.abc import Callable
 from typing import Any
 
 
@@ -123,7 +125,8 @@ def json_patch(doc: Any, ops: Any) -> Any:
     return doc
 
 
-# Lists merged by key in strategic merge patches (the patchMergeKey tags of the built-in types).
+# Lists merged by key in strategic merge patches (the patchMergeKey tags of the built-in types). "ports" is
+# two lists: a Service's (merged by `port`) and a container's (by `containerPort`).
 _MERGE_KEYS: dict[str, str] = {
     "containers": "name",
     "initContainers": "name",
@@ -136,14 +139,25 @@ _MERGE_KEYS: dict[str, str] = {
     "addresses": "type",
     "imagePullSecrets": "name",
     "containerStatuses": "name",
+    "hostAliases": "ip",
+    "topologySpreadConstraints": "topologyKey",
 }
 _PRIMITIVE_MERGE_LISTS = {"finalizers"}
+
+
+def _merge_key(field: str, current: list[Any], patch: list[Any]) -> str | None:
+    if field == "ports":
+        items = [i for i in (*current, *patch) if isinstance(i, dict)]
+        return "containerPort" if any("containerPort" in i for i in items) else "port"
+    return _MERGE_KEYS.get(field)
 
 
 def strategic_merge_patch(target: Any, patch: Any) -> Any:
     """A strategic merge patch for built-in kinds: maps merge, lists with a merge key merge by it,
     `metadata.finalizers` merges as a set, `$patch: replace|delete` and
-    `$deleteFromPrimitiveList/<field>` directives work; other lists are replaced."""
+    `$deleteFromPrimitiveList/<field>` directives work; other lists are replaced. Merged lists are in the
+    apiserver's order (strategicpatch's normalizeElementOrder): the patch's new items before the ones
+    only the server had, items both have where the server had them."""
     if not isinstance(patch, dict):
         return copy.deepcopy(patch)
     directive = patch.get("$patch")
@@ -159,16 +173,18 @@ def strategic_merge_patch(target: Any, patch: Any) -> Any:
             field = key.split("/", 1)[1]
             result[field] = [v for v in result.get(field) or [] if v not in (value or [])]
             continue
+        current = result.get(key)
+        merge_key = _merge_key(key, current, value) if isinstance(value, list) and isinstance(current, list) else None
         if value is None:
             result.pop(key, None)
         elif isinstance(value, list) and key in _PRIMITIVE_MERGE_LISTS:
-            merged = list(result.get(key) or [])
+            merged = list(current or [])
             merged.extend(v for v in value if v not in merged)
-            result[key] = merged
-        elif isinstance(value, list) and key in _MERGE_KEYS and isinstance(result.get(key), list):
-            result[key] = _merge_list_by_key(result[key], value, _MERGE_KEYS[key])
+            result[key] = _in_server_order(merged, value, list(current or []), lambda v: v)
+        elif isinstance(value, list) and merge_key is not None and isinstance(current, list):
+            result[key] = _merge_list_by_key(current, value, merge_key)
         elif isinstance(value, dict):
-            merged_value = strategic_merge_patch(result.get(key), value)
+            merged_value = strategic_merge_patch(current, value)
             if merged_value is None:
                 result.pop(key, None)
             else:
@@ -179,7 +195,9 @@ def strategic_merge_patch(target: Any, patch: Any) -> Any:
 
 
 def _merge_list_by_key(current: list[Any], patch: list[Any], merge_key: str) -> list[Any]:
+    original = list(current)
     merged = list(current)
+    kept_patch = []
     for item in patch:
         if not isinstance(item, dict) or merge_key not in item:
             merged.append(copy.deepcopy(item))
@@ -190,8 +208,45 @@ def _merge_list_by_key(current: list[Any], patch: list[Any], merge_key: str) -> 
         if item.get("$patch") == "delete":
             if index is not None:
                 merged.pop(index)
-        elif index is None:
+            continue
+        kept_patch.append(item)
+        if index is None:
             merged.append(copy.deepcopy(item))
         else:
             merged[index] = strategic_merge_patch(merged[index], item)
-    return merged
+
+    def key_of(item: Any) -> Any:
+        return item.get(merge_key) if isinstance(item, dict) else json.dumps(item, sort_keys=True)
+
+    return _in_server_order(merged, kept_patch, original, key_of)
+
+
+def _in_server_order(merged: list[Any], patch: list[Any], original: list[Any],
+                     key_of: Callable[[Any], Any]) -> list[Any]:
+    """strategicpatch's normalizeElementOrder: the items the patch names, in the patch's order, merged into
+    the items only the server had, in the server's order; a patch item the server had goes where the
+    server had it, a new one before the server's items it meets."""
+    patch_keys = [key_of(v) for v in patch]
+    server_keys = [key_of(v) for v in original]
+    in_patch = [v for v in merged if key_of(v) in patch_keys]
+    server_only = [v for v in merged if key_of(v) not in patch_keys]
+    in_patch.sort(key=lambda v: patch_keys.index(key_of(v)))
+    server_only.sort(key=lambda v: server_keys.index(key_of(v)) if key_of(v) in server_keys else len(server_keys))
+    ordered: list[Any] = []
+    i = j = 0
+    while i < len(server_only) or j < len(in_patch):
+        if j >= len(in_patch):
+            ordered.append(server_only[i])
+            i += 1
+        elif i >= len(server_only):
+            ordered.append(in_patch[j])
+            j += 1
+        else:
+            left, right = key_of(server_only[i]), key_of(in_patch[j])
+            if left in server_keys and right in server_keys and server_keys.index(left) < server_keys.index(right):
+                ordered.append(server_only[i])
+                i += 1
+            else:
+                ordered.append(in_patch[j])
+                j += 1
+    return ordered

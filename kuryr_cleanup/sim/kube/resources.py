@@ -91,6 +91,8 @@ KINDS: tuple[Kind, ...] = (
 )
 
 BY_RESOURCE: dict[tuple[str, str, str], Kind] = {(k.group, k.version, k.plural): k for k in KINDS}
+# The groups of built-in kinds: served by the apiserver's go-restful routes, not by the CRD handler.
+BUILTIN_GROUPS = frozenset({""} | {k.group for k in KINDS if k.builtin})
 BY_STORE_KEY: dict[str, Kind] = {k.store_key: k for k in KINDS}
 
 

@@ -6,6 +6,7 @@ import base64
 import binascii
 import bisect
 import json
+import posixpath
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -119,13 +120,77 @@ def encode_continue(rv: str, last_key: tuple[str, str]) -> str:
 
 
 def decode_continue(token: str) -> tuple[str, str]:
+    """The (namespace, name) a continue token starts after; 400 with the apiserver's message (etcd3
+    store's decodeContinue, Go's base64 and JSON errors) for a token it would not take."""
     try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        start = json.loads(raw)["start"].rstrip("\u0000")
-    except (binascii.Error, ValueError, KeyError, TypeError) as exc:
-        raise bad_request("continue key is not valid: illegal base64 data") from exc
-    namespace, _, name = start.partition("/")
+        raw = _raw_url_b64decode(token)
+        value = _go_json_object(raw)
+        if value.get("v") != "meta.k8s.io/v1":
+            raise ValueError(f'server does not recognize this encoded version "{value.get("v") or ""}"')
+        if not value.get("rv"):
+            raise ValueError("incorrect encoded start resourceVersion (version meta.k8s.io/v1)")
+        start = str(value.get("start") or "")
+        if not start:
+            raise ValueError("encoded start key empty (version meta.k8s.io/v1)")
+        key = start if start.startswith("/") else "/" + start
+        if posixpath.normpath(key) != key:  # path.Clean: no way above the list's own key prefix
+            raise ValueError(start)
+    except ValueError as exc:
+        raise bad_request(f"invalid continue token: continue key is not valid: {exc}") from exc
+    namespace, _, name = start.rstrip("\u0000").partition("/")
     return (namespace, name)
+
+
+_B64_URL = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def _raw_url_b64decode(token: str) -> bytes:
+    """Go's base64.RawURLEncoding.DecodeString, with its CorruptInputError positions."""
+    for index, char in enumerate(token):
+        if char not in _B64_URL:
+            raise ValueError(f"illegal base64 data at input byte {index}")
+    if len(token) % 4 == 1:
+        raise ValueError(f"illegal base64 data at input byte {len(token) - 1}")
+    try:
+        return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError(f"illegal base64 data at input byte {len(token) - 1}") from exc
+
+
+def _go_quote_byte(byte: int) -> str:
+    """How Go's JSON decoder names an unexpected byte: strconv.Quote of it as a rune, in single quotes."""
+    if byte == ord("'"):
+        return "'\\''"
+    if byte == ord('"'):
+        return "'\"'"
+    char = chr(byte)
+    escapes = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t",
+               "\v": "\\v", "\\": "\\\\"}
+    if char in escapes:
+        return f"'{escapes[char]}'"
+    if byte < 0x20 or byte == 0x7F:
+        return f"'\\x{byte:02x}'"
+    if not char.isprintable():
+        return f"'\\u{byte:04x}'"
+    return f"'{char}'"
+
+
+def _go_json_object(raw: bytes) -> dict[str, Any]:
+    """json.Unmarshal into the token struct, with Go's words for the common failures."""
+    text = raw.lstrip(b" \t\r\n")
+    if not text:
+        raise ValueError("unexpected end of JSON input")
+    if text[:1] not in b'{["-0123456789tfn':
+        raise ValueError(f"invalid character {_go_quote_byte(text[0])} looking for beginning of value")
+    try:
+        value = json.loads(raw.decode("utf-8", errors="replace"))
+    except ValueError as exc:
+        raise ValueError("unexpected end of JSON input") from exc
+    if not isinstance(value, dict):
+        kinds = {list: "array", str: "string", bool: "bool", int: "number", float: "number"}
+        raise ValueError(f"json: cannot unmarshal {kinds.get(type(value), 'value')} into Go value of type "
+                         "etcd3.continueToken")
+    return value
 
 
 def keys_after(keys: list[tuple[str, str]], start: tuple[str, str]) -> int:
