@@ -62,6 +62,7 @@ Outcome = Finished | Waiting
 
 
 READY = "ready"
+RELEASED_PARAMS = ("object", "related")  # PlanItem.params a finished item lets go
 RETRY = "retry"
 MAX_RETRIES = 3
 
@@ -242,6 +243,10 @@ class Engine:
         def finish(item: PlanItem, state: str, reason: str = "") -> None:
             for result in graph.finish(item, state, reason):
                 self.on_change(result)
+                # The object was kept for the journal's record before the change: a finished item
+                # needs it no more (tens of thousands of them would stay in memory to the end).
+                for heavy in RELEASED_PARAMS:
+                    result.params.pop(heavy, None)
 
         def work(item: PlanItem) -> None:
             done_queue.put((item, self._execute(item)))
