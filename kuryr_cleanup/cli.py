@@ -29,10 +29,11 @@ from kuryr_cleanup.commands.simulate import build_simulator, serve, simulate_com
 from kuryr_cleanup.commands.snapshot import snapshot_command
 from kuryr_cleanup.commands.status import status_command
 from kuryr_cleanup.commands.verify import verify_command
-from kuryr_cleanup.console import ConsoleUI, close_logging, configure_logging
+from kuryr_cleanup.console import ConsoleUI, close_logging, configure_logging, fit
 from kuryr_cleanup.context import Context, Options
 from kuryr_cleanup.errors import KuryrMigrateError, UsageError
 from kuryr_cleanup.migration.base import MigrationOptions
+from kuryr_cleanup.plan import Plan, PlanItem, StepInfo
 from kuryr_cleanup.retrying import RetryPolicy
 
 
@@ -164,11 +165,27 @@ def emit(result: Result, output: str | bool = "table") -> NoReturn:
                        nl=output == "json")
     elif result.text:
         text = result.text
-        following = render.next_step(result.document) if output == "table" else None
-        if following:
-            text += f"\nnext: {following}"
+        if output == "table":
+            following = render.next_step(result.document)
+            if following:
+                text += f"\nnext: {following}"
+            if str((result.document or {}).get("kind", "")).endswith("Plan"):
+                # A plan is read whole, by people: no line of it is wider than 119 characters.
+                text = "\n".join(fit(line) for line in text.splitlines())
         click.echo(text)
     sys.exit(int(result.exit_code))
+
+
+def with_details(result: Result) -> Result:
+    """--details for a plan whose command shows only its summary (the migration's and the reboots'
+    plans): every resource, from the plan's document, after the text."""
+    doc = result.document or {}
+    if "Details:" in result.text or not doc.get("items") or not doc.get("steps"):
+        return result
+    plan = Plan(str(doc.get("infraID") or ""), [StepInfo(s["id"], s["title"]) for s in doc["steps"]],
+                [PlanItem(**item) for item in doc["items"]], list(doc.get("notes") or []))
+    result.text += "\n\nDetails:\n" + "\n".join(render.detail_lines(plan))
+    return result
 
 
 class Session:
@@ -192,7 +209,7 @@ class Session:
                                                 extra={"fields": {"event": "end", "exitCode": int(result.exit_code)}})
         close_logging(self._handlers)
         self._handlers = []
-        emit(result, self.output)
+        emit(with_details(result) if self.details and self.output == "table" else result, self.output)
 
     def close(self) -> None:
         close_logging(self._handlers)

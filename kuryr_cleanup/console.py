@@ -107,7 +107,9 @@ class ConsoleUI:
 
     def say(self, line: str) -> None:
         log.info(line)
-        click.echo(fit(line), err=self.json_output)
+        # The simulator's banner (comment lines, before the plan) wraps like the plan; progress lines
+        # stay one line per state change, for grep.
+        click.echo(fit(line) if line.startswith("# ") else line, err=self.json_output)
 
     def show(self, text: str) -> None:
         click.echo(text, err=self.json_output)

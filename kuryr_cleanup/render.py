@@ -127,7 +127,8 @@ _REASON_GROUPS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), 
     (r"now associated with port", "in use again"),
     (r"user-allocated floating IP", "user-allocated floating IP"),
     (r"no evidence it belongs to this cluster", "no evidence it belongs to this cluster"),
-    (r"^(\S+ .+?) (?:failed|blocked|kept)\b", "depends on an item that did not finish"),
+    (r"^\S+ .+? is kept\b", "depends on a resource that is kept"),
+    (r"^\S+ .+? (?:failed|blocked)\b", "depends on an item that did not finish"),
 ))
 
 

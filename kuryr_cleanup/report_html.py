@@ -87,17 +87,20 @@ def _step_section(step: StepInfo, items: list[PlanItem], tag: str) -> list[str]:
     out = [f'<details class="step" id="step-{_e(step.id)}"{opened}><summary><h3>{_e(step.id)} {_e(step.title)}</h3> '
            f"({', '.join(f'{n:,} {s}' for s, n in counts.items()) or 'nothing to do'})</summary>",
            f'<p class="what">{_e(render.step_summary(items))}</p>']
-    todo = [i for i in items if i.state == PLANNED]
+    todo = [(i, _command(i, tag)) for i in items if i.state == PLANNED]
     if todo:
+        # The migration's steps have no one-line equivalent: no command column for them.
+        commands = any(command for _, command in todo)
         out.append('<table class="items"><thead><tr><th>action</th><th>kind</th><th>id</th><th>name</th>'
-                   "<th>evidence (why it is this cluster's)</th><th>command</th></tr></thead><tbody>")
-        for item in todo:
+                   "<th>evidence (why it is this cluster's)</th>" + ("<th>command</th>" if commands else "")
+                   + "</tr></thead><tbody>")
+        for item, command in todo:
             note = f"<br><em>{_e(item.reason)}</em>" if item.reason else ""
             out.append(f'<tr class="item planned" data-id="{_e(item.id)}" data-kind="{_e(item.kind)}">'
                        f"<td>{_e(render.action_words(item.action))}</td><td>{_e(item.kind)}</td>"
                        f'<td class="id"><code>{_e(item.id)}</code></td><td>{_e(_name(item))}</td>'
                        f"<td>{_e(item.evidence)}{note}</td>"
-                       f'<td class="cmd"><code>{_e(_command(item, tag))}</code></td></tr>')
+                       + (f'<td class="cmd"><code>{_e(command)}</code></td>' if commands else "") + "</tr>")
         out.append("</tbody></table>")
     left = [i for i in items if i.state != PLANNED]
     if left:

@@ -45,7 +45,12 @@ def expected_gone(snap: dict[str, Any]) -> dict[str, set[str]]:
     tag = f"openshiftClusterID={infra}"
     os_ = snap["openstack"]
     objs = snap["kubernetes"]["objects"]
-    _PROJECT[0] = os_.get("project_id")
+    # The cluster's project, where the snapshot knows it (a noauth capture of the real services does
+    # not: there, the project of the resources carrying our tag is the cluster's).
+    owners = {r.get("project_id") for name in ("networks", "security_groups", "subnetpools") for r in os_.get(name, [])
+              if tag in (r.get("tags") or [])} - {None, ""}
+    _PROJECT[0] = os_.get("project_id") if os_.get("project_id") in owners else (
+        next(iter(owners)) if len(owners) == 1 else None)
 
     def kind(name: str) -> list[dict[str, Any]]:
         return [o for o in objs if o["kind"] == name]

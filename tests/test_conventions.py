@@ -72,8 +72,15 @@ def test_migrate_ends_with_the_run_directory_and_the_next_step(make_sim: Any, tm
     result = kuryr(sim, tmp_path / "run", "migrate", "--yes", "--etcd-backup-confirmed")
     assert result.exit_code == 0, text(result)
     last = result.stdout.rstrip().splitlines()
-    assert last[-2].startswith(f"Run directory: {tmp_path / 'run'}") and "journal.jsonl" in last[-2]
     assert last[-1] == "next: kuryr-migrate cleanup --plan"
+    assert _run_directory_line(last[:-1]).startswith(f"Run directory: {tmp_path / 'run'} (journal.jsonl")
+
+
+def _run_directory_line(lines: list[str]) -> str:
+    """The run directory line at the end of `lines`, with its continuation lines (long ones wrap)."""
+    at = max(n for n, line in enumerate(lines) if line.startswith("Run directory: "))
+    assert all(line.startswith("    ") for line in lines[at + 1:]), lines[at:]
+    return " ".join(line.strip() for line in lines[at:])
 
 
 def test_after_ctrl_c_the_resume_line_is_the_last_line(make_sim: Any) -> None:
@@ -95,7 +102,7 @@ def test_after_ctrl_c_the_resume_line_is_the_last_line(make_sim: Any) -> None:
     assert proc.returncode == 130, err
     lines = out.rstrip().splitlines()
     assert lines[-1] == render.RESUME_LINE
-    assert lines[-2].startswith("Run directory: ")
+    assert "journal.jsonl" in _run_directory_line(lines[:-1])
     left = lines.index(next(line for line in lines if line.startswith("Left to do (")))
     assert left < len(lines) - 2  # what is left comes before, the resume line after everything
 

@@ -110,6 +110,33 @@ def test_the_run_plan_and_status_read_as_words(make_sim: Any, tmp_path: Path) ->
     assert status.output.rstrip().endswith("next: kuryr-migrate migrate --plan")
 
 
+def test_details_of_the_migration_plan(make_sim: Any, tmp_path: Path) -> None:
+    sim = make_sim(generate=SMALL, delays=MIGRATION_DELAYS)
+    plain = kuryr(sim, tmp_path / "run", "migrate", "--plan")
+    detailed = kuryr(sim, tmp_path / "run", "migrate", "--plan", "--details")
+    assert plain.exit_code == detailed.exit_code == 0, detailed.output
+    _assert_readable(detailed.output)
+    assert "Details:" not in plain.output and "Details:" in detailed.output
+    plan = json.loads(kuryr(sim, tmp_path / "run", "migrate", "--plan", "-o", "json").output)
+    for item in plan["items"]:
+        assert item["id"] in detailed.output and item["id"] not in plain.output.split("Details:")[0] or \
+            not UUID.fullmatch(item["id"]), item
+
+
+def test_the_html_run_plan_has_the_migration_steps(make_sim: Any, tmp_path: Path) -> None:
+    sim = make_sim(generate=SMALL, delays=MIGRATION_DELAYS)
+    result = kuryr(sim, tmp_path / "run", "run", "--plan", "-o", "html")
+    assert result.exit_code == 0, result.output
+    page = result.stdout
+    assert page.startswith("<!DOCTYPE html>")
+    assert '<section id="migration">' in page and '<section id="cleanup">' in page
+    for step in ("A0", "A2", "A5", "A7", "A9", "B3", "B12"):
+        assert f'id="step-{step}"' in page
+    nodes = [i for i in json.loads(kuryr(sim, tmp_path / "run", "run", "--plan", "-o", "json").stdout)["items"]
+             if i["kind"] == "node"]
+    assert len(nodes) == 5 and all(f'data-id="{n["id"]}" data-kind="node"' in page for n in nodes)
+
+
 # -- JSON and YAML ----------------------------------------------------------------------------------------
 ENVELOPES = {
     "CleanupPlan": {"apiVersion", "kind", "infraID", "notes", "steps", "items", "summary"},
@@ -223,7 +250,7 @@ def test_the_exported_script_does_what_cleanup_does(make_sim: Any, tmp_path: Pat
     """Run with the admin's own `openstack` CLI and `kubectl` (for `oc`), the script reaches the end
     state the cleanup reaches, judged by the same oracle, and leaves the tool nothing to do."""
     sim = migrated_sim(make_sim, generate="namespaces=1,pods=1,services=1,policies=1,fips,second-cluster,"
-                                          "installer-router=no")
+                                          "installer-router=no,pool-ports=0")
     before = sim.state()
     result = kuryr_migrate(sim, "cleanup", "--plan", "-o", "script", *FAST)
     assert result.exit_code == 0, result.output

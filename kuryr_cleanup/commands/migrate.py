@@ -39,10 +39,11 @@ def confirm_etcd_backup(mctx: MigrationContext, ui: UI, yes: bool) -> None:
     mctx.remember(etcd_backup_confirmed=True)
 
 
-def plan_result(plan: Plan, title: str, problems: list[str], kind: str, extra: dict[str, Any] | None = None) -> Result:
+def plan_result(plan: Plan, title: str, problems: list[str], kind: str, extra: dict[str, Any] | None = None,
+                details: bool = False) -> Result:
     """A plan as the admin reads it (with what preflight would refuse) and as a document; exit 3 when
     preflight would refuse."""
-    text = render.plan_table(plan, title)
+    text = render.plan_table(plan, title, details=details)
     if problems:
         text += "\nPreflight would refuse to start:\n" + "\n".join(f"  - {p}" for p in problems)
     document = render.plan_document(plan, kind, {"preflightProblems": problems, **(extra or {})})
@@ -101,7 +102,7 @@ def migrate_command(ctx: Context, ui: UI, options: MigrationOptions, *, plan_onl
         ctx.connect()
         mplan, plan = migration_plan(mctx)
         if plan_only:
-            return plan_result(plan, "Migration plan", mplan.problems, "MigrationPlan")
+            return plan_result(plan, "Migration plan", mplan.problems, "MigrationPlan", details=ui.details)
         outcomes = migrate(mctx, ui, mplan, plan, yes, "run the migration listed above")
     document = {"apiVersion": render.API_VERSION, "kind": "MigrationResult", "infraID": ctx.infra_id, "ok": True,
                 "steps": [o.__dict__ for o in outcomes], "reboot": reboot_summary(mctx)}

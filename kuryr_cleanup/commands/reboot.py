@@ -35,7 +35,7 @@ def reboot_command(ctx: Context, ui: UI, options: MigrationOptions, *, plan_only
         items, notes = reboot.plan(mctx, "R")
         plan = Plan(ctx.infra_id, [StepInfo("R", "Reboot every node")], items, notes)
         if plan_only or not items:
-            result = plan_result(plan, "Reboot plan", [], "RebootPlan")
+            result = plan_result(plan, "Reboot plan", [], "RebootPlan", details=ui.details)
             if not items and not plan_only:
                 result.text += "\nNothing to do: every node has rebooted since the switch."
             return result
@@ -62,7 +62,7 @@ def _reboot_again(mctx: MigrationContext, ui: UI, names: frozenset[str], *, plan
     items, notes = reboot.plan(mctx, "R", key=reboot.AGAIN_KEY, only=names, fresh=not resume)
     plan = Plan(ctx.infra_id, [StepInfo("R", "Reboot the chosen nodes again")], items, notes)
     if plan_only or not items:
-        return plan_result(plan, "Reboot plan", [], "RebootPlan")
+        return plan_result(plan, "Reboot plan", [], "RebootPlan", details=ui.details)
     if not yes:
         ui.show(render.plan_table(plan, "Reboot plan"))
         ui.confirm(ctx.infra_id, "reboot the nodes listed above")

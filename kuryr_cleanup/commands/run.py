@@ -41,12 +41,9 @@ def run_command(ctx: Context, ui: UI, options: MigrationOptions, *, plan_only: b
             if not facts.network_state(mctx).finished:
                 whole.notes.append("the cleanup part (B) is the inventory as it stands now, on a cluster still "
                                    "using Kuryr; it runs only after the migration has been verified (A8)")
-            shown = plan_result(whole, "Run plan", mplan.problems, "RunPlan")
+            shown = plan_result(whole, "Run plan", mplan.problems, "RunPlan", details=ui.details)
             if ctx.options.output == "html":
                 shown.text = report_html.page(whole, ctx.identity(), title="Run plan", problems=mplan.problems)
-            elif ui.details:
-                shown.text = shown.text.replace(render.plan_table(whole, "Run plan"),
-                                                render.plan_table(whole, "Run plan", details=True), 1)
             if plan_only:
                 return shown
             ui.show(shown.text)

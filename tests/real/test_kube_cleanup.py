@@ -74,7 +74,7 @@ def kuryr_migrate(target: RealKube, *args: str, kubeconfig: Path | None = None, 
 
 def snapshot(target: RealKube, name: str) -> dict[str, Any]:
     path = target.workdir / f"{name}.json"
-    result = kuryr_migrate(target, "snapshot", "-o", str(path))
+    result = kuryr_migrate(target, "snapshot", "--all", "-o", str(path))
     assert result.exit_code == 0, result.output
     return dict(json.loads(path.read_text()))
 
