@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass, field
 
 from kuryr_cleanup.adaptive import Limits, Settings
-from kuryr_cleanup.engine import Engine, Finished
+from kuryr_cleanup.engine import Engine, Finished, Waiting
 from kuryr_cleanup.plan import DONE, PlanItem
 from kuryr_cleanup.sim.faults import Faults, parse_capacity
 
@@ -186,3 +186,31 @@ def test_the_simulated_service_slows_down_past_its_capacity_and_refuses_past_its
     assert faults.admit("network") == 0.03
     assert faults.describe_capacity()["network"] == {"parallel": 2, "limit": 3, "in_flight": 3, "peak": 3,
                                                          "refused": 1, "served": 4}
+
+
+def test_a_slow_poll_does_not_hold_back_other_work() -> None:
+    """Listing thousands of LBs being deleted takes a while: the finalizers go on meanwhile."""
+    others_done = threading.Event()
+    polls: list[int] = []
+    kube_items = [item("B7", "Pod", n) for n in range(10)]
+
+    def poller(idents: set[str]) -> dict[str, str]:
+        polls.append(len(idents))
+        assert others_done.wait(10), "the other items waited for the poll"
+        return {i: "ready" for i in idents}
+
+    def execute(it: PlanItem) -> Finished | Waiting:
+        if it.kind == "load balancer":
+            return Waiting(poller, it.id, 60, "to be deleted")
+        return Finished(DONE)
+
+    finished: list[str] = []
+
+    def on_change(it: PlanItem) -> None:
+        finished.append(it.kind)
+        if finished.count("Pod") == len(kube_items):
+            others_done.set()
+
+    engine = Engine(execute, {"B3": (), "B7": ()}, concurrency=1, poll_interval=0.0, on_change=on_change)
+    result = engine.run([item("B3", "load balancer", 0), *kube_items])
+    assert result.ok and finished[-1] == "load balancer" and polls

@@ -38,28 +38,38 @@ def delete(run: Run, item: PlanItem) -> Outcome:
 DELETE = Action("security group", "delete", "delete", delete)
 
 
-def _users(inv: Inventory, planned: Planned, sg_id: str) -> tuple[list[str], list[str]]:
-    """The keys of the port deletions the group waits for, and the kept networks whose ports use it."""
-    keys, kept = [], set()
+def _ports_by_group(inv: Inventory) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+    """Each security group's ports (with their network), in network then port order: one pass over
+    the ports for all the groups (2,000 policy groups x 20,000 ports took minutes one group at a time)."""
+    index: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     for net_id, net_ports in inv.ports_by_network.items():
         for port in net_ports:
-            if sg_id not in (port.get("security_groups") or []):
-                continue
-            key = planned.key("port", port["id"])
-            if key:
-                keys.append(key)
-            else:
-                network = planned.get("network", net_id)
-                if network is not None and network.state == KEPT:
-                    kept.add(network.name or net_id)
+            for sg_id in dict.fromkeys(port.get("security_groups") or []):
+                index.setdefault(sg_id, []).append((net_id, port))
+    return index
+
+
+def _users(inv: Inventory, planned: Planned, sg_id: str,
+           by_group: dict[str, list[tuple[str, dict[str, Any]]]] | None = None) -> tuple[list[str], list[str]]:
+    """The keys of the port deletions the group waits for, and the kept networks whose ports use it."""
+    keys, kept = [], set()
+    for net_id, port in (by_group if by_group is not None else _ports_by_group(inv)).get(sg_id, []):
+        key = planned.key("port", port["id"])
+        if key:
+            keys.append(key)
+        else:
+            network = planned.get("network", net_id)
+            if network is not None and network.state == KEPT:
+                kept.add(network.name or net_id)
     return keys, sorted(kept)
 
 
-def _group_item(step: str, inv: Inventory, planned: Planned, sg: dict[str, Any], own: Ownership) -> PlanItem:
+def _group_item(step: str, inv: Inventory, planned: Planned, sg: dict[str, Any], own: Ownership,
+                by_group: dict[str, list[tuple[str, dict[str, Any]]]] | None = None) -> PlanItem:
     name = sg.get("name") or ""
     if not own.ours:
         return DELETE.item(step, sg["id"], name, own.evidence, own.state, own.reason)
-    keys, kept = _users(inv, planned, sg["id"])
+    keys, kept = _users(inv, planned, sg["id"], by_group)
     if kept:
         return DELETE.item(step, sg["id"], name, own.evidence, KEPT,
                            f"kept: used by ports of Kuryr networks that are kept ({', '.join(kept[:5])})")
@@ -83,6 +93,7 @@ def plan_pods_group(inv: Inventory, planned: Planned) -> list[PlanItem]:
 
 def plan_policy_groups(inv: Inventory, planned: Planned) -> list[PlanItem]:
     items = []
+    by_group = _ports_by_group(inv)
     for sg in sorted(inv.security_groups, key=lambda s: (s.get("name") or "", s["id"])):
         described = (sg.get("description") or "").startswith(NP_SG_DESCRIPTION)
         named_in = inv.np_security_groups.get(sg["id"])
@@ -93,7 +104,7 @@ def plan_policy_groups(inv: Inventory, planned: Planned) -> list[PlanItem]:
             # A CR is a pointer, not proof (S7): Kuryr describes every group it makes for a policy.
             own = Ownership(False, reason=f"kept: KuryrNetworkPolicy {named_in} names it, but it is not described "
                                           f"{NP_SG_DESCRIPTION!r} as the groups Kuryr makes are")
-        items.append(_group_item("B16", inv, planned, sg, own))
+        items.append(_group_item("B16", inv, planned, sg, own, by_group))
     return items
 
 
