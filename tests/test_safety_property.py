@@ -151,7 +151,8 @@ def fault_schedules(draw: st.DrawFn) -> list[dict[str, Any]]:
 
 def kills() -> st.SearchStrategy[tuple[str, int] | None]:
     """No kill, or a SIGKILL at a point given as a percentage of the planned writes (see Runs.kill_after)."""
-    return st.none() | st.tuples(st.sampled_from(["held", "served"]), st.integers(0, 99))
+    # The kill comes first: Hypothesis leans to the first branch, so the few ci examples mostly kill.
+    return st.tuples(st.sampled_from(["held", "served"]), st.integers(0, 99)) | st.none()
 
 
 # -- the simulator and the CLI ----------------------------------------------------------------------------
