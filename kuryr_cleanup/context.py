@@ -113,9 +113,10 @@ class Context:
     def project_id(self) -> str | None:
         """The OpenStack project the token is scoped to (the cluster's), when the cloud says."""
         try:
-            return str(self.conn.current_project_id) or None
+            project = self.conn.current_project_id
         except Exception:  # noqa: BLE001 - an unscoped or noauth session has none
             return None
+        return str(project) if project else None  # None, not the text "None" (noauth answers None)
 
     def connect(self, openstack: bool = True) -> None:
         """Prove every API this command needs answers, before anything else: an unreachable or

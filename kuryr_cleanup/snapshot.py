@@ -155,7 +155,7 @@ def _whole_project(ctx: Context, notes: list[str]) -> dict[str, Any]:
     project and come with the project's networks, routers and floating IPs."""
     conn, policy, project = ctx.conn, ctx.options.retry, ctx.project_id
     scope = {"project_id": project} if project else {}
-    openstack: dict[str, Any] = {"project_id": conn.current_project_id}
+    openstack: dict[str, Any] = {"project_id": ctx.project_id}
     for collection in OPENSTACK_COLLECTIONS:
         source = _OPENSTACK_SOURCES.get(collection)
         if source is None:
@@ -341,7 +341,7 @@ class _ClusterCapture:
         self.servers()
         self.network_side()
         self.octavia_side()
-        openstack: dict[str, Any] = {"project_id": self.ctx.conn.current_project_id}
+        openstack: dict[str, Any] = {"project_id": self.ctx.project_id}
         for collection in OPENSTACK_COLLECTIONS:
             openstack[collection] = list(self.kept[collection].values())
         return openstack
