@@ -53,6 +53,8 @@ class Inventory:
     servers: dict[str, dict[str, Any]] = field(default_factory=dict)
     router_ports: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     security_groups: list[dict[str, Any]] = field(default_factory=list)
+    # Rules of other groups whose remote_group_id is one of Kuryr's groups: Neutron deletes them with it.
+    rules_naming_group: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     subnet_pools: list[dict[str, Any]] = field(default_factory=list)
 
     @property

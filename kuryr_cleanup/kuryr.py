@@ -63,7 +63,8 @@ def cluster_tags(tags: Iterable[str] | None) -> set[str]:
     return {t for t in (tags or []) if t.startswith(CLUSTER_TAG_KEY + "=")}
 
 
-_DESCRIPTION_TAG = re.compile(re.escape(CLUSTER_TAG_KEY) + r"=([^\s,;]+)")
+# A whole token on both sides: `copied-from-openshiftClusterID=x` or `...=x-other` is not the tag of x.
+_DESCRIPTION_TAG = re.compile(r"(?<![^\s,;])" + re.escape(CLUSTER_TAG_KEY) + r"=([^\s,;]+)")
 
 
 def description_tags(description: str | None) -> set[str]:

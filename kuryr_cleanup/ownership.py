@@ -2,7 +2,8 @@
 
 A resource may be touched only with positive evidence: the cluster tag, being named in this
 cluster's Kuryr CRs, or a CNO name with this infraID. A resource tagged for another cluster is never
-ours, whatever else says so (a name, a description, a CR that points at it).
+ours, whatever else says so (a name, a description, a CR that points at it); one tagged for this
+cluster and another is kept, as ambiguous.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ def ownership(resource: dict[str, Any], tag: str, named_in: str | None = None, c
     others = sorted(tags - {tag})
     if others and tag not in tags:
         return Ownership(False, reason=f"skipped: tagged for another cluster ({', '.join(others)})")
+    if others:  # ours and another cluster's at once: which is it? Not a question to settle by deleting.
+        return Ownership(False, reason=f"kept: tagged for this cluster and for another ({', '.join(others)})")
     if tag in cluster_tags(resource.get("tags")):
         return Ownership(True, f"tag {tag}")
     if tag in tags:
@@ -63,3 +66,20 @@ def kuryr_networks(inv: Inventory) -> dict[str, str]:
         if own.ours:
             owned[net_id] = own.evidence
     return owned
+
+
+def trunk_ownership(trunk: dict[str, Any], inv: Inventory) -> Ownership:
+    """A node trunk of this cluster, in its project: tagged for it or, its tagging failed, named like its
+    nodes' trunks (`<infraID>-...`: the installer names the masters' `<infraID>-master-trunk-N`, the
+    machine API a worker's after its machine). Anything else (a user VM's trunk, another project's) is
+    never changed: a subport of it on a Kuryr network keeps that network (S7)."""
+    project = trunk.get("project_id") or trunk.get("tenant_id")
+    if inv.project_id and project and project != inv.project_id:
+        return Ownership(False, reason=f"kept: a trunk of project {project}, not the cluster's ({inv.project_id})")
+    own = ownership(trunk, inv.tag)
+    if own.ours or cluster_tags(trunk.get("tags")):
+        return own
+    if (trunk.get("name") or "").startswith(f"{inv.infra_id}-"):
+        return Ownership(True, f"named like this cluster's node trunks ({inv.infra_id}-...)")
+    return Ownership(False, reason="kept: a trunk neither tagged for this cluster nor named like its nodes' trunks "
+                                   f"({inv.infra_id}-...)")

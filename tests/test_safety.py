@@ -228,3 +228,216 @@ def test_a_read_that_keeps_failing_during_discovery_is_one_line_and_changes_noth
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "cannot read the inventory" in lines[0] and "503" in lines[0], lines
     assert sim.writes() == []
+
+
+# -- other people's objects leaning on ours (a hostile admin's scenarios) -------------------------------------
+LEANING = f"{SPEC},user-resources,other-project"
+
+
+def _cleanup(sim: Any, *args: str, cloud: str = "sim-admin") -> Any:
+    """The cleanup with an admin token (it sees every project), as a cloud admin would run it."""
+    from click.testing import CliRunner
+
+    from kuryr_cleanup.cli import cli
+
+    env = {"OS_CLIENT_CONFIG_FILE": sim.env["OS_CLIENT_CONFIG_FILE"], "OS_CLOUD": cloud,
+           "KUBECONFIG": sim.env["KUBECONFIG"]}
+    return CliRunner().invoke(cli, ["cleanup", "--run-dir", str(sim.workdir / "run"), "-o", "json", *args, *FAST],
+                              env=env, catch_exceptions=False)
+
+
+def _named(state: dict[str, Any], collection: str, name: str) -> dict[str, Any]:
+    return next(r for r in state[collection] if r.get("name") == name)
+
+
+def _user_trunk(sim: Any, subport_network: dict[str, Any], project: str | None = None) -> tuple[str, str]:
+    """A VM's trunk: its parent port on the user's network, a VLAN subport on `subport_network`."""
+    from kuryr_cleanup.sim import neutron
+
+    owned = {"project_id": project} if project else {}
+    with sim.store.lock:
+        user_net = next(n for n in sim.store.os["networks"].values() if n["name"] in ("user-net", "team-b-net")
+                        and (not project or n["project_id"] == project))
+        vm = next(s for s in sim.store.os["servers"].values() if s["name"] in ("user-vm", "team-b-vm"))
+        parent = neutron.create_port(sim.store, name="vm-trunk-parent", network_id=user_net["id"],
+                                     device_owner="compute:nova", device_id=vm["id"], **owned)
+        sub = neutron.create_port(sim.store, name="vm-vlan100", network_id=subport_network["id"], **owned)
+        trunk = neutron.create_trunk(sim.store, name="vm-trunk", port_id=parent["id"], **owned,
+                                     sub_ports=[{"port_id": sub["id"], "segmentation_type": "vlan",
+                                                 "segmentation_id": 100}])
+    return trunk["id"], sub["id"]
+
+
+def _unchanged(before: dict[str, Any], after: dict[str, Any], collection: str, rid: str) -> None:
+    volatile = ("updated_at", "revision_number", "status")
+    old, new = _by_id(before, collection)[rid], _by_id(after, collection).get(rid)
+    assert new is not None, f"{collection} {rid} was deleted"
+    assert {k: v for k, v in old.items() if k not in volatile} == {k: v for k, v in new.items() if k not in volatile}
+
+
+def test_a_kuryrloadbalancer_pointing_at_a_users_load_balancer_does_not_get_it_deleted(make_sim: Any) -> None:
+    sim = migrated_sim(make_sim, generate=LEANING)
+    before = _os(sim)
+    user_lb = _named(before, "loadbalancers", "user-lb")
+    with sim.store.lock:  # a hand-edited (or stale) CR now names the user's LB
+        klb = next(o for o in sim.store.kube_objects("openstack.org/v1", "KuryrLoadBalancer").values()
+                   if (o.get("status") or {}).get("loadbalancer"))
+        klb["status"]["loadbalancer"]["id"] = user_lb["id"]
+    result = _cleanup(sim, "--yes")
+    assert result.exit_code == 0, result.output
+    after = _os(sim)
+    _unchanged(before, after, "loadbalancers", user_lb["id"])
+    listeners = {lis["id"] for lis in before["listeners"] if lis["name"] == "user-lb-https"}
+    assert listeners and listeners <= set(_by_id(after, "listeners"))
+    item = next(i for i in _items(result) if i["id"] == user_lb["id"])
+    assert item["state"] == "kept" and "neither tagged for this cluster nor named" in item["reason"], item
+
+
+def test_a_users_trunk_with_a_subport_on_our_network_is_never_changed_and_keeps_that_network(make_sim: Any) -> None:
+    sim = migrated_sim(make_sim, generate=LEANING)
+    _kn, net = _namespace_network(sim, _app_namespace(sim))
+    trunk_id, sub_id = _user_trunk(sim, net)
+    _kn2, other_net = _namespace_network(sim, _app_namespace(sim, 1))
+    before = _os(sim)
+    result = _cleanup(sim, "--yes")
+    assert result.exit_code == 0, result.output
+    after = _os(sim)
+    _unchanged(before, after, "trunks", trunk_id)
+    _unchanged(before, after, "ports", sub_id)
+    # The network is kept whole, naming the trunk; nothing on it was touched.
+    assert {p["id"] for p in before["ports"] if p["network_id"] == net["id"]} <= set(_by_id(after, "ports"))
+    item = next(i for i in _items(result) if i["id"] == net["id"])
+    assert item["state"] == "kept" and trunk_id in item["reason"] and "vm-trunk" in item["reason"], item
+    assert not [r for r in sim.writes() if trunk_id in r["path"]]
+    assert other_net["id"] not in _by_id(after, "networks")  # independent namespaces still cleaned up
+
+
+def test_another_projects_trunk_on_our_network_is_never_changed(make_sim: Any) -> None:
+    sim = migrated_sim(make_sim, generate=LEANING)
+    _kn, net = _namespace_network(sim, _app_namespace(sim))
+    with sim.store.lock:
+        team_b = sim.store.settings["other_projects"]["team-b"]
+    trunk_id, sub_id = _user_trunk(sim, net, project=team_b)
+    before = _os(sim)
+    plan = _cleanup(sim, "--plan")
+    assert plan.exit_code == 0 and not [i for i in _items(plan) if i["id"] == trunk_id and i["state"] == "planned"]
+    result = _cleanup(sim, "--yes")
+    assert result.exit_code == 0, result.output
+    after = _os(sim)
+    _unchanged(before, after, "trunks", trunk_id)
+    _unchanged(before, after, "ports", sub_id)
+    item = next(i for i in _items(result) if i["id"] == net["id"])
+    assert item["state"] == "kept" and team_b in item["reason"], item
+
+
+def test_a_kuryrnetwork_pointing_at_a_users_network_gives_no_evidence_for_the_trunks_on_it(make_sim: Any) -> None:
+    sim = migrated_sim(make_sim, generate=LEANING)
+    before = _os(sim)
+    user_net = _named(before, "networks", "user-net")
+    trunk_id, sub_id = _user_trunk(sim, user_net)
+    namespace = _app_namespace(sim)
+    with sim.store.lock:
+        sim.store.kube_get("openstack.org/v1", "KuryrNetwork", namespace, namespace)["status"]["netId"] = user_net["id"]
+    before = _os(sim)
+    result = _cleanup(sim, "--yes")
+    assert result.exit_code == 0, result.output
+    after = _os(sim)
+    _unchanged(before, after, "trunks", trunk_id)
+    _unchanged(before, after, "ports", sub_id)
+    _unchanged(before, after, "networks", user_net["id"])
+
+
+def test_a_group_another_owners_rule_allows_traffic_from_is_kept_and_the_rule_survives(make_sim: Any) -> None:
+    from kuryr_cleanup.sim import neutron
+
+    sim = migrated_sim(make_sim, generate=LEANING)
+    state = _os(sim)
+    infra = sim.store.infra_id
+    pods = next(g for g in state["security_groups"] if g["name"] == f"{infra}-kuryr-pods-security-group"
+                and _tag(sim) in g["tags"])
+    policy = next(g for g in state["security_groups"] if _tag(sim) in g["tags"]
+                  and (g.get("description") or "").startswith("Kuryr-Kubernetes Network Policy"))
+    with sim.store.lock:
+        team_b = sim.store.settings["other_projects"]["team-b"]
+        user_sg = _named(state, "security_groups", "user-sg")
+        web = next(g for g in state["security_groups"] if g["name"] == "web" and g["project_id"] == team_b)
+        user_rule = neutron.create_security_group_rule(sim.store, security_group_id=user_sg["id"], protocol="tcp",
+                                                       port_range_min=5432, port_range_max=5432,
+                                                       remote_group_id=pods["id"])
+        team_b_rule = neutron.create_security_group_rule(sim.store, security_group_id=web["id"], protocol="tcp",
+                                                         port_range_min=8443, port_range_max=8443,
+                                                         remote_group_id=policy["id"], project_id=team_b)
+    plan = _cleanup(sim, "--plan")
+    kept = {i["id"]: i for i in _items(plan) if i["state"] == "kept"}
+    assert user_rule["id"] in kept[pods["id"]]["reason"] and "user-sg" in kept[pods["id"]]["reason"]
+    assert team_b_rule["id"] in kept[policy["id"]]["reason"] and team_b in kept[policy["id"]]["reason"]
+    result = _cleanup(sim, "--yes")
+    assert result.exit_code == 0, result.output
+    after = _os(sim)
+    rules = {r["id"] for r in after["security_group_rules"]}
+    assert {user_rule["id"], team_b_rule["id"]} <= rules
+    assert {pods["id"], policy["id"]} <= set(_by_id(after, "security_groups"))
+
+
+def test_this_clusters_own_rules_that_name_a_deleted_group_go_with_it_and_are_journaled(make_sim: Any) -> None:
+    from kuryr_cleanup.sim import neutron
+
+    sim = migrated_sim(make_sim, generate=SPEC)
+    state = _os(sim)
+    infra = sim.store.infra_id
+    pods = next(g for g in state["security_groups"] if g["name"] == f"{infra}-kuryr-pods-security-group")
+    master = _named(state, "security_groups", f"{infra}-master")
+    with sim.store.lock:
+        rule = neutron.create_security_group_rule(sim.store, security_group_id=master["id"], protocol="tcp",
+                                                  port_range_min=6443, port_range_max=6443, remote_group_id=pods["id"])
+    plan = _cleanup(sim, "--plan", cloud="sim")
+    item = next(i for i in _items(plan) if i["id"] == pods["id"])
+    assert item["state"] == "planned" and "1 rule(s) of this cluster's groups" in item["evidence"], item
+    result = _cleanup(sim, "--yes", cloud="sim")
+    assert result.exit_code == 0, result.output
+    assert pods["id"] not in _by_id(_os(sim), "security_groups")
+    journal = [json.loads(line) for line in (sim.workdir / "run" / "journal.jsonl").read_text().splitlines()]
+    recorded = [r for r in journal if r.get("id") == pods["id"] and r.get("related")]
+    assert recorded and rule["id"] in {x["id"] for x in recorded[0]["related"]["rules_naming_it"]}
+
+
+def test_a_users_load_balancer_on_our_pod_subnet_keeps_that_network_whole(make_sim: Any) -> None:
+    from kuryr_cleanup.sim import octavia
+
+    sim = migrated_sim(make_sim, generate=LEANING)
+    kn, net = _namespace_network(sim, _app_namespace(sim))
+    with sim.store.lock:
+        lb = octavia.create_loadbalancer(sim.store, name="team-lb-on-pod-net", vip_subnet_id=kn["status"]["subnetId"],
+                                         provisioning_status="ACTIVE", description="")
+    before = _os(sim)
+    result = _cleanup(sim, "--yes")
+    assert result.exit_code == 0, result.output
+    after = _os(sim)
+    _unchanged(before, after, "loadbalancers", lb["id"])
+    assert {p["id"] for p in before["ports"] if p["network_id"] == net["id"]} <= set(_by_id(after, "ports"))
+    item = next(i for i in _items(result) if i["id"] == net["id"])
+    assert item["state"] == "kept" and "VIP of a load balancer that is not this cluster's" in item["reason"]
+
+
+def test_a_tag_copied_into_a_description_or_beside_another_clusters_is_no_evidence(make_sim: Any) -> None:
+    sim = migrated_sim(make_sim, generate=f"{SPEC},octavia-upgraded")
+    tag = _tag(sim)
+    with sim.store.lock:
+        described = [lb for lb in sim.store.os["loadbalancers"].values() if tag in (lb.get("description") or "")
+                     and tag not in lb.get("tags", [])]
+        assert described
+        copied = described[0]
+        copied["description"] = f"copied-from-{tag}"
+        for klb in sim.store.kube_objects("openstack.org/v1", "KuryrLoadBalancer").values():
+            if ((klb.get("status") or {}).get("loadbalancer") or {}).get("id") == copied["id"]:
+                klb["status"]["loadbalancer"]["id"] = "00000000-0000-4000-8000-000000000000"
+        pool = next(p for p in sim.store.os["subnetpools"].values() if tag in p["tags"])
+        pool["tags"] = [tag, OTHER_TAG]
+    before = _os(sim)
+    result = _cleanup(sim, "--yes", cloud="sim")
+    after = _os(sim)
+    assert result.exit_code == 0, result.output
+    assert copied["id"] in _by_id(after, "loadbalancers")
+    _unchanged(before, after, "subnetpools", pool["id"])
+    item = next(i for i in _items(result) if i["id"] == pool["id"])
+    assert item["state"] == "kept" and OTHER_TAG in item["reason"], item

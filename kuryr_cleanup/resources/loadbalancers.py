@@ -149,16 +149,28 @@ CASCADE_DELETE = Action("load balancer", "cascade-delete", "delete (cascade)", c
 
 
 # -- planning --------------------------------------------------------------------------------------------
+def lb_ownership(inv: Inventory, lb: dict[str, Any]) -> Ownership:
+    """The cluster tag (in the tags or, as a whole token, in the description), or named by a
+    KuryrLoadBalancer and Kuryr-shaped (S7: a CR is a pointer, not proof): Kuryr names the LB it makes
+    for a Service `<namespace>/<service>`, as the KuryrLoadBalancer is named."""
+    cr = inv.kuryr_lbs.get(lb["id"], {})
+    ref = cr.get("kuryrloadbalancer")
+    own = ownership(lb, inv.tag, named_in=ref and f"KuryrLoadBalancer {ref}", description_tag=True)
+    project = lb.get("project_id") or lb.get("tenant_id")
+    if own.ours and inv.project_id and project and project != inv.project_id:
+        return Ownership(False, reason=f"kept: in project {project}, not the cluster's ({inv.project_id})")
+    if own.ours and own.evidence.startswith("named in") and lb.get("name") != ref:
+        return Ownership(False, reason=f"kept: KuryrLoadBalancer {ref} names it, but it is neither tagged for this "
+                                       f"cluster nor named {ref!r} as the load balancers Kuryr makes are")
+    return own
+
+
 def plan(inv: Inventory, planned: Planned) -> list[PlanItem]:
     items: list[PlanItem] = []
     for lb in sorted(inv.load_balancers, key=lambda lb: (lb.get("name") or "", lb["id"])):
         cr = inv.kuryr_lbs.get(lb["id"], {})
-        own = ownership(lb, inv.tag, named_in=cr.get("kuryrloadbalancer") and f"KuryrLoadBalancer "
-                        f"{cr['kuryrloadbalancer']}", description_tag=True)
+        own = lb_ownership(inv, lb)
         name = lb.get("name") or ""
-        project = lb.get("project_id") or lb.get("tenant_id")
-        if own.ours and inv.project_id and project and project != inv.project_id:
-            own = Ownership(False, reason=f"kept: in project {project}, not the cluster's ({inv.project_id})")
         if not own.ours:
             items.append(CASCADE_DELETE.item("B3", lb["id"], name, "", own.state, own.reason))
             continue
@@ -177,6 +189,13 @@ def vip_ports(inv: Inventory) -> set[str]:
     """Octavia removes a load balancer's VIP port with the LB (B3, which comes first); deleting it
     directly would race Octavia, and a VIP port of an LB that is not ours must stay."""
     return {str(lb["vip_port_id"]) for lb in inv.load_balancers if lb.get("vip_port_id")}
+
+
+def our_vip_ports(inv: Inventory) -> set[str]:
+    """The VIP ports of the load balancers B3 deletes: any other VIP port on a Kuryr network is
+    another owner's load balancer, which keeps the network (S7)."""
+    return {str(lb["vip_port_id"]) for lb in inv.load_balancers
+            if lb.get("vip_port_id") and lb_ownership(inv, lb).ours}
 
 
 STEP = Step("B3", "Octavia load balancers and their floating IPs", (), plan,

@@ -16,7 +16,7 @@ from typing import Any
 
 from kuryr_cleanup.engine import Finished, Outcome
 from kuryr_cleanup.inventory import Inventory
-from kuryr_cleanup.kuryr import INSTALLER_NODE_NETWORK, SERVICE_NETWORK, cluster_tags, cno_name
+from kuryr_cleanup.kuryr import INSTALLER_NODE_NETWORK, SERVICE_NETWORK, cno_name
 from kuryr_cleanup.openstack_api import chunks, list_raw, send
 from kuryr_cleanup.ownership import kuryr_networks, ownership
 from kuryr_cleanup.plan import DONE, FAILED, KEPT, PlanItem, Planned
@@ -106,44 +106,6 @@ CHECK = Action("check", "check", "verify", check_gone)
 
 
 # -- planning --------------------------------------------------------------------------------------------
-def our_routers(inv: Inventory) -> set[str]:
-    """Routers whose interfaces the cleanup may remove: this cluster's (tagged for it), named as Kuryr's
-    router or found holding an interface on a Kuryr network."""
-    routers = {**inv.other_routers, **inv.routers}
-    return {rid for rid, router in routers.items() if inv.tag in cluster_tags(router.get("tags"))}
-
-
-def _router_owner(inv: Inventory, router_id: str) -> str:
-    router = inv.routers.get(router_id) or inv.other_routers.get(router_id)
-    if router is None:
-        return f"router {router_id} (not visible to this token)"
-    tags = sorted(cluster_tags(router.get("tags")))
-    owner = f"tagged {', '.join(tags)}" if tags else "not tagged for this cluster"
-    return f"router {router.get('name') or router_id} ({router_id}, {owner}, project {router.get('project_id')})"
-
-
-def blockers(inv: Inventory, net: dict[str, Any], kuryr_shaped: bool, routers: set[str]) -> list[str]:
-    """Why a network must not be emptied (S7): foreign ports, foreign trunks, foreign routers."""
-    found: list[str] = []
-    if not kuryr_shaped:
-        found.append("it is neither tagged for this cluster nor named like Kuryr's network of that namespace")
-    trunk_owner = {t["id"]: ownership(t, inv.tag) for t in inv.trunks}
-    for port in inv.ports_by_network.get(net["id"], []):
-        why = ports.foreign_owner(port, inv)
-        if why:
-            found.append(why)
-        elif ports.is_router_interface(port) and port.get("device_id") not in routers:
-            subnets = ", ".join(ip["subnet_id"] for ip in port.get("fixed_ips") or [])
-            found.append(f"{_router_owner(inv, port.get('device_id') or '')} has an interface on subnet {subnets}: "
-                         f"remove it there (openstack router remove subnet)")
-        elif port.get("device_owner") == "trunk:subport":
-            own = trunk_owner.get(port.get("device_id") or "")
-            if own is not None and own.state == "skipped":
-                found.append(f"{ports.describe_port(port)} is a subport of trunk {port.get('device_id')}, "
-                             f"{own.reason.removeprefix('skipped: ')}")
-    return found
-
-
 def _kept(net: dict[str, Any], step: str, evidence: str, found: list[str]) -> PlanItem:
     shown = "; ".join(found[:3]) + (f"; and {len(found) - 3} more" if len(found) > 3 else "")
     return DELETE.item(step, net["id"], net.get("name") or "", evidence, KEPT,
@@ -151,11 +113,10 @@ def _kept(net: dict[str, Any], step: str, evidence: str, found: list[str]) -> Pl
 
 
 def _network_items(step: str, inv: Inventory, planned: Planned, net: dict[str, Any], evidence: str,
-                   kuryr_shaped: bool) -> list[PlanItem]:
+                   kuryr_shaped: bool, our_vips: set[str]) -> list[PlanItem]:
     """Delete its ports, remove its subnets from this cluster's routers, delete the network; or keep it
     whole when anything on it is not Kuryr's."""
-    routers = our_routers(inv)
-    found = blockers(inv, net, kuryr_shaped, routers)
+    found = ports.blockers(inv, net, kuryr_shaped, ports.our_routers(inv), our_vips)
     if found:
         return [_kept(net, step, evidence, found)]
     net_id = net["id"]
@@ -183,26 +144,17 @@ def _network_items(step: str, inv: Inventory, planned: Planned, net: dict[str, A
     return items
 
 
-def kuryr_shaped(inv: Inventory, net_id: str) -> bool:
-    """The cluster tag, or the name Kuryr gives a namespace's network: `<namespace uid>/<namespace>`."""
-    net = inv.networks[net_id]
-    if inv.tag in cluster_tags(net.get("tags")):
-        return True
-    cr = inv.kuryr_networks.get(net_id) or {}
-    namespace, uid = cr.get("namespace"), cr.get("namespace_uid")
-    return bool(namespace and uid and net.get("name") == f"{uid}/{namespace}")
-
-
 def plan_namespace_networks(inv: Inventory, planned: Planned) -> list[PlanItem]:
     items: list[PlanItem] = []
     owned = kuryr_networks(inv)
+    our_vips = loadbalancers.our_vip_ports(inv)
     for net_id in sorted(inv.networks, key=lambda n: inv.networks[n].get("name") or n):
         net = inv.networks[net_id]
         if net_id not in owned:
             own = ownership(net, inv.tag)
             items.append(DELETE.item("B12", net_id, net.get("name") or "", "", own.state, own.reason))
             continue
-        items.extend(_network_items("B12", inv, planned, net, owned[net_id], kuryr_shaped(inv, net_id)))
+        items.extend(_network_items("B12", inv, planned, net, owned[net_id], ports.kuryr_shaped(inv, net_id), our_vips))
     for net in sorted(inv.unnamed_tagged_networks, key=lambda n: n.get("name") or ""):
         items.append(DELETE.item("B12", net["id"], net.get("name") or "", "", KEPT,
                                  f"kept: tagged {inv.tag} but no KuryrNetwork names it (delete it by hand if it is "
@@ -212,12 +164,13 @@ def plan_namespace_networks(inv: Inventory, planned: Planned) -> list[PlanItem]:
 
 def plan_service_network(inv: Inventory, planned: Planned) -> list[PlanItem]:
     items: list[PlanItem] = []
+    our_vips = loadbalancers.our_vip_ports(inv)
     for other in inv.other_service_networks:
         own = ownership(other, inv.tag)
         items.append(DELETE.item("B6", other["id"], other.get("name") or "", "", own.state, own.reason))
     for net in inv.service_networks:
         own = ownership(net, inv.tag, cno=net.get("name") if net.get("name") != SERVICE_NETWORK else None)
-        items.extend(_network_items("B6", inv, planned, net, own.evidence, True))
+        items.extend(_network_items("B6", inv, planned, net, own.evidence, True, our_vips))
     return items
 
 

@@ -22,6 +22,7 @@ from kuryr_cleanup.engine import Outcome
 from kuryr_cleanup.inventory import Inventory
 from kuryr_cleanup.kuryr import KURYR_PORT_DEVICE_OWNER, ROUTER_DEVICE_OWNERS, ROUTER_INTERFACE_OWNERS, cluster_tags
 from kuryr_cleanup.openstack_api import chunks, send
+from kuryr_cleanup.ownership import kuryr_networks, trunk_ownership
 from kuryr_cleanup.plan import PlanItem
 from kuryr_cleanup.resources.base import Action, Reader, ResourceKind, Run, journaled
 from kuryr_cleanup.retrying import http_status
@@ -78,6 +79,69 @@ def is_lb_vip(port: dict[str, Any]) -> bool:
     only with its LB (deleting it alone leaves a broken LB behind)."""
     name = port.get("name") or ""
     return (port.get("device_owner") or "") == "Octavia" or name.startswith(("octavia-lb-", "ovn-lb-vip-"))
+
+
+# -- what keeps a network (S7) -----------------------------------------------------------------------------
+def our_routers(inv: Inventory) -> set[str]:
+    """Routers whose interfaces the cleanup may remove: this cluster's (tagged for it)."""
+    routers = {**inv.other_routers, **inv.routers}
+    return {rid for rid, router in routers.items() if inv.tag in cluster_tags(router.get("tags"))}
+
+
+def _router_owner(inv: Inventory, router_id: str) -> str:
+    router = inv.routers.get(router_id) or inv.other_routers.get(router_id)
+    if router is None:
+        return f"router {router_id} (not visible to this token)"
+    tags = sorted(cluster_tags(router.get("tags")))
+    owner = f"tagged {', '.join(tags)}" if tags else "not tagged for this cluster"
+    return f"router {router.get('name') or router_id} ({router_id}, {owner}, project {router.get('project_id')})"
+
+
+def kuryr_shaped(inv: Inventory, net_id: str) -> bool:
+    """The cluster tag, or the name Kuryr gives a namespace's network: `<namespace uid>/<namespace>`."""
+    net = inv.networks[net_id]
+    if inv.tag in cluster_tags(net.get("tags")):
+        return True
+    cr = inv.kuryr_networks.get(net_id) or {}
+    namespace, uid = cr.get("namespace"), cr.get("namespace_uid")
+    return bool(namespace and uid and net.get("name") == f"{uid}/{namespace}")
+
+
+def blockers(inv: Inventory, net: dict[str, Any], shaped: bool, routers: set[str], our_vips: set[str]) -> list[str]:
+    """Why a network must not be emptied (S7): a foreign port, a subport of a trunk that is not this
+    cluster's nodes', an interface of a router that is not this cluster's, or the VIP of a load balancer
+    B3 does not delete (`our_vips`: the VIPs of those it does)."""
+    found: list[str] = []
+    if not shaped:
+        found.append("it is neither tagged for this cluster nor named like Kuryr's network of that namespace")
+    trunks = {t["id"]: t for t in inv.trunks}
+    for port in inv.ports_by_network.get(net["id"], []):
+        why = foreign_owner(port, inv)
+        device = port.get("device_id") or ""
+        if why:
+            found.append(why)
+        elif is_router_interface(port) and device not in routers:
+            subnets = ", ".join(ip["subnet_id"] for ip in port.get("fixed_ips") or [])
+            found.append(f"{_router_owner(inv, device)} has an interface on subnet {subnets}: "
+                         f"remove it there (openstack router remove subnet)")
+        elif port.get("device_owner") == "trunk:subport":
+            trunk = trunks.get(device)
+            own = trunk_ownership(trunk, inv) if trunk is not None else None
+            if own is None or not own.ours:
+                whose = own.reason.split(": ", 1)[-1] if own else "not visible to this token"
+                found.append(f"{describe_port(port)} is a subport of trunk "
+                             f"{(trunk or {}).get('name') or device} ({device}), {whose}")
+        elif is_lb_vip(port) and port["id"] not in our_vips:
+            found.append(f"{describe_port(port)} is the VIP of a load balancer that is not this cluster's")
+    return found
+
+
+def emptied_networks(inv: Inventory, our_vips: set[str]) -> set[str]:
+    """The Kuryr networks B6 and B12 empty and delete: this cluster's, Kuryr-shaped, nothing foreign on them."""
+    routers = our_routers(inv)
+    owned = kuryr_networks(inv)
+    emptied = {n for n in owned if not blockers(inv, inv.networks[n], kuryr_shaped(inv, n), routers, our_vips)}
+    return emptied | {n["id"] for n in inv.service_networks if not blockers(inv, n, True, routers, our_vips)}
 
 
 # -- discovery -------------------------------------------------------------------------------------------

@@ -12,8 +12,8 @@ from typing import Any
 
 from kuryr_cleanup.engine import Outcome
 from kuryr_cleanup.inventory import Inventory
-from kuryr_cleanup.kuryr import NP_SG_DESCRIPTION, PODS_SECURITY_GROUP, cno_name
-from kuryr_cleanup.openstack_api import list_raw, send
+from kuryr_cleanup.kuryr import NP_SG_DESCRIPTION, PODS_SECURITY_GROUP, cluster_tags, cno_name
+from kuryr_cleanup.openstack_api import chunks, list_raw, send
 from kuryr_cleanup.ownership import Ownership, ownership
 from kuryr_cleanup.plan import KEPT, PlanItem, Planned
 from kuryr_cleanup.resources import networks, ports
@@ -22,6 +22,19 @@ from kuryr_cleanup.resources.base import Action, Reader, ResourceKind, Run, Step
 
 def discover(reader: Reader, inv: Inventory) -> None:
     inv.security_groups = reader.list("network", "/security-groups", reader.scoped())
+    # Deleting a group deletes every rule, in any group, whose remote_group_id is that group: read those
+    # rules of the groups the cleanup may delete (every project's the token can see).
+    candidates = [sg["id"] for sg in inv.security_groups if _candidate(inv, sg)]
+    for batch in chunks(candidates):
+        for rule in reader.list("network", "/security-group-rules", {"remote_group_id": batch}):
+            if rule.get("remote_group_id") != rule.get("security_group_id"):
+                inv.rules_naming_group.setdefault(str(rule["remote_group_id"]), []).append(rule)
+
+
+def _candidate(inv: Inventory, sg: dict[str, Any]) -> bool:
+    name = sg.get("name") or ""
+    return (name in (cno_name(inv.infra_id, PODS_SECURITY_GROUP), PODS_SECURITY_GROUP) or sg["id"] in
+            inv.np_security_groups or (sg.get("description") or "").startswith(NP_SG_DESCRIPTION))
 
 
 def _holders(run: Run, item: PlanItem) -> list[str]:
@@ -64,6 +77,26 @@ def _users(inv: Inventory, planned: Planned, sg_id: str,
     return keys, sorted(kept)
 
 
+def _rules_naming(inv: Inventory, sg_id: str) -> tuple[list[dict[str, Any]], list[str]]:
+    """The rules of other groups that name `sg_id` as their remote group, which Neutron deletes with it:
+    (this cluster's, to journal with the group; why the group is kept, for anyone else's)."""
+    groups = {g["id"]: g for g in inv.security_groups}
+    ours, foreign = [], []
+    for rule in inv.rules_naming_group.get(sg_id, []):
+        group = groups.get(str(rule.get("security_group_id")))
+        if group is not None and _candidate(inv, group) and _group_ownership(inv, group).ours:
+            continue  # a group the cleanup deletes too
+        if group is not None and (inv.tag in cluster_tags(group.get("tags"))
+                                  or (group.get("name") or "").startswith(f"{inv.infra_id}-")):
+            ours.append(rule)  # this cluster's own groups (the installer's `<infraID>-master`, ...)
+            continue
+        label = (group or {}).get("name") or rule.get("security_group_id")
+        project = rule.get("project_id") or rule.get("tenant_id") or "?"
+        foreign.append(f"rule {rule['id']} of security group {label} ({rule.get('security_group_id')}, project "
+                       f"{project}) allows traffic from it, and would go with it: remove that rule first")
+    return ours, foreign
+
+
 def _group_item(step: str, inv: Inventory, planned: Planned, sg: dict[str, Any], own: Ownership,
                 by_group: dict[str, list[tuple[str, dict[str, Any]]]] | None = None) -> PlanItem:
     name = sg.get("name") or ""
@@ -73,38 +106,48 @@ def _group_item(step: str, inv: Inventory, planned: Planned, sg: dict[str, Any],
     if kept:
         return DELETE.item(step, sg["id"], name, own.evidence, KEPT,
                            f"kept: used by ports of Kuryr networks that are kept ({', '.join(kept[:5])})")
-    return DELETE.item(step, sg["id"], name, own.evidence, after=keys, object=sg)
+    rules, foreign = _rules_naming(inv, sg["id"])
+    if foreign:  # S7: a foreign object that holds one of ours keeps it
+        shown = "; ".join(foreign[:3]) + (f"; and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        return DELETE.item(step, sg["id"], name, own.evidence, KEPT, f"kept: {shown}")
+    evidence = own.evidence + (f"; {len(rules)} rule(s) of this cluster's groups that name it go with it "
+                               f"(journaled)" if rules else "")
+    extra: dict[str, Any] = {"related": {"rules_naming_it": rules}} if rules else {}
+    return DELETE.item(step, sg["id"], name, evidence, after=keys, object=sg, **extra)
+
+
+def _group_ownership(inv: Inventory, sg: dict[str, Any]) -> Ownership:
+    """B13's rule for the pods group, B16's for the policy groups."""
+    name = sg.get("name") or ""
+    prefixed = cno_name(inv.infra_id, PODS_SECURITY_GROUP)
+    if name == prefixed:
+        return ownership(sg, inv.tag, cno=prefixed)
+    if name == PODS_SECURITY_GROUP:  # named before mid-2019: only with our tag
+        return ownership(sg, inv.tag)
+    described = (sg.get("description") or "").startswith(NP_SG_DESCRIPTION)
+    named_in = inv.np_security_groups.get(sg["id"])
+    own = ownership(sg, inv.tag, named_in=named_in and f"KuryrNetworkPolicy {named_in}")
+    if own.ours and not described:
+        # A CR is a pointer, not proof (S7): Kuryr describes every group it makes for a policy.
+        return Ownership(False, reason=f"kept: KuryrNetworkPolicy {named_in} names it, but it is not described "
+                                       f"{NP_SG_DESCRIPTION!r} as the groups Kuryr makes are")
+    return own
 
 
 def plan_pods_group(inv: Inventory, planned: Planned) -> list[PlanItem]:
-    items = []
-    prefixed = cno_name(inv.infra_id, PODS_SECURITY_GROUP)
-    for sg in inv.security_groups:
-        name = sg.get("name") or ""
-        if name == prefixed:
-            own = ownership(sg, inv.tag, cno=prefixed)
-        elif name == PODS_SECURITY_GROUP:  # named before mid-2019: only with our tag
-            own = ownership(sg, inv.tag)
-        else:
-            continue
-        items.append(_group_item("B13", inv, planned, sg, own))
-    return items
+    pods = (cno_name(inv.infra_id, PODS_SECURITY_GROUP), PODS_SECURITY_GROUP)
+    return [_group_item("B13", inv, planned, sg, _group_ownership(inv, sg)) for sg in inv.security_groups
+            if (sg.get("name") or "") in pods]
 
 
 def plan_policy_groups(inv: Inventory, planned: Planned) -> list[PlanItem]:
     items = []
     by_group = _ports_by_group(inv)
+    pods = (cno_name(inv.infra_id, PODS_SECURITY_GROUP), PODS_SECURITY_GROUP)
     for sg in sorted(inv.security_groups, key=lambda s: (s.get("name") or "", s["id"])):
-        described = (sg.get("description") or "").startswith(NP_SG_DESCRIPTION)
-        named_in = inv.np_security_groups.get(sg["id"])
-        if not described and not named_in:
+        if (sg.get("name") or "") in pods or not _candidate(inv, sg):
             continue
-        own = ownership(sg, inv.tag, named_in=named_in and f"KuryrNetworkPolicy {named_in}")
-        if own.ours and not described:
-            # A CR is a pointer, not proof (S7): Kuryr describes every group it makes for a policy.
-            own = Ownership(False, reason=f"kept: KuryrNetworkPolicy {named_in} names it, but it is not described "
-                                          f"{NP_SG_DESCRIPTION!r} as the groups Kuryr makes are")
-        items.append(_group_item("B16", inv, planned, sg, own, by_group))
+        items.append(_group_item("B16", inv, planned, sg, _group_ownership(inv, sg), by_group))
     return items
 
 

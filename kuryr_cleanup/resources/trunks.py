@@ -1,7 +1,8 @@
 """Trunk subports (B11): Kuryr's pod ports hang off the node VMs' trunks as VLAN subports.
 
-A subport is removed only when its port carries the cluster tag or sits on one of this cluster's
-Kuryr networks; one call per trunk with all of them (don't fetch each port one by one).
+A subport is removed only from a trunk of this cluster's nodes (tagged for it, or named like its
+nodes' trunks when the tagging failed), and only when its port sits on a Kuryr network that B6/B12
+empty; one call per trunk with all of them (don't fetch each port one by one).
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ import functools
 from kuryr_cleanup.engine import Finished, Outcome
 from kuryr_cleanup.inventory import Inventory
 from kuryr_cleanup.openstack_api import send
-from kuryr_cleanup.ownership import kuryr_networks, ownership
+from kuryr_cleanup.ownership import trunk_ownership
 from kuryr_cleanup.plan import FAILED, GONE, PlanItem, Planned
+from kuryr_cleanup.resources import loadbalancers, ports
 from kuryr_cleanup.resources.base import Action, Reader, ResourceKind, Run, Step, journaled
 from kuryr_cleanup.retrying import http_status
 
@@ -63,31 +65,28 @@ UNSET_SUBPORTS = Action("trunk", "unset-subports", "unset subports", unset_subpo
 
 # -- planning --------------------------------------------------------------------------------------------
 def plan(inv: Inventory, planned: Planned) -> list[PlanItem]:
-    kuryr_nets = kuryr_networks(inv)
-    ports_on_kuryr_nets = {p["id"] for net_id in kuryr_nets for p in inv.ports_by_network.get(net_id, [])}
+    # Only subports on the networks B6/B12 will empty: a kept network keeps everything on it, and a
+    # network with a foreign trunk's subport is kept (ports.blockers), so no foreign trunk is changed.
+    emptied = ports.emptied_networks(inv, loadbalancers.our_vip_ports(inv))
+    on_emptied = {p["id"] for net_id in emptied for p in inv.ports_by_network.get(net_id, [])}
     items = []
     for trunk in sorted(inv.trunks, key=lambda t: (t.get("name") or "", t["id"])):
-        own = ownership(trunk, inv.tag)
-        subports = [s["port_id"] for s in trunk.get("sub_ports") or []
-                    if s["port_id"] in inv.tagged_subport_ids or s["port_id"] in ports_on_kuryr_nets]
+        subports = [s["port_id"] for s in trunk.get("sub_ports") or [] if s["port_id"] in on_emptied]
         if not subports:
             continue
+        own = trunk_ownership(trunk, inv)
         name = trunk.get("name") or ""
-        if own.ours:
-            evidence = f"trunk {own.evidence}; subports tagged {inv.tag} or on Kuryr networks"
-        elif own.reason.startswith("skipped"):
+        if not own.ours:
             items.append(UNSET_SUBPORTS.item("B11", trunk["id"], name, "", own.state, own.reason))
             continue
-        else:
-            # An untagged trunk (its tagging failed) still carries our pods' ports: those ports are the
-            # evidence, and only they are removed from it.
-            evidence = "subports tagged for this cluster or on Kuryr networks"
-        items.append(UNSET_SUBPORTS.item("B11", trunk["id"], name, f"{evidence} ({len(subports)} subports)",
-                                         subports=sorted(subports), object=trunk))
+        items.append(UNSET_SUBPORTS.item("B11", trunk["id"], name,
+                                         f"trunk {own.evidence}; subports on Kuryr networks being deleted "
+                                         f"({len(subports)} subports)", subports=sorted(subports), object=trunk))
     return items
 
 
 STEP = Step("B11", "Trunk subports", (), plan,
             what="subports of the nodes' trunks: one call per trunk with all its Kuryr subports",
-            evidence="the port carries the cluster tag, or sits on a Kuryr network")
+            evidence="a trunk of this cluster's nodes (the cluster tag, or named `<infraID>-...`); the port sits on a "
+                     "Kuryr network being deleted")
 KIND = ResourceKind("trunks", steps=(STEP,), discover=discover)
