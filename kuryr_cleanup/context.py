@@ -326,6 +326,13 @@ class Context:
                 f"cluster's identity (ClusterVersion spec.clusterID): it cannot be proven to be this cluster's "
                 f"({identity['infraID']}, clusterID {identity['clusterID']}); use another --run-dir")
         mismatch = [key for key, value in identity.items() if recorded.get(key) and recorded[key] != value]
+        if mismatch == ["projectID"]:
+            # The same cluster, other credentials: say so, not the same cluster twice.
+            raise UsageError(
+                f"the run directory {self.run_dir} belongs to cluster {recorded.get('infraID')!r} (clusterID "
+                f"{recorded.get('clusterID')}) in project {recorded['projectID']}, but this command's credentials "
+                f"are scoped to project {identity['projectID']}: use credentials scoped to "
+                f"{recorded['projectID']}, or another --run-dir")
         if mismatch:
             def show(ident: dict[str, str]) -> str:
                 extra = ", ".join(f"{k} {ident[k]}" for k in ("clusterID", "projectID") if ident.get(k))
