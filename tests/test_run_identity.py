@@ -77,9 +77,10 @@ def test_a_run_directory_used_with_another_projects_credentials_says_that_the_pr
     assert refused.exit_code == 2, refused.output
     [line] = refused.stderr.splitlines()
     admin_project = sim.store.settings["other_projects"]["admin"]
-    assert f"belongs to cluster '{sim.store.infra_id}'" in line and f"in project {sim.store.project_id}" in line
+    infra_id = str(sim.store.infra_id)
+    assert f"belongs to cluster '{infra_id}'" in line and f"in project {sim.store.project_id}" in line
     assert f"scoped to project {admin_project}" in line
-    assert line.count(sim.store.infra_id) == 1 and line.count("clusterID") == 1  # the cluster is named once
+    assert line.count(infra_id) == 1 and line.count("clusterID") == 1  # the cluster is named once
 
 
 def test_the_default_run_directory_is_a_per_user_state_directory_keyed_by_the_cluster(

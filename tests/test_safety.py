@@ -279,6 +279,7 @@ def test_crs_naming_several_projects_one_of_them_the_credentials_are_not_refused
     namespace = _app_namespace(sim)
     with sim.store.lock:
         kn = sim.store.kube_get("openstack.org/v1", "KuryrNetwork", namespace, namespace)
+        assert kn is not None
         kn["spec"]["projectId"] = "0123456789abcdef0123456789abcdef"
     planned = kuryr_migrate(sim, "cleanup", "--plan", *FAST)
     assert planned.exit_code == 0, planned.output
