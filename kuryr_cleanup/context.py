@@ -25,8 +25,8 @@ from kuryr_cleanup import openstack_api
 from kuryr_cleanup.adaptive import Limits, Settings
 from kuryr_cleanup.errors import UsageError
 from kuryr_cleanup.journal import JOURNAL_FILE, STATE_FILE, Journal, RunState, StateError
-from kuryr_cleanup.kube import CLUSTER_VERSION, INFRASTRUCTURE, Cluster
-from kuryr_cleanup.kuryr import cluster_tag
+from kuryr_cleanup.kube import CLUSTER_VERSION, INFRASTRUCTURE, KURYR_LOAD_BALANCER, KURYR_NETWORK, Cluster
+from kuryr_cleanup.kuryr import KURYRLOADBALANCER_PROJECT, KURYRNETWORK_PROJECT, cluster_tag
 from kuryr_cleanup.retrying import RetryPolicy, call, describe, http_status
 
 
@@ -124,6 +124,7 @@ class Context:
         self.infra_id  # noqa: B018 - reads Infrastructure/cluster through the probe policy
         if openstack:
             self.check_openstack()
+            self.check_project()
 
     def check_openstack(self) -> None:
         """One read that proves the cloud is reachable and the credentials work."""
@@ -138,6 +139,62 @@ class Context:
             if status in (401, 403) or isinstance(exc, ksa_exc.Unauthorized):
                 raise UsageError(f"OpenStack refused the credentials or permission: {describe(exc)}") from exc
             raise UsageError(f"cannot use OpenStack: {describe(exc)}") from exc
+
+    def check_project(self) -> None:
+        """Refuse credentials scoped to another project than the one the cluster's Kuryr CRs name.
+
+        With them every OpenStack step finds nothing of the cluster's (listings are scoped to the
+        token's project; the CRs' networks, read by id, are another project's), while the cluster side
+        (finalizers, openshift-kuryr) runs in full: the leftovers would be orphaned, the CRs that named
+        them gone, and the run directory bound to the wrong project. One paged listing per kind, which
+        stops at the first CR naming the token's project (Kuryr's annotation project driver may put
+        some namespaces in projects of their own: one CR in the token's is enough). No CRs left (a
+        re-run after the cleanup removed them): nothing to check.
+        """
+        project = self.project_id
+        if not project:
+            return
+        named: dict[str, list[str]] = {}  # project -> the fields that name it
+
+        def scan() -> bool:
+            named.clear()
+            for kind, key in ((KURYR_NETWORK, KURYRNETWORK_PROJECT), (KURYR_LOAD_BALANCER, KURYRLOADBALANCER_PROJECT)):
+                for obj in self.cluster.list(kind):
+                    value = (obj.get("spec") or {}).get(key)
+                    if not value:
+                        continue
+                    if value == project:
+                        return True
+                    fields = named.setdefault(str(value), [])
+                    if f"{kind.kind} spec.{key}" not in fields:
+                        fields.append(f"{kind.kind} spec.{key}")
+            return False
+
+        try:
+            if call(self.options.retry.probe(), scan, retry_conflicts=False):
+                return
+        except UsageError:
+            raise
+        except Exception as exc:
+            raise UsageError(f"cannot read the cluster's Kuryr resources: {describe(exc)}") from exc
+        if not named:
+            return
+        theirs = sorted(named)
+        where = ", ".join(theirs)
+        fields = ", ".join(dict.fromkeys(f for p in theirs for f in named[p]))
+        plural = "s" if len(theirs) > 1 else ""
+        raise UsageError(
+            f"this cluster's Kuryr resources are in project{plural} {where} ({fields}), but the OpenStack "
+            f"credentials are scoped to project {project}{self._project_name()}: use credentials scoped to "
+            f"{'one of them' if plural else 'it'} (in clouds.yaml, auth: project_id: {theirs[0]})")
+
+    def _project_name(self) -> str:
+        """` ('name')` of the token's project, as the token says (no request), for the message."""
+        try:
+            name = self.conn.session.auth.get_access(self.conn.session).project_name
+        except Exception:  # noqa: BLE001 - only a nicety of the message
+            return ""
+        return f" ({name!r})" if name else ""
 
     # -- Kubernetes -----------------------------------------------------------------------------
     @functools.cached_property
@@ -269,6 +326,13 @@ class Context:
                 f"cluster's identity (ClusterVersion spec.clusterID): it cannot be proven to be this cluster's "
                 f"({identity['infraID']}, clusterID {identity['clusterID']}); use another --run-dir")
         mismatch = [key for key, value in identity.items() if recorded.get(key) and recorded[key] != value]
+        if mismatch == ["projectID"]:
+            # The same cluster, other credentials: say so, not the same cluster twice.
+            raise UsageError(
+                f"the run directory {self.run_dir} belongs to cluster {recorded.get('infraID')!r} (clusterID "
+                f"{recorded.get('clusterID')}) in project {recorded['projectID']}, but this command's credentials "
+                f"are scoped to project {identity['projectID']}: use credentials scoped to "
+                f"{recorded['projectID']}, or another --run-dir")
         if mismatch:
             def show(ident: dict[str, str]) -> str:
                 extra = ", ".join(f"{k} {ident[k]}" for k in ("clusterID", "projectID") if ident.get(k))

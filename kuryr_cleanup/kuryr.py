@@ -23,6 +23,11 @@ KURYRPORT_FINALIZER = "kuryr.openstack.org/kuryrport-finalizer"
 NETWORKPOLICY_FINALIZER = "kuryr.openstack.org/networkpolicy-finalizer"
 KURYRNETWORK_FINALIZER = "kuryrnetwork.finalizers.kuryr.openstack.org"
 
+# Where Kuryr's CRs record the OpenStack project of what they stand for (kuryr-kubernetes' CRDs:
+# KuryrNetwork `spec.projectId`, KuryrLoadBalancer `spec.project_id`).
+KURYRNETWORK_PROJECT = "projectId"
+KURYRLOADBALANCER_PROJECT = "project_id"
+
 # Cluster objects.
 KURYR_NAMESPACE = "openshift-kuryr"
 GATEWAY_SERVICE = "service-subnet-gateway-ip"

@@ -67,6 +67,18 @@ def test_contradictions_and_bad_values_are_one_line_before_any_read(make_sim: An
     assert not (tmp_path / "run").exists()
 
 
+def test_an_error_is_one_line_on_stderr_as_the_admin_sees_it(tmp_path: Path) -> None:
+    """In a real process, not under pytest: pytest's log capture gives the root logger a handler,
+    which hid that every error also reached stderr bare through logging's last-resort handler."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OS_", "KUBECONFIG"))}
+    missing = tmp_path / "no-such-kubeconfig"
+    proc = subprocess.run([sys.executable, "-m", "kuryr_cleanup", "cleanup", "--plan", "--kubeconfig", str(missing),
+                           "--run-dir", str(tmp_path / "run")], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [f"kuryr-migrate: error: cannot read kubeconfig {missing}"]
+    assert proc.stdout == ""
+
+
 def test_migrate_ends_with_the_run_directory_and_the_next_step(make_sim: Any, tmp_path: Path) -> None:
     sim = make_sim(generate=SMALL, delays=MIGRATION_DELAYS)
     result = kuryr(sim, tmp_path / "run", "migrate", "--yes", "--etcd-backup-confirmed")

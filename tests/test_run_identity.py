@@ -14,6 +14,7 @@ from tests.cleanup_oracle import mark_migrated
 from tests.test_cleanup import FAST, kuryr_migrate, migrated_sim
 from tests.test_migration import FAST as FAST_DELAYS
 from tests.test_migration import SMALL, assert_migrated, kuryr, nova_reboots, server_ids, text
+from tests.test_safety import _cloud_scoped_to
 
 LEASE_API = "coordination.k8s.io/v1"
 
@@ -59,6 +60,27 @@ def test_a_reused_run_directory_of_a_fresh_cluster_with_the_same_infra_id_is_ref
     assert own.exit_code == 0, text(own)
     assert_migrated(fresh)
     assert set(nova_reboots(fresh)) == server_ids(fresh)
+
+
+def test_a_run_directory_used_with_another_projects_credentials_says_that_the_project_differs(
+        make_sim: Any, tmp_path: Path) -> None:
+    """After the cleanup (the Kuryr CRs gone, nothing left to name the cluster's project), the admin
+    plans again with credentials scoped to the `admin` project: the refusal says what differs."""
+    sim = migrated_sim(make_sim, generate="namespaces=1,other-project")
+    run_dir = tmp_path / "run"
+    assert kuryr_migrate(sim, "cleanup", "--yes", *FAST, run_dir=run_dir).exit_code == 0
+    with sim.store.lock:  # what the cluster does once their finalizers are gone
+        for kind in ("KuryrNetwork", "KuryrLoadBalancer"):
+            sim.store.kube_objects("openstack.org/v1", kind).clear()
+    _cloud_scoped_to(sim, "admin-project", "admin")
+    refused = kuryr_migrate(sim, "cleanup", "--plan", "--os-cloud", "admin-project", *FAST, run_dir=run_dir)
+    assert refused.exit_code == 2, refused.output
+    [line] = refused.stderr.splitlines()
+    admin_project = sim.store.settings["other_projects"]["admin"]
+    infra_id = str(sim.store.infra_id)
+    assert f"belongs to cluster '{infra_id}'" in line and f"in project {sim.store.project_id}" in line
+    assert f"scoped to project {admin_project}" in line
+    assert line.count(infra_id) == 1 and line.count("clusterID") == 1  # the cluster is named once
 
 
 def test_the_default_run_directory_is_a_per_user_state_directory_keyed_by_the_cluster(

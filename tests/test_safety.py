@@ -4,10 +4,16 @@ simulator; judged by what the cloud still holds afterwards and what the admin is
 
 from __future__ import annotations
 
+import copy
 import json
+from pathlib import Path
 from typing import Any
 
+import yaml
+
 from tests.test_cleanup import FAST, kuryr_migrate, migrated_sim
+from tests.test_migration import FAST as MIGRATION_DELAYS
+from tests.test_migration import SMALL, kuryr, text
 
 SPEC = "namespaces=3,pods=2,services=1,policies=1"
 OTHER_TAG = "openshiftClusterID=other-cluster-x1"
@@ -441,3 +447,52 @@ def test_a_tag_copied_into_a_description_or_beside_another_clusters_is_no_eviden
     _unchanged(before, after, "subnetpools", pool["id"])
     item = next(i for i in _items(result) if i["id"] == pool["id"])
     assert item["state"] == "kept" and OTHER_TAG in item["reason"], item
+
+
+def _cloud_scoped_to(sim: Any, cloud: str, project_name: str) -> None:
+    """A clouds.yaml entry as a cloud admin often has it: the admin's credentials, scoped to another
+    project than the cluster's (the cloud's own `admin` project)."""
+    path = Path(sim.env["OS_CLIENT_CONFIG_FILE"])
+    clouds = yaml.safe_load(path.read_text())
+    entry = copy.deepcopy(clouds["clouds"]["sim-admin"])
+    entry["auth"]["project_name"] = project_name
+    clouds["clouds"][cloud] = entry
+    path.write_text(yaml.safe_dump(clouds))
+
+
+def test_credentials_scoped_to_another_project_are_refused_before_anything(make_sim: Any, tmp_path: Path) -> None:
+    """Such a run would find none of the cluster's OpenStack resources, yet strip every Kuryr finalizer
+    and delete openshift-kuryr: the leftovers would be orphaned, the CRs that named them gone."""
+    sim = make_sim(generate=f"{SMALL},other-project", delays=MIGRATION_DELAYS)
+    _cloud_scoped_to(sim, "admin-project", "admin")
+    admin_project = sim.store.settings["other_projects"]["admin"]
+    before = sim.state()
+    sim.clear_requests()
+    run_dir = tmp_path / "run"
+    backup = "--etcd-backup-confirmed"
+    for command, *args in (["cleanup", "--plan", "--force"], ["cleanup", "--yes", "--force"], ["run", "--plan"],
+                           ["run", "--yes", backup], ["migrate", "--yes", backup]):
+        result = kuryr(sim, run_dir, command, "--os-cloud", "admin-project", *args)
+        assert result.exit_code == 2, text(result)
+        lines = result.stderr.splitlines()
+        assert len(lines) == 1, lines
+        assert (f"in project {sim.store.project_id} (KuryrNetwork spec.projectId" in lines[0]
+                and f"scoped to project {admin_project}" in lines[0]), lines[0]
+    assert sim.writes() == []
+    assert {**sim.state(), "captured_at": None} == {**before, "captured_at": None}
+    assert not run_dir.exists()
+    # The same admin, scoped to the cluster's project, is not refused.
+    allowed = kuryr(sim, run_dir, "cleanup", "--plan", "--force", "--os-cloud", "sim-admin")
+    assert allowed.exit_code == 0, text(allowed)
+
+
+def test_crs_naming_several_projects_one_of_them_the_credentials_are_not_refused(make_sim: Any) -> None:
+    """Kuryr's annotation project driver puts a namespace's resources in a project of its own."""
+    sim = migrated_sim(make_sim, generate=SPEC)
+    namespace = _app_namespace(sim)
+    with sim.store.lock:
+        kn = sim.store.kube_get("openstack.org/v1", "KuryrNetwork", namespace, namespace)
+        assert kn is not None
+        kn["spec"]["projectId"] = "0123456789abcdef0123456789abcdef"
+    planned = kuryr_migrate(sim, "cleanup", "--plan", *FAST)
+    assert planned.exit_code == 0, planned.output
