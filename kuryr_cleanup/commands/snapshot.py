@@ -11,6 +11,7 @@ from kuryr_cleanup.snapshot import capture, write_snapshot
 
 
 def snapshot_command(ctx: Context, ui: UI, path: Path, whole_project: bool = False) -> Result:
+    ctx.check_project()  # credentials of another project would capture none of the cluster's resources
     data = capture(ctx, whole_project=whole_project)
     write_snapshot(data, path)
     os_counts = {k: len(v) for k, v in data["openstack"].items() if isinstance(v, list)}
