@@ -176,6 +176,9 @@ class Context:
         except UsageError:
             raise
         except Exception as exc:
+            if http_status(exc) in (401, 403):
+                host = self.cluster.api_client.configuration.host
+                raise UsageError(f"the cluster API at {host} refused access: {describe(exc)}") from exc
             raise UsageError(f"cannot read the cluster's Kuryr resources: {describe(exc)}") from exc
         if not named:
             return

@@ -11,6 +11,7 @@ from kuryr_cleanup.snapshot import capture, write_snapshot
 
 
 def snapshot_command(ctx: Context, ui: UI, path: Path, whole_project: bool = False) -> Result:
+    ctx.infra_id  # noqa: B018 - the Infrastructure read first: an unreachable or refusing API is one line
     ctx.check_project()  # credentials of another project would capture none of the cluster's resources
     data = capture(ctx, whole_project=whole_project)
     write_snapshot(data, path)
