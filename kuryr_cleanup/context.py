@@ -113,9 +113,12 @@ class Context:
     def project_id(self) -> str | None:
         """The OpenStack project the token is scoped to (the cluster's), when the cloud says."""
         try:
-            return str(self.conn.current_project_id) or None
+            project = self.conn.current_project_id
         except Exception:  # noqa: BLE001 - an unscoped or noauth session has none
             return None
+        # None (noauth, a system- or domain-scoped token) must not become the project "None": every
+        # listing scoped to it would find nothing, and the run would say there is nothing to do.
+        return str(project) if project else None
 
     def connect(self, openstack: bool = True) -> None:
         """Prove every API this command needs answers, before anything else: an unreachable or
