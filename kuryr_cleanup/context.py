@@ -116,7 +116,9 @@ class Context:
             project = self.conn.current_project_id
         except Exception:  # noqa: BLE001 - an unscoped or noauth session has none
             return None
-        return str(project) if project else None  # None, not the text "None" (noauth answers None)
+        # None (noauth, a system- or domain-scoped token) must not become the project "None": every
+        # listing scoped to it would find nothing, and the run would say there is nothing to do.
+        return str(project) if project else None
 
     def connect(self, openstack: bool = True) -> None:
         """Prove every API this command needs answers, before anything else: an unreachable or

@@ -127,12 +127,44 @@ def expected_gone(snap: dict[str, Any]) -> dict[str, set[str]]:
     }
 
 
-def check_end_state(before: dict[str, Any], after: dict[str, Any]) -> None:
-    """Assert the cleanup's end state: ours gone, everything else as it was (S2)."""
+GENEVE_PORT = 6081
+# What the MCO writes on the nodes it moves to a new config, and what a DaemonSet's rollout bumps.
+MCO_ANNOTATION = "machineconfiguration.openshift.io/"
+ROLLOUT_ANNOTATION = "deprecated.daemonset.template.generation"
+
+
+def _migration_changes(before: dict[str, Any]) -> tuple[set[str], set[str]]:
+    """(this cluster's node security groups, its nodes' servers): what the migration itself changes in
+    the cloud (SPEC A0: Geneve between the node groups; R: every node rebooted through Nova)."""
+    infra = before["infra_id"]
+    node_groups = {sg["id"] for sg in before["openstack"]["security_groups"]
+                   if sg["name"] in (f"{infra}-master", f"{infra}-worker")}
+    servers = {o["spec"]["providerID"].rsplit("/", 1)[-1] for o in before["kubernetes"]["objects"]
+               if o["kind"] == "Node" and (o.get("spec") or {}).get("providerID")}
+    return node_groups, servers
+
+
+def _geneve_between(rule: dict[str, Any], node_groups: set[str]) -> bool:
+    return (rule.get("direction") == "ingress" and rule.get("protocol") == "udp"
+            and rule.get("port_range_min") == GENEVE_PORT and rule.get("port_range_max") == GENEVE_PORT
+            and rule.get("remote_group_id") in node_groups)
+
+
+def _migration_annotation(kind: str, key: str) -> bool:
+    return (kind == "Node" and key.startswith(MCO_ANNOTATION)) or (kind == "DaemonSet" and key == ROLLOUT_ANNOTATION)
+
+
+def check_end_state(before: dict[str, Any], after: dict[str, Any], migrated: bool = False) -> None:
+    """Assert the cleanup's end state: ours gone, everything else as it was (S2).
+
+    `migrated`: `before` was taken before the whole job (`run`), so the migration's own changes are
+    allowed too, each exactly: Geneve rules between this cluster's node groups, its nodes' servers
+    rebooted, the MCO's annotations on its nodes, the multus rollout."""
     gone = expected_gone(before)
     infra = before["infra_id"]
     tag = f"openshiftClusterID={infra}"
     problems: list[str] = []
+    node_groups, node_servers = _migration_changes(before) if migrated else (set(), set())
     after_os = after["openstack"]
     before_os = before["openstack"]
     router_ids = {kn["status"]["routerId"] for kn in before["kubernetes"]["objects"]
@@ -180,6 +212,13 @@ def check_end_state(before: dict[str, Any], after: dict[str, Any]) -> None:
                                                   if r.get("remote_group_id") not in gone["security_groups"]]
                     sg.pop("revision_number", None)
                     sg.pop("updated_at", None)
+                if rid in node_groups:
+                    had = {r["id"] for r in record["security_group_rules"]}
+                    now["security_group_rules"] = [r for r in now["security_group_rules"] if r["id"] in had
+                                                   or not _geneve_between(r, node_groups)]
+            if collection == "servers" and rid in node_servers:
+                record = {k: v for k, v in record.items() if k != "updated"}
+                now = {k: v for k, v in now.items() if k != "updated"}
             if collection == "security_group_rules" and record.get("remote_group_id") in gone["security_groups"]:
                 continue
             if now != record:
@@ -210,7 +249,11 @@ def check_end_state(before: dict[str, Any], after: dict[str, Any]) -> None:
         if (now["metadata"].get("finalizers") or []) != expected_fins:
             problems.append(f"{key} finalizers {now['metadata'].get('finalizers')} != {expected_fins}")
         for field in ("labels", "annotations", "ownerReferences"):
-            if now["metadata"].get(field) != obj["metadata"].get(field):
+            was, is_ = obj["metadata"].get(field), now["metadata"].get(field)
+            if field == "annotations" and migrated:
+                was, is_ = ({k: v for k, v in (a or {}).items() if not _migration_annotation(obj["kind"], k)}
+                            for a in (was, is_))
+            if is_ != was:
                 problems.append(f"{key} metadata.{field} changed")
         if not had and obj["kind"] not in ("Network", "Node", "MachineConfigPool", "ClusterOperator", "DaemonSet"):
             a = {k: v for k, v in obj.items() if k != "metadata"}

@@ -25,18 +25,19 @@ SMALL = "namespaces=2,pods=2,services=1,policies=1,masters=3,workers=2"
 _ACTION = re.compile(r"^/v2\.1/servers/(?P<id>[^/]+)/action$")
 
 
-def connection_args(sim: Any, run_dir: Path) -> list[str]:
-    return ["--os-cloud", "sim", "--kubeconfig", sim.env["KUBECONFIG"], "--run-dir", str(run_dir),
+def connection_args(sim: Any, run_dir: Path, cloud: str = "sim") -> list[str]:
+    return ["--os-cloud", cloud, "--kubeconfig", sim.env["KUBECONFIG"], "--run-dir", str(run_dir),
             "--poll-interval", "0.02", "--retry-scale", "0.01"]
 
 
 def kuryr(sim: Any, run_dir: Path, command: str, *args: str, input: str | None = None,
-          env: dict[str, str] | None = None) -> Result:
-    """`kuryr-migrate <command> <connection> <args>` in-process, as the admin would type it."""
+          env: dict[str, str] | None = None, cloud: str = "sim") -> Result:
+    """`kuryr-migrate <command> <connection> <args>` in-process, as the admin would type it (`cloud`: the
+    clouds.yaml entry, e.g. `sim-admin` for an admin token)."""
     runner = CliRunner(mix_stderr=False) if "mix_stderr" in CliRunner.__init__.__code__.co_varnames else CliRunner()
-    environment = {"OS_CLIENT_CONFIG_FILE": sim.env["OS_CLIENT_CONFIG_FILE"], "OS_CLOUD": "sim",
+    environment = {"OS_CLIENT_CONFIG_FILE": sim.env["OS_CLIENT_CONFIG_FILE"], "OS_CLOUD": cloud,
                    "KUBECONFIG": sim.env["KUBECONFIG"], **(env or {})}
-    return runner.invoke(cli, [command, *connection_args(sim, run_dir), *args], input=input, env=environment,
+    return runner.invoke(cli, [command, *connection_args(sim, run_dir, cloud), *args], input=input, env=environment,
                          catch_exceptions=False)
 
 

@@ -101,6 +101,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(response)
             return
         with sim.store.lock:
+            sim.store.clock.request_served()
             sim.store.tick()
             response = service.dispatch(request)
         sim.faults.record(
@@ -279,8 +280,12 @@ class SimServer:
                     self.store.delays.update({k: float(v) for k, v in (data or {}).items()})
             return Response(200, {"delays": self.store.delays})
         if path == "/_sim/clock" and method == "POST":
-            self.store.advance(float((data or {}).get("advance", 0.0)))
-            return Response(200, {"now": self.store.clock.now()})
+            asked = data or {}
+            with self.store.lock:
+                if "per_request" in asked:
+                    self.store.clock.per_request = float(asked["per_request"])
+            self.store.advance(float(asked.get("advance", 0.0)))
+            return Response(200, {"now": self.store.clock.now(), "per_request": self.store.clock.per_request})
         if path == "/_sim/behaviours":
             if method in ("PUT", "POST"):
                 with self.store.lock:

@@ -52,16 +52,26 @@ def iso_now(ts: float | None = None) -> str:
 
 
 class Clock:
-    """Wall time plus an offset that tests and the control API can move forward."""
+    """Wall time plus an offset that tests and the control API can move forward.
+
+    `per_request`: simulated seconds every API request moves the clock on. With delays much longer
+    than a run's wall time, time then passes with the client's calls, not with the machine's speed:
+    what overlaps (two nodes down at once) depends on the order of the calls alone, however loaded
+    the machine is.
+    """
 
     def __init__(self) -> None:
         self._offset = 0.0
+        self.per_request = 0.0
 
     def now(self) -> float:
         return time.time() + self._offset
 
     def advance(self, seconds: float) -> None:
         self._offset += seconds
+
+    def request_served(self) -> None:
+        self._offset += self.per_request
 
 
 @dataclass(order=True)

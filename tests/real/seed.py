@@ -33,9 +33,15 @@ from kuryr_cleanup.sim.store import Store
 from kuryr_cleanup.snapshot_format import OPENSTACK_COLLECTIONS
 from tests.real import services
 
-# Neutron makes these ports itself (router_add_interface by subnet, gateways, floating IPs) or, for
-# VIPs, Octavia's network driver would.
-_SERVICE_OWNERS = ("network:router_gateway", "network:floatingip", "Octavia")
+# Neutron makes these ports itself (router_add_interface by subnet, gateways, floating IPs, a
+# distributed router's SNAT port with each interface) or, for VIPs, Octavia's network driver would.
+# An L3 agent's floating-IP gateway port needs an agent in dvr mode, and there is none here: the
+# cleanup never meets one (they are on the external network), so it is not replayed.
+_SNAT_OWNER = "network:router_centralized_snat"
+_SERVICE_OWNERS = ("network:router_gateway", "network:floatingip", "Octavia", _SNAT_OWNER,
+                   "network:floatingip_agent_gateway")
+# add_router_interface gives an interface its owner (distributed on a distributed router).
+_INTERFACE_OWNERS = ("network:router_interface", "network:router_interface_distributed")
 # Tags are set per resource afterwards: Neutron 29 refuses `tags` in a POST body ("Attribute 'tags'
 # not allowed in POST") even with the tag-creation extension listed.
 _TAGGED_COLLECTIONS = {
@@ -142,9 +148,9 @@ class _Replay:
             "fixed_ips": [{"subnet_id": self.real(ip["subnet_id"]), "ip_address": ip["ip_address"]}
                           for ip in port.get("fixed_ips") or []],
             # The trunk sets trunk:subport itself; router interfaces get their owner from add_router_interface.
-            "device_owner": None if owner in ("trunk:subport", "network:router_interface") else owner,
+            "device_owner": None if owner in ("trunk:subport", *_INTERFACE_OWNERS) else owner,
             "device_id": device_id if device_id is not None else (
-                None if owner in ("trunk:subport", "network:router_interface") else self.real(port.get("device_id"))),
+                None if owner in ("trunk:subport", *_INTERFACE_OWNERS) else self.real(port.get("device_id"))),
             "port_security_enabled": port.get("port_security_enabled"),
             "admin_state_up": port.get("admin_state_up"),
             "allowed_address_pairs": port.get("allowed_address_pairs") or None,
@@ -199,9 +205,11 @@ class _Replay:
                     "network_id": self.real(gateway["network_id"]),
                     "external_fixed_ips": [{"subnet_id": self.real(ip["subnet_id"]), "ip_address": ip["ip_address"]}
                                            for ip in gateway.get("external_fixed_ips") or []]}
+            if router.get("distributed"):
+                body["distributed"] = True  # admin only: noauth is admin
             self.create("routers", "/routers", "router", router, body)
         for port in os_["ports"].values():
-            if port.get("device_owner") != "network:router_interface":
+            if port.get("device_owner") not in _INTERFACE_OWNERS:
                 continue
             router_id = self.real(port["device_id"])
             ip = port["fixed_ips"][0]
@@ -214,6 +222,21 @@ class _Replay:
                 answer = _check(self.conn.network.put(f"/routers/{router_id}/add_router_interface",
                                                       json={"port_id": real_port}), "add interface by port")
             self.ids[port["id"]] = answer["port_id"]
+        self.snat_ports()
+
+    def snat_ports(self) -> None:
+        """Map each simulated SNAT port to the one Neutron made with the interface (router and subnet)."""
+        for port in self.os["ports"].values():
+            if port.get("device_owner") != _SNAT_OWNER or not port.get("fixed_ips"):
+                continue
+            router_id, subnet_id = self.real(port["device_id"]), self.real(port["fixed_ips"][0]["subnet_id"])
+            listed = _check(self.conn.network.get("/ports", params={
+                "device_id": router_id, "device_owner": _SNAT_OWNER}), "list SNAT ports")["ports"]
+            real = [p for p in listed if p["fixed_ips"] and p["fixed_ips"][0]["subnet_id"] == subnet_id]
+            if len(real) != 1:
+                raise SeedError(f"router {router_id}: {len(real)} SNAT port(s) on subnet {subnet_id}, not 1 "
+                                f"(is the router distributed?)")
+            self.ids[port["id"]] = real[0]["id"]
 
     # -- Octavia --------------------------------------------------------------------------------------
     def octavia_lb(self, lb: dict[str, Any]) -> str:

@@ -75,6 +75,16 @@ def test_a_soft_reboot_is_accepted_shows_reboot_and_is_active_after_the_delay(si
     assert conn.compute.get_server(server_id).task_state is None
 
 
+def test_a_clock_paced_by_requests_moves_with_the_calls_not_with_the_machine(sim: Any) -> None:
+    server_id = _servers(sim.store)["sim-abc12-master-0"]["id"]
+    conn = sim.openstack_sdk()
+    conn.compute.get_server(server_id)  # authenticated, the compute endpoint found
+    sim.control("POST", "clock", {"per_request": 2.0})  # the reboot takes 5 simulated seconds
+    conn.compute.reboot_server(server_id, "SOFT")
+    assert [conn.compute.get_server(server_id).status for _ in range(4)] == ["REBOOT", "REBOOT", "ACTIVE", "ACTIVE"]
+    assert sim.control("POST", "clock", {"per_request": 0})["per_request"] == 0
+
+
 def test_a_second_soft_reboot_is_409_but_a_hard_one_escalates(sim: Any) -> None:
     server_id = _servers(sim.store)["sim-abc12-master-0"]["id"]
     conn = sim.openstack_sdk()
