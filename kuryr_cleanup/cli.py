@@ -258,7 +258,8 @@ def _network(flag: str, text: str | None, version: int | None = None) -> None:
 def refuse_contradictions(fn: Any) -> Any:
     """Refuse, before any read, combinations of options that contradict each other, and admin-given
     values that are wrong whatever the cluster (each one line, exit 2). What depends on the cluster
-    (an overlap with its networks, an MTU above its node networks') is preflight's (A0)."""
+    (an overlap with its networks, an MTU above its node networks') is checked by A0 and refused the
+    same way (BadSetting), before any plan is shown."""
 
     @functools.wraps(fn)
     def wrapper(**kwargs: Any) -> Any:
@@ -357,7 +358,7 @@ def sim_serve(
 
 # -- migration (A0-A9, R), verify, status, run -------------------------------------------------------
 def settings_options(fn: Any) -> Any:
-    """A3/A5 settings, validated in preflight before anything is changed."""
+    """A3/A5 settings: checked against the cluster before any plan is shown (a bad value: exit 2)."""
     options = [
         click.option("--mtu", type=click.IntRange(1, 65535), help="OVN-Kubernetes MTU (default: the smallest node "
                      "network MTU in Neutron minus 100)."),

@@ -202,6 +202,7 @@ def check_preflight(mctx: MigrationContext) -> StepCheck:
     state = facts.network_state(mctx)
     problems = _network_type_problems(mctx, state)
     notes: list[str] = []
+    bad_values: list[str] = []
     if not problems and not state.started and state.status_type == KURYR:
         # Health matters before the first change; once started, pools update and nodes reboot on purpose,
         # and the waits (A4, A6, A7, A8) judge them.
@@ -211,7 +212,9 @@ def check_preflight(mctx: MigrationContext) -> StepCheck:
     notes += cloud_notes
     if not state.switched:
         problems += _rollout_blockers(mctx)
-        problems += settings.validate(mctx, state)
+        found = settings.validate(mctx, state)
+        problems += found.cluster
+        bad_values += found.given
         notes += _size_notes(mctx)
     if not state.finished:
         backup = backup_problem(mctx)
@@ -222,7 +225,7 @@ def check_preflight(mctx: MigrationContext) -> StepCheck:
     notes += rule_notes
     summary = f"cluster {state.phase}" + (f"; {len(items)} Geneve rule(s) to add" if items else "")
     return StepCheck(done=not items, items=tuple(items), notes=tuple(notes), summary=summary,
-                     problems=tuple(problems))
+                     problems=tuple(problems), bad_values=tuple(bad_values))
 
 
 def apply_preflight(mctx: MigrationContext, check: StepCheck) -> None:
