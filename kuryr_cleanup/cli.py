@@ -119,7 +119,9 @@ def output_option(fn: Any = None, *, formats: tuple[str, ...] = TABLE_FORMATS, p
         return click.option("-o", "--output", type=click.Choice(list(formats)), default="table", show_default=True,
                             help="Output format." + (" html and script: review artefacts of --plan (a "
                                                      "self-contained page; the equivalent oc/openstack commands)."
-                                                     if "html" in formats else ""))(fn)
+                                                     if "html" in formats else
+                                                     " script: the equivalent oc/openstack commands of --plan."
+                                                     if "script" in formats else ""))(fn)
 
     return decorate(fn) if fn is not None else decorate
 
@@ -414,7 +416,7 @@ def reboot_options(fn: Any) -> Any:
 
 @cli.command()
 @connection_options(polls=True)
-@output_option(plan=True)
+@output_option(formats=(*TABLE_FORMATS, "script"), plan=True)
 @settings_options
 @reboot_options
 @refuse_contradictions
@@ -423,6 +425,7 @@ def reboot_options(fn: Any) -> Any:
 @lock_option
 def migrate(plan_only: bool, yes: bool, **kwargs: Any) -> None:
     """Migrate the cluster from Kuryr to OVN-Kubernetes (SPEC A0-A9), resumable."""
+    artefacts_need_plan(kwargs, plan_only)
     options = migration_options(kwargs)
     run_in_context(kwargs, lambda ctx, ui: migrate_command(ctx, ui, options, plan_only=plan_only, yes=yes))
 
@@ -465,7 +468,7 @@ def status(**kwargs: Any) -> None:
 
 @cli.command()
 @connection_options(polls=True, parallel=True)
-@output_option(formats=(*TABLE_FORMATS, "html"), plan=True)
+@output_option(formats=(*TABLE_FORMATS, "html", "script"), plan=True)
 @settings_options
 @reboot_options
 @refuse_contradictions

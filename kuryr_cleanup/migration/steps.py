@@ -43,6 +43,7 @@ NETWORK_CONFIG_REF = "Network.config.openshift.io"
 MCO_PROGRESS_HEARTBEAT = 300.0
 # Above this many nodes the vendor asks for a support case before an offline migration.
 SUPPORT_CASE_NODES = 150
+GENEVE_RULE_DESCRIPTION = "Geneve between nodes (OVN-Kubernetes), added by kuryr-migrate"
 
 
 def _patch(mctx: MigrationContext, step: str, kind: k.Kind, ref: str, patch: dict[str, Any]) -> dict[str, Any]:
@@ -240,7 +241,7 @@ def apply_preflight(mctx: MigrationContext, check: StepCheck) -> None:
                 conn.network.create_security_group_rule, security_group_id=params["security_group_id"],
                 direction="ingress", ether_type="IPv4", protocol="udp", port_range_min=params["port"],
                 port_range_max=params["port"], remote_group_id=params["remote_group_id"],
-                description="Geneve between nodes (OVN-Kubernetes), added by kuryr-migrate")
+                description=GENEVE_RULE_DESCRIPTION)
             rule = call(mctx.ctx.options.retry, create, retry_conflicts=False)
         except Exception as exc:
             if http_status(exc) == 409:  # SecurityGroupRuleExists: someone added it meanwhile
@@ -325,7 +326,8 @@ def check_prepare(mctx: MigrationContext) -> StepCheck:
         raise MigrationStopped(f"A2: {NETWORK_OPERATOR_REF}/cluster spec.migration is {_compact(state.migration)}, "
                                f"not null or networkType {OVN}: refusing to change it")
     return StepCheck(False, (item("A2", NETWORK_OPERATOR_REF, "cluster", "merge-patch", "spec.migration is null",
-                                  name=f"spec.migration={_compact(MIGRATION_PATCH['spec']['migration'])}"),),
+                                  name=f"spec.migration={_compact(MIGRATION_PATCH['spec']['migration'])}",
+                                  merge_patch=MIGRATION_PATCH),),
                      summary="set spec.migration (the MCO then rolls new machine configs to every node)")
 
 
@@ -348,7 +350,9 @@ def check_settings(mctx: MigrationContext) -> StepCheck:
                          "no setting given (OVN-Kubernetes defaults)")
     return StepCheck(False, (item("A3", NETWORK_OPERATOR_REF, "cluster", "merge-patch", "given by the admin",
                                   name=f"spec.defaultNetwork.ovnKubernetesConfig={_compact(missing)}",
-                                  patch=missing),), notes,
+                                  patch=missing,
+                                  merge_patch={"spec": {"defaultNetwork": {"ovnKubernetesConfig": missing}}}),),
+                     notes,
                      summary=f"set ovnKubernetesConfig {_compact(missing)}")
 
 
@@ -540,7 +544,8 @@ def check_switch(mctx: MigrationContext) -> StepCheck:
         return StepCheck(True, summary=f"spec.networkType is {OVN}")
     patch = switch_patch(mctx)
     return StepCheck(False, (item("A5", NETWORK_CONFIG_REF, "cluster", "merge-patch",
-                                  f"spec.networkType is {state.spec_type}", name=_compact(patch["spec"])),),
+                                  f"spec.networkType is {state.spec_type}", name=_compact(patch["spec"]),
+                                  merge_patch=patch),),
                      summary=f"switch spec.networkType to {OVN}")
 
 
@@ -664,7 +669,8 @@ def check_finish(mctx: MigrationContext) -> StepCheck:
     if state.finished:
         return StepCheck(True, summary="spec.migration is null")
     return StepCheck(False, (item("A9", NETWORK_OPERATOR_REF, "cluster", "merge-patch", "the migration verified",
-                                  name="spec.migration=null"),), summary="clear spec.migration")
+                                  name="spec.migration=null", merge_patch=FINISH_PATCH),),
+                     summary="clear spec.migration")
 
 
 def apply_finish(mctx: MigrationContext, check: StepCheck) -> None:
