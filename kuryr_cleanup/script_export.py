@@ -50,12 +50,31 @@ gone_ok() {
         return 0
     fi
     case $out in
-        *NotFound*|*"not found"*|*"Not Found"*|*"could not be found"*|*"404"*)
+        # (The openstack CLI looks a name or id up first: a missing one is "No Port found for <id>".)
+        *NotFound*|*"not found"*|*"Not Found"*|*"could not be found"*|*"404"*|*"No "*" found for "*)
             printf '  already gone\n' >&2
             return 0 ;;
     esac
     printf '%s\n' "$out" >&2
     return 1
+}
+
+# Delete several resources of one kind with one command (one start of the openstack CLI, which takes
+# about a second). If that fails, delete them one by one, so that each is judged alone: already gone
+# is success, any other error stops the script.
+delete_all() {
+    local noun=$1 id out
+    shift
+    read -ra words <<< "$noun"
+    printf '+ openstack %s delete %s\n' "$noun" "$*" >&2
+    if out=$(openstack "${words[@]}" delete "$@" 2>&1); then
+        [ -z "$out" ] || printf '%s\n' "$out"
+        return 0
+    fi
+    printf '%s\n  deleting them one by one\n' "$out" >&2
+    for id in "$@"; do
+        gone_ok openstack "${words[@]}" delete "$id" || return 1
+    done
 }
 
 # Remove exactly one finalizer: a JSON patch that tests the resourceVersion (as planned) and the
@@ -94,52 +113,50 @@ remove_finalizer() {
     return 1
 }
 
-# The load balancer's provisioning status, or GONE once Octavia no longer knows it.
-lb_status() {
-    local out
-    if out=$(openstack loadbalancer show "$1" -f value -c provisioning_status 2>&1); then
-        printf '%s\n' "$out"
-        return 0
-    fi
-    case $out in
-        *"Not Found"*|*"not found"*|*"404"*|*"Unable to locate"*|*"could not be found"*)
-            echo GONE
-            return 0 ;;
-    esac
-    printf '%s\n' "$out" >&2
-    return 1
+# Each load balancer's id and provisioning status (GONE once Octavia no longer knows it), from one
+# listing: one start of the openstack CLI per poll, however many load balancers are waited for.
+lb_statuses() {
+    local listing id
+    listing=$(openstack loadbalancer list -f value -c id -c provisioning_status) || return 1
+    for id in "$@"; do
+        awk -v id="$id" '$1 == id {print $1, $2; found = 1} END {if (!found) print id, "GONE"}' <<< "$listing"
+    done
 }
 
-# A load balancer in PENDING_* refuses changes (409): wait until Octavia has settled it.
-wait_lb_settled() {
-    local status deadline=$((SECONDS + LB_TIMEOUT))
-    while status=$(lb_status "$1") && [[ $status == PENDING_* ]]; do
+# A load balancer in PENDING_* refuses changes (409): wait until Octavia has settled them.
+wait_lbs_settled() {
+    local statuses pending deadline=$((SECONDS + LB_TIMEOUT))
+    while statuses=$(lb_statuses "$@"); do
+        pending=$(awk '$2 ~ /^PENDING_/ {print $1 " " $2}' <<< "$statuses")
+        [ -n "$pending" ] || return 0
         if ((SECONDS > deadline)); then
-            echo "load balancer $1 still $status after ${LB_TIMEOUT}s" >&2
+            echo "load balancers still pending after ${LB_TIMEOUT}s: $pending" >&2
             return 1
         fi
         sleep "$POLL"
     done
+    return 1
 }
 
-# Cascade deletion is asynchronous: wait until the load balancer is gone. Octavia can put it in
+# Cascade deletion is asynchronous: wait until the load balancers are gone. Octavia can put one in
 # ERROR while deleting it; then it is deleted again (up to 3 times), as the tool does.
-wait_lb_gone() {
-    local status retries=0 deadline=$((SECONDS + LB_TIMEOUT))
+wait_lbs_gone() {
+    local statuses left id deadline=$((SECONDS + LB_TIMEOUT))
+    local -A retries=()
     while :; do
-        status=$(lb_status "$1") || return 1
-        case $status in
-            GONE) return 0 ;;
-            ERROR)
-                if ((retries >= 3)); then
-                    echo "load balancer $1 still in ERROR after $retries new deletes" >&2
-                    return 1
-                fi
-                retries=$((retries + 1))
-                gone_ok openstack loadbalancer delete --cascade "$1" ;;
-        esac
+        statuses=$(lb_statuses "$@") || return 1
+        left=$(awk '$2 != "GONE" {print $1 " " $2}' <<< "$statuses")
+        [ -n "$left" ] || return 0
+        for id in $(awk '$2 == "ERROR" {print $1}' <<< "$statuses"); do
+            if ((${retries[$id]:-0} >= 3)); then
+                echo "load balancer $id still in ERROR after 3 new deletes" >&2
+                return 1
+            fi
+            retries[$id]=$((${retries[$id]:-0} + 1))
+            gone_ok openstack loadbalancer delete --cascade "$id"
+        done
         if ((SECONDS > deadline)); then
-            echo "load balancer $1 still $status after ${LB_TIMEOUT}s" >&2
+            echo "load balancers not gone after ${LB_TIMEOUT}s: $left" >&2
             return 1
         fi
         sleep "$POLL"
@@ -332,6 +349,46 @@ def _finalizer_position(item: PlanItem) -> tuple[int, str]:
     return list(meta.get("finalizers") or []).index(item.params["finalizer"]), str(meta.get("resourceVersion") or "")
 
 
+# What `openstack <noun> delete` takes several of in one command (`openstack loadbalancer delete` takes one).
+_DELETE_NOUNS = {"port": "port", "network": "network", "security group": "security group",
+                 "subnet pool": "subnet pool", "router": "router", "floating IP": "floating ip"}
+# Ids per batched command: a failure falls back to one command per id, so a batch stays small.
+DELETE_BATCH = 50
+
+
+# Within a step of the cleanup, the script does one kind of action for all of the step's resources
+# before the next kind (every port, then every router interface, then every network), so that one
+# command takes many ids. This order between kinds is the one the plan keeps for each resource (a
+# floating IP before its load balancer; a network's ports, then its router interface, then it).
+_PHASES: dict[tuple[str, str], int] = {
+    ("release", "floating IP"): 0, ("disassociate", "floating IP"): 0, ("delete", "floating IP"): 0,
+    ("cascade-delete", "load balancer"): 1, ("unset-subports", "trunk"): 2, ("delete", "port"): 3,
+    ("remove-interface", "router interface"): 4, ("delete", "network"): 5, ("delete", "security group"): 6,
+    ("delete", "subnet pool"): 6, ("delete", "router"): 7,
+}
+
+
+def _by_phase(items: list[PlanItem]) -> list[PlanItem]:
+    """The step's items by phase, when every one of them has one; else as the plan has them."""
+    phases = [_PHASES.get((i.action, i.kind)) for i in items]
+    if any(p is None for p in phases):
+        return items
+    return [i for _, _, i in sorted(zip(phases, range(len(items)), items, strict=True))]
+
+
+def _batch_noun(item: PlanItem) -> str | None:
+    """The `openstack <noun> delete` an item is, when it can share one command with its neighbours."""
+    if item.state != PLANNED:
+        return None
+    if item.action == "cascade-delete":
+        return "loadbalancer"
+    if item.action == "release":
+        return "floating ip"
+    if item.action == "delete" and "object_name" not in item.params:
+        return _DELETE_NOUNS.get(item.kind)
+    return None
+
+
 def commands(item: PlanItem, tag: str) -> list[str]:
     """The shell lines that do what the tool does for `item`."""
     action, kind, ident = item.action, item.kind, item.id
@@ -343,8 +400,8 @@ def commands(item: PlanItem, tag: str) -> list[str]:
         return [f'gone_ok "$OC" delete {_q(*_namespace(item), _resource(item), item.params["object_name"])} '
                 f"--ignore-not-found --wait=false"]
     if action == "cascade-delete":
-        return [f"wait_lb_settled {_q(ident)}", f"gone_ok openstack loadbalancer delete --cascade {_q(ident)}",
-                f"wait_lb_gone {_q(ident)}"]
+        return [f"wait_lbs_settled {_q(ident)}", f"gone_ok openstack loadbalancer delete --cascade {_q(ident)}",
+                f"wait_lbs_gone {_q(ident)}"]
     if action == "release":
         return [f"gone_ok openstack floating ip delete {_q(ident)}"]
     if action == "disassociate":
@@ -357,8 +414,7 @@ def commands(item: PlanItem, tag: str) -> list[str]:
     if action == "check":
         return [f"check_networks_gone {_q(tag, *item.params['networks'])}"]
     if action == "delete":
-        noun = {"port": "port", "network": "network", "security group": "security group",
-                "subnet pool": "subnet pool", "router": "router", "floating IP": "floating ip"}.get(kind)
+        noun = _DELETE_NOUNS.get(kind)
         if noun:
             return [f"gone_ok openstack {noun} delete {_q(ident)}"]
     raise ValueError(f"no command for {item.key}")  # a new action: teach the script before it ships
@@ -441,15 +497,21 @@ def _identity_checks(infra_id: str, identity: dict[str, str]) -> list[str]:
     return lines
 
 
-def _steps(plan: Plan, lines_of: Any) -> list[str]:
+def _steps(plan: Plan, lines_of: Any, batch: bool = False) -> list[str]:
     """Each step's items: a comment with the step, the resource and the evidence, then its commands;
-    what the plan keeps or skips as a comment with the reason."""
+    what the plan keeps or skips as a comment with the reason. With `batch`, neighbouring deletions of
+    one kind share one `delete_all` command after their comments (up to DELETE_BATCH ids)."""
     lines: list[str] = []
     for step, items in plan.by_step():
         lines += ["", f"# == {step.id} {step.title}"]
         if not items:
             lines.append("# nothing to do")
+        pending: list[PlanItem] = []
+        items = _by_phase(items) if batch else items
         for number, item in enumerate(items):
+            noun = _batch_noun(item) if batch else None
+            if not noun or (pending and (_batch_noun(pending[0]) != noun or len(pending) >= DELETE_BATCH)):
+                lines += _delete_all(pending)
             if item.state != PLANNED:
                 lines += _comment(f"{item.step} {item.state}: {render.describe(item)}: {item.reason}")
                 continue
@@ -457,8 +519,26 @@ def _steps(plan: Plan, lines_of: Any) -> list[str]:
             if item.reason:
                 why += f" ({item.reason})"
             lines += _comment(why)
-            lines += lines_of(item, items[number + 1:])
+            if noun:
+                pending.append(item)
+            else:
+                lines += lines_of(item, items[number + 1:])
+        lines += _delete_all(pending)
     return lines
+
+
+def _delete_all(pending: list[PlanItem]) -> list[str]:
+    """The commands for the deletions gathered so far (none when there are none); empties the list.
+    Load balancers are deleted one per command (Octavia's CLI takes one), but waited for together."""
+    if not pending:
+        return []
+    noun = _batch_noun(pending[0])
+    ids = [i.id for i in pending]
+    pending.clear()
+    if noun == "loadbalancer":
+        return [f"wait_lbs_settled {_q(*ids)}", *(f"gone_ok openstack loadbalancer delete --cascade {_q(i)}"
+                                                  for i in ids), f"wait_lbs_gone {_q(*ids)}"]
+    return [f"delete_all {_q(noun, *ids)}"]
 
 
 def _cleanup_body(plan: Plan, infra_id: str) -> list[str]:
@@ -468,7 +548,7 @@ def _cleanup_body(plan: Plan, infra_id: str) -> list[str]:
              "network_type=$(\"$OC\" get networks.config.openshift.io cluster -o jsonpath='{.status.networkType}')",
              '[ "$network_type" = OVNKubernetes ] || { echo "the network type is $network_type, not '
              'OVNKubernetes: migrate first" >&2; exit 3; }']
-    lines += _steps(plan, lambda item, _rest: commands(item, tag))
+    lines += _steps(plan, lambda item, _rest: commands(item, tag), batch=True)
     return lines + ["", "# == Done", f"echo 'The cleanup of {infra_id} is done.'"]
 
 
