@@ -44,6 +44,27 @@ def test_options_that_do_nothing_are_not_offered(command: str) -> None:
     assert "--poll-interval" in _help("reboot") and "--concurrency" not in _help("reboot")
 
 
+@pytest.mark.parametrize(("command", "vendor_words"), [
+    (["run"], ["migrating to the OVN-Kubernetes network plugin", "cleaning up resources after migration"]),
+    (["migrate"], ["migrating to the OVN-Kubernetes network plugin", "spec.migration", "machine config pool",
+                   "multus rollout", "reboots every node"]),
+    (["reboot"], ["reboot each node in your cluster", "openstack server reboot"]),
+    (["verify"], ["oc get co", "Ready", "error state"]),
+    (["cleanup"], ["cleaning up resources after migration", "finalizers", "load balancers", "subports"]),
+    (["status"], ["machine config pools"]),
+    (["snapshot"], ["read-only"]),
+])
+def test_help_speaks_the_admins_words_and_names_the_vendor_step(command: list[str],
+                                                                 vendor_words: list[str]) -> None:
+    shown = " ".join(_help(*command).split())  # as one line: click wraps the text
+    for words in vendor_words:
+        assert words in shown, words
+    # No internal step numbers (A4, B12, SPEC R), no abbreviations an admin must decode.
+    assert not re.search(r"\bSPEC\b(?! +(With|Generate))|\b[ABS]\d+\b|\(R\)|\bLB\b", shown), shown
+    listing = " ".join(_help().split())
+    assert "SPEC" not in listing and not re.search(r"\b[AB]\d+\b", listing)
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["reboot", "--method", "ssh", "--hard"], "--hard is a Nova reboot type: it does nothing with --method ssh"),
     (["run", "--strategy", "all", "--max-unavailable", "3"],
