@@ -391,14 +391,19 @@ def test_existing_networks_are_checked_against_what_ovn_brings(make_sim: Any, tm
     ("apiVersion: config.openshift.io/v1\nkind: Network\nmetadata: {name: cluster, uid: 1234}\n",
      "is the Network.config.openshift.io/cluster of another cluster (uid 1234"),
 ])
+@pytest.mark.parametrize("given", [True, False])
 def test_an_existing_backup_must_be_this_clusters_network_config(make_sim: Any, tmp_path: Path, content: str,
-                                                                 message: str) -> None:
+                                                                 message: str, given: bool) -> None:
+    # Named with --backup-file, the file is the admin's value: bad input (exit 2) before any plan; a
+    # stray file where the run directory keeps the backup is a preflight refusal (exit 3).
     sim = make_sim(generate=SMALL, delays=FAST)
-    backup = tmp_path / "cluster-kuryr.yaml"
+    backup = tmp_path / "cluster-kuryr.yaml" if given else tmp_path / "run" / "cluster-kuryr.yaml"
+    backup.parent.mkdir(parents=True, exist_ok=True)
     backup.write_text(content)
     sim.clear_requests()
-    result = kuryr(sim, tmp_path / "run", "migrate", "--yes", "--etcd-backup-confirmed", "--backup-file", str(backup))
-    assert result.exit_code == 3, text(result)
+    result = kuryr(sim, tmp_path / "run", "migrate", "--yes", "--etcd-backup-confirmed",
+                   *(["--backup-file", str(backup)] if given else []))
+    assert result.exit_code == (2 if given else 3), text(result)
     assert message in text(result)
     assert writes_except_reads(sim) == []
     assert backup.read_text() == content  # never overwritten

@@ -219,7 +219,8 @@ def check_preflight(mctx: MigrationContext) -> StepCheck:
         notes += _size_notes(mctx)
     if not state.finished:
         backup = backup_problem(mctx)
-        problems += [backup] if backup else []
+        # A file the admin named with --backup-file is their value; a stray one in the run directory is not.
+        (bad_values if mctx.options.backup_file else problems).extend([backup] if backup else [])
     if not state.finished:
         problems += _reboot_problems(mctx)
     items, rule_notes = geneve_rule_items(mctx) if not state.finished else ([], [])
