@@ -80,7 +80,7 @@ def connection_options(fn: Any = None, *, polls: bool = False, parallel: bool = 
                               "rising latency) say."),
             click.option("--poll-interval", type=click.FloatRange(0.0, 600.0), default=2.0, show_default=True,
                          hidden=not polls,
-                         help="Seconds between polls of asynchronous work (LB deletion, rollouts, reboots)."),
+                         help="Seconds between polls of what takes time (load balancer deletion, rollouts, reboots)."),
             click.option("--retry-scale", type=click.FloatRange(0.0, 10.0), default=1.0, hidden=True,
                          help="Multiplies retry backoff waits (rehearsals on the simulator)."),
         ]
@@ -114,12 +114,14 @@ def output_option(fn: Any = None, *, formats: tuple[str, ...] = TABLE_FORMATS, p
     def decorate(fn: Any) -> Any:
         if plan:
             fn = click.option("--details", is_flag=True, help="Show every resource of the plan with its id and "
-                              "evidence after the summary (-o json, yaml and html always have them).")(fn)
+                              "evidence after the summary (-o json and yaml always have them).")(fn)
         fn = log_options(fn)
         return click.option("-o", "--output", type=click.Choice(list(formats)), default="table", show_default=True,
                             help="Output format." + (" html and script: review artefacts of --plan (a "
                                                      "self-contained page; the equivalent oc/openstack commands)."
-                                                     if "html" in formats else ""))(fn)
+                                                     if "html" in formats else
+                                                     " script: the equivalent oc/openstack commands of --plan."
+                                                     if "script" in formats else ""))(fn)
 
     return decorate(fn) if fn is not None else decorate
 
@@ -258,7 +260,8 @@ def _network(flag: str, text: str | None, version: int | None = None) -> None:
 def refuse_contradictions(fn: Any) -> Any:
     """Refuse, before any read, combinations of options that contradict each other, and admin-given
     values that are wrong whatever the cluster (each one line, exit 2). What depends on the cluster
-    (an overlap with its networks, an MTU above its node networks') is preflight's (A0)."""
+    (an overlap with its networks, an MTU above its node networks') is checked by A0 and refused the
+    same way (BadSetting), before any plan is shown."""
 
     @functools.wraps(fn)
     def wrapper(**kwargs: Any) -> Any:
@@ -286,21 +289,30 @@ MAX_MTU = 9100
 
 
 # -- cleanup ----------------------------------------------------------------------------------------
-@cli.command()
+@cli.command(short_help="Remove Kuryr's leftovers in OpenStack and the cluster (after the migration).")
 @connection_options(polls=True, parallel=True)
 @output_option(formats=(*TABLE_FORMATS, "html", "script"), plan=True)
 @click.option("--plan", "plan_only", is_flag=True, help="Show every change and deletion; change nothing.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @lock_option
-@click.option("--force", is_flag=True, help="Clean up even though the cluster is not on OVNKubernetes.")
+@click.option("--force", is_flag=True, help="Clean up even though the cluster is not on OVN-Kubernetes (pods "
+              "still on Kuryr lose their network).")
 def cleanup(plan_only: bool, yes: bool, force: bool, **kwargs: Any) -> None:
-    """Remove what Kuryr left in OpenStack and in the cluster (SPEC B1-B18)."""
+    """Remove what Kuryr left behind in OpenStack and in the cluster.
+
+    Automates the vendor's "cleaning up resources after migration": the Kuryr finalizers on Services,
+    pods, network policies and Kuryr's own resources, the Octavia load balancers, the openshift-kuryr
+    namespace, the Kuryr subports on the nodes' trunks, the namespaces' ports, router interfaces and
+    networks, the Kuryr security groups, the subnet pools and the Kuryr router. Only what carries this
+    cluster's tag or is named by its Kuryr resources is touched; other clusters' never are. Runs once
+    the cluster is on OVN-Kubernetes; running it again finishes an interrupted cleanup.
+    """
     artefacts_need_plan(kwargs, plan_only)
     run_in_context(kwargs, lambda ctx, ui: cleanup_command(ctx, ui, plan_only=plan_only, yes=yes, force=force))
 
 
 # -- snapshot ---------------------------------------------------------------------------------------
-@cli.command()
+@cli.command(short_help="Capture this cluster's Kuryr-related resources, read-only, to a file.")
 @connection_options(run_dir=False)
 @click.option("-o", "--output", "out", type=click.Path(dir_okay=False), required=True,
               help="Where to write the snapshot (JSON, readable by you only).")
@@ -315,12 +327,12 @@ def snapshot(out: str, whole_project: bool, **kwargs: Any) -> None:
 
 
 # -- sim ------------------------------------------------------------------------------------------
-@cli.group()
+@cli.group(short_help="A local simulated cloud and cluster, for rehearsals and tests.")
 def sim() -> None:
     """A local simulated OpenStack cloud and OpenShift cluster, for rehearsals and tests."""
 
 
-@sim.command("serve")
+@sim.command("serve", short_help="Serve the simulator on 127.0.0.1 until Ctrl-C or SIGTERM.")
 @click.option("--snapshot", "snapshot", type=click.Path(dir_okay=False), help="Seed from a snapshot file.")
 @click.option("--generate", "generate", metavar="SPEC", help="Generate a scenario, e.g. namespaces=50,pods=4.")
 @click.option("--port", type=int, default=0, show_default=True, help="OpenStack APIs port (0: any free).")
@@ -357,31 +369,37 @@ def sim_serve(
 
 # -- migration (A0-A9, R), verify, status, run -------------------------------------------------------
 def settings_options(fn: Any) -> Any:
-    """A3/A5 settings, validated in preflight before anything is changed."""
+    """The optional OVN-Kubernetes settings and the switch's cluster network (A3, A5): checked against
+    the cluster before any plan is shown (a bad value: exit 2)."""
     options = [
-        click.option("--mtu", type=click.IntRange(1, 65535), help="OVN-Kubernetes MTU (default: the smallest node "
-                     "network MTU in Neutron minus 100)."),
-        click.option("--geneve-port", type=click.IntRange(1, 65535), help="Geneve UDP port (default 6081; never "
-                     "Kuryr's VXLAN 4789)."),
+        click.option("--mtu", type=click.IntRange(1, 65535), help="MTU of the Geneve overlay; at most the smallest "
+                     "node network MTU minus 100 (default: the Cluster Network Operator picks it)."),
+        click.option("--geneve-port", type=click.IntRange(1, 65535), help="UDP port of the Geneve overlay (default "
+                     "6081; never Kuryr's VXLAN 4789)."),
         click.option("--v4-internal-subnet", metavar="CIDR",
-                     help="OVN's internal IPv4 subnet (default 100.64.0.0/16)."),
-        click.option("--v6-internal-subnet", metavar="CIDR", help="OVN's internal IPv6 subnet (default fd98::/48)."),
-        click.option("--cluster-network", metavar="CIDR", help="A new cluster network for the switch (with "
-                     "--host-prefix)."),
+                     help="IPv4 range OVN-Kubernetes uses internally (default 100.64.0.0/16); must not overlap "
+                          "the cluster's networks."),
+        click.option("--v6-internal-subnet", metavar="CIDR", help="IPv6 range OVN-Kubernetes uses internally (default "
+                     "fd98::/48)."),
+        click.option("--cluster-network", metavar="CIDR", help="A new cluster network (pod network) to switch "
+                     "to, with --host-prefix (default: the current one; the service network can't change)."),
         click.option("--host-prefix", type=click.IntRange(1, 128), help="Per-node prefix length of --cluster-network."),
         click.option("--etcd-backup-confirmed", is_flag=True, help="A recent etcd backup exists (else you are asked)."),
-        click.option("--backup-file", type=click.Path(dir_okay=False), help="Where A1 writes Network.config "
-                     "(default: <run dir>/cluster-kuryr.yaml; never overwritten)."),
+        click.option("--backup-file", type=click.Path(dir_okay=False), help="Where the backup of Network.config "
+                     "goes (default: <run dir>/cluster-kuryr.yaml; never overwritten)."),
         click.option("--mco-timeout", type=click.FloatRange(0), default=1800.0, show_default=True,
-                     help="Seconds one node's machine config update may take (A4). The wait's ceiling is this times "
-                          "the updates the largest pool makes in a row (its nodes / its maxUnavailable)."),
+                     help="Seconds one node's machine config update may take. The wait for the machine config pools "
+                          "lasts at most this times the updates the largest pool makes in a row (its nodes / its "
+                          "maxUnavailable)."),
         click.option("--node-timeout", type=click.FloatRange(0), default=1800.0, show_default=True,
-                     help="Seconds without any pool progressing, or with a node NotReady, before A4 stops, naming the "
-                          "node being updated with its machine-config-daemon log."),
+                     help="Seconds without any pool progressing, or with a node NotReady, before the wait for the "
+                          "machine config pools stops, naming the node being updated with its machine-config-daemon "
+                          "log."),
         click.option("--multus-timeout", type=click.FloatRange(0), default=1800.0, show_default=True,
-                     help="Seconds to wait for the multus rollout (A6)."),
+                     help="Seconds to wait for the multus rollout after the switch."),
         click.option("--verify-timeout", type=click.FloatRange(0), default=900.0, show_default=True,
-                     help="Seconds A8 waits for the cluster to become healthy before it stops the run."),
+                     help="Seconds the verification waits for the cluster to become healthy before it stops the run "
+                          "(the cleanup never starts then)."),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -411,9 +429,9 @@ def reboot_options(fn: Any) -> Any:
     return fn
 
 
-@cli.command()
+@cli.command(short_help="Migrate the network plugin from Kuryr to OVN-Kubernetes, reboots included.")
 @connection_options(polls=True)
-@output_option(plan=True)
+@output_option(formats=(*TABLE_FORMATS, "script"), plan=True)
 @settings_options
 @reboot_options
 @refuse_contradictions
@@ -421,12 +439,21 @@ def reboot_options(fn: Any) -> Any:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @lock_option
 def migrate(plan_only: bool, yes: bool, **kwargs: Any) -> None:
-    """Migrate the cluster from Kuryr to OVN-Kubernetes (SPEC A0-A9), resumable."""
+    """Migrate the cluster's network plugin from Kuryr to OVN-Kubernetes, resumable.
+
+    Automates the vendor's "migrating to the OVN-Kubernetes network plugin": checks the cluster first
+    (operators and machine config pools healthy, UDP 6081 open between the nodes), backs up
+    Network.config (cluster-kuryr.yaml), sets spec.migration on Network.operator, applies the MTU,
+    Geneve port and internal subnets you give, waits until every machine config pool is updated,
+    switches spec.networkType, waits for the multus rollout, reboots every node, verifies the cluster
+    and clears spec.migration. Then run `kuryr-migrate cleanup`.
+    """
+    artefacts_need_plan(kwargs, plan_only)
     options = migration_options(kwargs)
     run_in_context(kwargs, lambda ctx, ui: migrate_command(ctx, ui, options, plan_only=plan_only, yes=yes))
 
 
-@cli.command()
+@cli.command(short_help="Reboot the nodes not yet rebooted since the switch (or --node ones again).")
 @connection_options(polls=True)
 @output_option(plan=True)
 @reboot_options
@@ -440,31 +467,42 @@ def migrate(plan_only: bool, yes: bool, **kwargs: Any) -> None:
               help="Reboot this node again, even if it rebooted since the switch or the migration is finished "
                    "(repeatable): the cure for a node whose pods are in error (verify names them).")
 def reboot(plan_only: bool, yes: bool, force: bool, nodes: tuple[str, ...], **kwargs: Any) -> None:
-    """Reboot every node not yet rebooted since the switch (SPEC R), or the --node ones again; resumable."""
+    """Reboot every node not yet rebooted since the switch to OVN-Kubernetes, resumable.
+
+    The vendor's "reboot each node in your cluster" step, through Nova (`openstack server reboot`) or
+    SSH (`ssh core@<node> sudo shutdown -r`): rolling by default, the control plane one node at a time
+    so etcd keeps quorum. With --node, those nodes again: the vendor's cure for a node whose pods are
+    in an error state.
+    """
     options = migration_options(kwargs)
     run_in_context(kwargs, lambda ctx, ui: reboot_command(ctx, ui, options, plan_only=plan_only, yes=yes,
                                                           force=force, nodes=nodes))
 
 
-@cli.command()
+@cli.command(short_help="Check the cluster after the switch, as the vendor's verification does.")
 @connection_options
 @output_option
 def verify(**kwargs: Any) -> None:
-    """Check the cluster on OVN-Kubernetes (SPEC A8); exit 1 on any failure."""
+    """Check the cluster after the switch, as the vendor's verification does; exit 1 on any failure.
+
+    The network type is OVNKubernetes, every node is Ready, no pod is in an error state and every
+    cluster operator is Available, not Progressing and not Degraded (oc get network.config/cluster,
+    oc get nodes, oc get pods, oc get co).
+    """
     run_in_context(kwargs, verify_command)
 
 
-@cli.command()
+@cli.command(short_help="Show where the cluster is: migration phase, pools, reboots, leftovers.")
 @connection_options
 @output_option
 def status(**kwargs: Any) -> None:
-    """Where the cluster is: phase, pools, nodes rebooted, Kuryr leftovers remaining."""
+    """Show where the cluster is: migration phase, machine config pools, nodes rebooted, Kuryr leftovers."""
     run_in_context(kwargs, status_command)
 
 
-@cli.command()
+@cli.command(short_help="The whole job: migrate, reboot every node, then clean up; resumable.")
 @connection_options(polls=True, parallel=True)
-@output_option(formats=(*TABLE_FORMATS, "html"), plan=True)
+@output_option(formats=(*TABLE_FORMATS, "html", "script"), plan=True)
 @settings_options
 @reboot_options
 @refuse_contradictions
@@ -478,7 +516,13 @@ def status(**kwargs: Any) -> None:
 @click.argument("snapshot_file", required=False, type=click.Path(dir_okay=False, exists=True), metavar="[SNAPSHOT]")
 def run(plan_only: bool, yes: bool, simulate: bool, generate: str | None, snapshot_file: str | None,
         **kwargs: Any) -> None:
-    """The whole job: migrate (A0-A9), then clean up Kuryr's leftovers (B1-B18); resumable."""
+    """The whole job: migrate to OVN-Kubernetes, reboot the nodes, remove Kuryr's leftovers; resumable.
+
+    The vendor's two procedures end to end: "migrating to the OVN-Kubernetes network plugin" (see
+    `migrate`), then, once the cluster is verified, "cleaning up resources after migration" (see
+    `cleanup`). Running it again after an interruption picks up where it stopped; --plan shows every
+    change and deletion and changes nothing.
+    """
     if (generate or snapshot_file) and not simulate:
         raise UsageError("SNAPSHOT and --generate go with --simulate")
     artefacts_need_plan(kwargs, plan_only)

@@ -24,7 +24,7 @@ from kuryr_cleanup.console import Progress
 from kuryr_cleanup.plan import DONE, Plan, PlanItem, StepInfo
 from tests.test_cleanup import FAST, _wait_for, kuryr_migrate, migrated_sim
 from tests.test_migration import FAST as MIGRATION_DELAYS
-from tests.test_migration import SMALL, kuryr, text
+from tests.test_migration import SMALL, kuryr, text, writes_except_reads
 
 
 def _help(*command: str) -> str:
@@ -42,6 +42,27 @@ def test_options_that_do_nothing_are_not_offered(command: str) -> None:
     # ... where they do something, they are.
     assert "--poll-interval" in _help("cleanup") and "--concurrency" in _help("cleanup")
     assert "--poll-interval" in _help("reboot") and "--concurrency" not in _help("reboot")
+
+
+@pytest.mark.parametrize(("command", "vendor_words"), [
+    (["run"], ["migrating to the OVN-Kubernetes network plugin", "cleaning up resources after migration"]),
+    (["migrate"], ["migrating to the OVN-Kubernetes network plugin", "spec.migration", "machine config pool",
+                   "multus rollout", "reboots every node"]),
+    (["reboot"], ["reboot each node in your cluster", "openstack server reboot"]),
+    (["verify"], ["oc get co", "Ready", "error state"]),
+    (["cleanup"], ["cleaning up resources after migration", "finalizers", "load balancers", "subports"]),
+    (["status"], ["machine config pools"]),
+    (["snapshot"], ["read-only"]),
+])
+def test_help_speaks_the_admins_words_and_names_the_vendor_step(command: list[str],
+                                                                 vendor_words: list[str]) -> None:
+    shown = " ".join(_help(*command).split())  # as one line: click wraps the text
+    for words in vendor_words:
+        assert words in shown, words
+    # No internal step numbers (A4, B12, SPEC R), no abbreviations an admin must decode.
+    assert not re.search(r"\bSPEC\b(?! +(With|Generate))|\b[ABS]\d+\b|\(R\)|\bLB\b", shown), shown
+    listing = " ".join(_help().split())
+    assert "SPEC" not in listing and not re.search(r"\b[AB]\d+\b", listing)
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -77,6 +98,42 @@ def test_an_error_is_one_line_on_stderr_as_the_admin_sees_it(tmp_path: Path) -> 
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.splitlines() == [f"kuryr-migrate: error: cannot read kubeconfig {missing}"]
     assert proc.stdout == ""
+
+
+@pytest.mark.parametrize("command", [["migrate"], ["migrate", "--plan"], ["run"], ["run", "--plan"],
+                                     ["run", "--plan", "-o", "json"]])
+@pytest.mark.parametrize(("args", "message"), [
+    (["--mtu", "1400"], "--mtu 1400 is above the smallest node network MTU (1450: "),
+    (["--cluster-network", "10.196.0.0/14", "--host-prefix", "23"],
+     "--cluster-network 10.196.0.0/14 overlaps the machine network 10.196.0.0/16"),
+    (["--v4-internal-subnet", "100.88.0.0/16"],
+     "--v4-internal-subnet 100.88.0.0/16 overlaps OVN's reserved transit switch subnet 100.88.0.0/16"),
+    (["--geneve-port", "31000"], "--geneve-port 31000 is in the cluster's Service NodePort range 30000-32767"),
+])
+def test_a_value_the_cluster_rules_out_is_one_line_before_any_plan(make_sim: Any, tmp_path: Path,
+                                                                  command: list[str], args: list[str],
+                                                                  message: str) -> None:
+    # Checking these needs the cluster (its node networks' MTU, its machine network), but they are the
+    # admin's to fix: bad input (exit 2), not a preflight refusal after a whole plan.
+    sim = make_sim(generate=SMALL, delays=MIGRATION_DELAYS)
+    sim.clear_requests()
+    result = kuryr(sim, tmp_path / "run", *command, "--yes", "--etcd-backup-confirmed", *args)
+    assert result.exit_code == 2, text(result)
+    assert result.stderr.splitlines() == [result.stderr.strip()]
+    assert result.stderr.startswith("kuryr-migrate: error: ") and message in result.stderr
+    assert result.stderr.rstrip().endswith("(nothing was changed)")
+    assert result.stdout == ""  # no plan, not even part of one
+    assert writes_except_reads(sim) == []
+
+
+def test_a_cluster_condition_stays_a_preflight_refusal_after_the_plan(make_sim: Any, tmp_path: Path) -> None:
+    sim = make_sim(generate=SMALL + ",paused-pool=worker", delays=MIGRATION_DELAYS)
+    sim.clear_requests()
+    result = kuryr(sim, tmp_path / "run", "migrate", "--plan", "--mtu", "1300")
+    assert result.exit_code == 3, text(result)
+    assert "Migration plan" in result.stdout and "Preflight would refuse to start:" in result.stdout
+    assert "MachineConfigPool worker is paused" in result.stdout
+    assert writes_except_reads(sim) == []
 
 
 def test_migrate_ends_with_the_run_directory_and_the_next_step(make_sim: Any, tmp_path: Path) -> None:

@@ -198,12 +198,14 @@ def test_settings_the_admin_gives_are_patched(make_sim: Any, tmp_path: Path) -> 
     (["--v4-internal-subnet", "100.66.0.0/30"], "too small for 5 nodes"),
 ])
 def test_bad_settings_refuse_before_any_write(make_sim: Any, tmp_path: Path, args: list[str], message: str) -> None:
+    # The admin's own value is wrong for this cluster: bad input (exit 2), one line, before any plan.
     sim = make_sim(generate=SMALL, delays=FAST)
     sim.clear_requests()
     result = kuryr(sim, tmp_path / "run", "run", "--yes", "--etcd-backup-confirmed", *args)
-    assert result.exit_code == 3, text(result)
-    assert "preflight failed, nothing was changed" in text(result)
-    assert message in text(result)
+    assert result.exit_code == 2, text(result)
+    assert result.stderr.startswith("kuryr-migrate: error: ") and len(result.stderr.splitlines()) == 1
+    assert "(nothing was changed)" in result.stderr
+    assert message in result.stderr
     assert writes_except_reads(sim) == []
 
 
@@ -359,25 +361,27 @@ def _set_config_networks(sim: Any, cluster: list[dict[str, Any]] | None = None,
             spec["serviceNetwork"] = service
 
 
-@pytest.mark.parametrize(("change", "args", "message"), [
-    (lambda sim: _set_machine_network(sim, "100.64.0.0/16"), [],
+@pytest.mark.parametrize(("change", "args", "code", "message"), [
+    # The cluster as it is against OVN's defaults: a preflight refusal (exit 3)...
+    (lambda sim: _set_machine_network(sim, "100.64.0.0/16"), [], 3,
      "the machine network 100.64.0.0/16 overlaps OVN's internal (join) subnet 100.64.0.0/16 (the default)"),
-    (lambda sim: _set_config_networks(sim, service=["100.88.0.0/16"]), [],
+    (lambda sim: _set_config_networks(sim, service=["100.88.0.0/16"]), [], 3,
      "the service network 100.88.0.0/16 overlaps OVN's reserved transit switch subnet 100.88.0.0/16"),
-    (lambda sim: _set_config_networks(sim, service=["172.30.0.0/16"]), ["--v4-internal-subnet", "172.30.0.0/16"],
+    # ... the admin's value against the cluster: bad input (exit 2).
+    (lambda sim: _set_config_networks(sim, service=["172.30.0.0/16"]), ["--v4-internal-subnet", "172.30.0.0/16"], 2,
      "--v4-internal-subnet 172.30.0.0/16 overlaps the service network 172.30.0.0/16"),
     (lambda sim: _set_config_networks(sim, cluster=[{"cidr": "10.128.0.0/14", "hostPrefix": 23},
                                                     {"cidr": "fd01::/48", "hostPrefix": 64}],
-                                      service=["172.30.0.0/16", "fd02::/112"]), ["--mtu", "1000"],
+                                      service=["172.30.0.0/16", "fd02::/112"]), ["--mtu", "1000"], 2,
      "--mtu 1000 is below the minimum 1280 (the cluster has IPv6)"),
 ])
 def test_existing_networks_are_checked_against_what_ovn_brings(make_sim: Any, tmp_path: Path, change: Any,
-                                                                args: list[str], message: str) -> None:
+                                                                args: list[str], code: int, message: str) -> None:
     sim = make_sim(generate=SMALL, delays=FAST)
     change(sim)
     sim.clear_requests()
     result = kuryr(sim, tmp_path / "run", "run", "--yes", "--etcd-backup-confirmed", *args)
-    assert result.exit_code == 3, text(result)
+    assert result.exit_code == code, text(result)
     assert message in text(result)
     assert writes_except_reads(sim) == []
 
@@ -388,14 +392,19 @@ def test_existing_networks_are_checked_against_what_ovn_brings(make_sim: Any, tm
     ("apiVersion: config.openshift.io/v1\nkind: Network\nmetadata: {name: cluster, uid: 1234}\n",
      "is the Network.config.openshift.io/cluster of another cluster (uid 1234"),
 ])
+@pytest.mark.parametrize("given", [True, False])
 def test_an_existing_backup_must_be_this_clusters_network_config(make_sim: Any, tmp_path: Path, content: str,
-                                                                 message: str) -> None:
+                                                                 message: str, given: bool) -> None:
+    # Named with --backup-file, the file is the admin's value: bad input (exit 2) before any plan; a
+    # stray file where the run directory keeps the backup is a preflight refusal (exit 3).
     sim = make_sim(generate=SMALL, delays=FAST)
-    backup = tmp_path / "cluster-kuryr.yaml"
+    backup = tmp_path / "cluster-kuryr.yaml" if given else tmp_path / "run" / "cluster-kuryr.yaml"
+    backup.parent.mkdir(parents=True, exist_ok=True)
     backup.write_text(content)
     sim.clear_requests()
-    result = kuryr(sim, tmp_path / "run", "migrate", "--yes", "--etcd-backup-confirmed", "--backup-file", str(backup))
-    assert result.exit_code == 3, text(result)
+    result = kuryr(sim, tmp_path / "run", "migrate", "--yes", "--etcd-backup-confirmed",
+                   *(["--backup-file", str(backup)] if given else []))
+    assert result.exit_code == (2 if given else 3), text(result)
     assert message in text(result)
     assert writes_except_reads(sim) == []
     assert backup.read_text() == content  # never overwritten

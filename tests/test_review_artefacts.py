@@ -24,7 +24,7 @@ from tests.cleanup_oracle import check_end_state
 from tests.conftest import Sim
 from tests.test_cleanup import FAST, kuryr_migrate, migrated_sim
 from tests.test_migration import FAST as MIGRATION_DELAYS
-from tests.test_migration import SMALL, kuryr
+from tests.test_migration import SMALL, assert_migrated, kuryr
 
 BIN = Path(sys.executable).parent
 # A cluster with something of every kind, and some of it kept or skipped with a reason.
@@ -278,9 +278,22 @@ def test_the_exported_script_does_what_cleanup_does(make_sim: Any, tmp_path: Pat
     assert any(c.startswith("run openstack network trunk unset --subport ") for c in commands)
     assert any(c.startswith("remove_finalizer ") for c in commands)
     assert '"$OC" patch "${where[@]}" "$resource" "$name" --type=json -p "$patch"' in text
+    # Neighbouring deletions of one kind are one command (each start of the openstack CLI costs a second).
+    batched = [c.split() for c in commands if c.startswith("delete_all port ")]
+    assert batched and max(len(c) for c in batched) > 3, batched
+    assert not any(c.startswith("gone_ok openstack port delete ") for c in commands)
+    lbs = [i["id"] for i in plan["items"] if i["action"] == "cascade-delete" and i["state"] == "planned"]
+    assert len(lbs) > 1  # deleted one per command, waited for together
+    assert [c for c in commands if c.startswith("wait_lbs_gone ")] == [f"wait_lbs_gone {' '.join(lbs)}"]
+    # The first port of the smallest batch of several is refused once (409): the batch falls back to one by one,
+    # where the ports the batch did delete are already gone (success) and the refused one is deleted.
+    refused = min((c for c in batched if len(c) > 3), key=len)[2]
+    sim.control("PUT", "faults", [{"service": "network", "method": "DELETE", "path": f"/v2.0/ports/{refused}",
+                                   "status": 409, "count": 1}])
     env = {**sim.env, "OC": str(BIN / "kubectl"), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "POLL": "0.05"}
     run = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=1200)
     assert run.returncode == 0, run.stderr[-4000:]
+    assert "deleting them one by one" in run.stderr and "already gone" in run.stderr
     assert run.stdout.rstrip().endswith(f"The cleanup of {sim.store.infra_id} is done.")
     check_end_state(before, sim.state())
     after = _plan_json(sim)
@@ -303,3 +316,68 @@ def test_the_script_refuses_another_cluster(make_sim: Any, tmp_path: Path) -> No
 def _invoke(args: list[str], sim: Sim) -> Result:
     env = {k: sim.env[k] for k in ("OS_CLIENT_CONFIG_FILE", "OS_CLOUD", "KUBECONFIG")}
     return CliRunner().invoke(cli, args, env=env, catch_exceptions=False)
+
+
+# -- the run script: the migration with the vendor's commands, the reboots, then the cleanup ----------------
+def test_the_run_script_is_the_whole_job_in_the_vendors_order(make_sim: Any, tmp_path: Path) -> None:
+    sim = make_sim(generate=SMALL, delays=MIGRATION_DELAYS)
+    sim.clear_requests()
+    result = kuryr(sim, tmp_path / "run", "run", "--plan", "-o", "script")
+    assert result.exit_code == 0, result.output
+    assert sim.writes() == [] or all(w["path"].endswith("/auth/tokens") for w in sim.writes())
+    text = result.stdout
+    script = tmp_path / "run.sh"
+    script.write_text(text)
+    syntax = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True, timeout=60)
+    assert syntax.returncode == 0, syntax.stderr
+    # Every step once, in order: A0-A9 (the reboots in A7), then B1-B18.
+    headings = re.findall(r"^\s*# == ([AB]\d+) ", text, re.M)
+    assert headings == [f"A{n}" for n in range(10)] + [f"B{n}" for n in range(1, 19)]
+    assert text.index("\nmigration() {") < text.index("\ncleanup() {") < text.index("    all) migration; cleanup ;;")
+    body = text[text.index("\nmigration() {"):].splitlines()
+    commands = [line.strip() for line in body if line.startswith("    ") and not line.strip().startswith("#")]
+    # The vendor's commands, in the vendor's order.
+    wanted = [
+        "exists_ok openstack security group rule create --ingress --ethertype IPv4 --protocol udp --dst-port 6081 ",
+        "backup_network_config ",
+        "run \"$OC\" patch Network.operator.openshift.io cluster --type=merge --patch "
+        "'{\"spec\":{\"migration\":{\"networkType\":\"OVNKubernetes\"}}}'",
+        "wait_pool_updated master", "wait_pool_updated worker",
+        "run \"$OC\" patch Network.config.openshift.io cluster --type=merge --patch "
+        "'{\"spec\":{\"networkType\":\"OVNKubernetes\"}}'",
+        "wait_multus", "remember_boot_id ", "run openstack server reboot --soft ", "wait_rebooted ",
+        "verify_cluster",
+        "run \"$OC\" patch Network.operator.openshift.io cluster --type=merge --patch "
+        "'{\"spec\":{\"migration\":null}}'",
+        "echo 'The migration of ", "remove_finalizer ", "gone_ok openstack loadbalancer delete --cascade ",
+        "echo 'The cleanup of ",
+    ]
+    at = [next(n for n, c in enumerate(commands) if c.startswith(w)) for w in wanted]
+    assert at == sorted(at), list(zip(wanted, at, strict=True))
+    assert 'run "$OC" -n openshift-multus rollout status daemonset/multus' in text
+    # Rolling: the control plane one node at a time, each batch waited for before the next.
+    waits = [c for c in commands if c.startswith("wait_rebooted ")]
+    assert len(waits) == 3 + 2 and all(len(c.split()) == 2 for c in waits)
+
+
+def test_the_migration_part_of_the_run_script_migrates_the_simulated_cluster(make_sim: Any, tmp_path: Path) -> None:
+    """`bash run.sh migration` with kubectl for `oc` and the SSH reboot (tests/bin's stand-in ssh):
+    the cluster ends on OVN-Kubernetes, every node rebooted, and the tool finds the migration done."""
+    sim = make_sim(generate=SMALL + ",geneve-rule", delays=MIGRATION_DELAYS)
+    result = kuryr(sim, tmp_path / "run", "run", "--plan", "-o", "script", "--method", "ssh", "--strategy", "all",
+                   "--backup-file", str(tmp_path / "cluster-kuryr.yaml"))
+    assert result.exit_code == 0, result.output
+    assert "openstack server reboot" not in result.stdout and "security group rule create" not in result.stdout
+    script = tmp_path / "run.sh"
+    script.write_text(result.stdout)
+    tests_bin = Path(__file__).parent / "bin"
+    env = {**sim.env, "OC": str(BIN / "kubectl"), "KURYR_SIM_URL": sim.server.os_url, "POLL": "0.05",
+           "PATH": f"{tests_bin}{os.pathsep}{BIN}{os.pathsep}{os.environ['PATH']}"}
+    run = subprocess.run(["bash", str(script), "migration"], env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-4000:]
+    assert run.stdout.rstrip().endswith(f"The migration of {sim.store.infra_id} is done.")
+    assert yaml.safe_load((tmp_path / "cluster-kuryr.yaml").read_text())["spec"]["networkType"] == "Kuryr"
+    assert_migrated(sim)
+    again = kuryr(sim, tmp_path / "run", "migrate", "--plan", "-o", "json")
+    assert again.exit_code == 0, again.output
+    assert [i for i in json.loads(again.stdout)["items"] if i["step"] != "A0"] == []

@@ -115,10 +115,11 @@ def test_run_plan_sends_no_write_and_lists_migration_reboots_and_cleanup(make_si
 
 
 def test_run_plan_of_a_cluster_that_would_be_refused_says_why(make_sim: Any, tmp_path: Path) -> None:
-    sim = make_sim(generate=SMALL, delays=FAST)
-    result = kuryr(sim, tmp_path / "run", "run", "--plan", "--geneve-port", "4789")
+    sim = make_sim(generate=SMALL + ",paused-pool=worker", delays=FAST)
+    result = kuryr(sim, tmp_path / "run", "run", "--plan")
     assert result.exit_code == 3
-    assert "Preflight would refuse to start:" in result.output and "4789" in result.output
+    assert "Preflight would refuse to start:" in result.output
+    assert "MachineConfigPool worker is paused" in result.output
 
 
 # -- interrupted anywhere: the next run resumes and reboots no node twice ----------------------------------

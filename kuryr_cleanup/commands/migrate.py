@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from kuryr_cleanup import lock, render
+from kuryr_cleanup import lock, render, script_export
 from kuryr_cleanup.commands.base import UI, Result, interruptible, run_dir_line
 from kuryr_cleanup.context import Context
 from kuryr_cleanup.errors import ExitCode, UsageError
@@ -102,7 +102,10 @@ def migrate_command(ctx: Context, ui: UI, options: MigrationOptions, *, plan_onl
         ctx.connect()
         mplan, plan = migration_plan(mctx)
         if plan_only:
-            return plan_result(plan, "Migration plan", mplan.problems, "MigrationPlan", details=ui.details)
+            shown = plan_result(plan, "Migration plan", mplan.problems, "MigrationPlan", details=ui.details)
+            if ctx.options.output == "script":
+                shown.text = script_export.run_script(plan, None, options, ctx.identity(), mplan.problems)
+            return shown
         outcomes = migrate(mctx, ui, mplan, plan, yes, "run the migration listed above")
     document = {"apiVersion": render.API_VERSION, "kind": "MigrationResult", "infraID": ctx.infra_id, "ok": True,
                 "steps": [o.__dict__ for o in outcomes], "reboot": reboot_summary(mctx)}

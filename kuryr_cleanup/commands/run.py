@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import time
 
-from kuryr_cleanup import cleanup, lock, render, report_html
+from kuryr_cleanup import cleanup, lock, render, report_html, script_export
 from kuryr_cleanup.commands import cleanup as cleanup_command
 from kuryr_cleanup.commands.base import UI, Result, interruptible
 from kuryr_cleanup.commands.migrate import (
@@ -44,6 +44,8 @@ def run_command(ctx: Context, ui: UI, options: MigrationOptions, *, plan_only: b
             shown = plan_result(whole, "Run plan", mplan.problems, "RunPlan", details=ui.details)
             if ctx.options.output == "html":
                 shown.text = report_html.page(whole, ctx.identity(), title="Run plan", problems=mplan.problems)
+            elif ctx.options.output == "script":
+                shown.text = script_export.run_script(plan, cleanup_plan, options, ctx.identity(), mplan.problems)
             if plan_only:
                 return shown
             ui.show(shown.text)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kuryr_cleanup.context import Context
-from kuryr_cleanup.errors import ExitCode, KuryrMigrateError
+from kuryr_cleanup.errors import ExitCode, KuryrMigrateError, UsageError
 from kuryr_cleanup.plan import PlanItem
 from kuryr_cleanup.retrying import Failure, classify, describe
 
@@ -30,6 +30,15 @@ class PreflightFailed(KuryrMigrateError):
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
         super().__init__("preflight failed, nothing was changed:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+class BadSetting(UsageError):
+    """A value the admin gave that this cluster rules out (an `--mtu` above its node networks', a
+    `--cluster-network` on its machine network): refused as bad input, before any plan is shown."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems) + " (nothing was changed)")
 
 
 class MigrationStopped(KuryrMigrateError):
@@ -80,6 +89,7 @@ class StepCheck:
     notes: tuple[str, ...] = ()
     summary: str = ""  # one line: "already done: ..." or what will happen
     problems: tuple[str, ...] = ()  # reasons the step must not go ahead (A0 refuses with all of them)
+    bad_values: tuple[str, ...] = ()  # admin-given values the cluster rules out: BadSetting before any plan
 
 
 @dataclass(frozen=True)

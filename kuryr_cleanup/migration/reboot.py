@@ -28,7 +28,14 @@ from typing import Any
 
 from kuryr_cleanup import kube as k
 from kuryr_cleanup.migration import facts
-from kuryr_cleanup.migration.base import MigrationContext, MigrationStopped, ProgressLine, item, wait_until
+from kuryr_cleanup.migration.base import (
+    MigrationContext,
+    MigrationOptions,
+    MigrationStopped,
+    ProgressLine,
+    item,
+    wait_until,
+)
 from kuryr_cleanup.openstack_api import raw
 from kuryr_cleanup.plan import PlanItem
 from kuryr_cleanup.retrying import call, describe, http_status
@@ -211,7 +218,8 @@ def plan(mctx: MigrationContext, step: str = "A7", key: str = STATE_KEY, only: f
                 ident = facts.internal_ip(node) or "(no InternalIP)"
                 evidence = "InternalIP"
             items.append(item(step, "node", ident, "reboot", evidence, name=name,
-                              reason=f"batch {number}/{len(todo_batches)}", batch=number))
+                              reason=f"batch {number}/{len(todo_batches)}", batch=number,
+                              method=mctx.options.method))
     notes = []
     if items:
         expected = expected_outage(mctx, len(todo_batches))
@@ -262,13 +270,18 @@ def _send_nova(mctx: MigrationContext, name: str, server_id: str) -> None:
         raise MigrationStopped(f"Nova refused to reboot node {name} (server {server_id}): {describe(exc)}") from exc
 
 
+def ssh_argv(options: MigrationOptions, ip: str) -> list[str]:
+    """`ssh [options] core@<InternalIP> sudo shutdown -r -t 3`, as the vendor's procedure reboots a node."""
+    argv: list[str] = ["ssh", *SSH_DEFAULT_OPTIONS]
+    for option in options.ssh_options:
+        argv.extend(shlex.split(option))
+    return [*argv, f"{options.ssh_user}@{ip}", *REBOOT_COMMAND]
+
+
 def _send_ssh(mctx: MigrationContext, name: str, ip: str | None) -> None:
     if not ip:
         raise MigrationStopped(f"node {name} has no InternalIP to reach it over SSH")
-    options: list[str] = list(SSH_DEFAULT_OPTIONS)
-    for option in mctx.options.ssh_options:
-        options.extend(shlex.split(option))
-    argv = ["ssh", *options, f"{mctx.options.ssh_user}@{ip}", *REBOOT_COMMAND]
+    argv = ssh_argv(mctx.options, ip)
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
     except FileNotFoundError as exc:

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 
 from kuryr_cleanup.migration.base import (
+    BadSetting,
     MigrationContext,
     MigrationStep,
     MigrationStopped,
@@ -37,7 +38,9 @@ class MigrationPlan:
 
 
 def plan_migration(mctx: MigrationContext, steps: tuple[MigrationStep, ...] = STEPS) -> MigrationPlan:
-    """Every step's check, without changing anything."""
+    """Every step's check, without changing anything. An admin-given value the cluster rules out
+    stops here (BadSetting), before any plan is shown: the plan for a value that can't be used
+    would be read, and reviewed, for nothing."""
     result = MigrationPlan([])
     for step in steps:
         try:
@@ -45,6 +48,8 @@ def plan_migration(mctx: MigrationContext, steps: tuple[MigrationStep, ...] = ST
         except MigrationStopped as exc:
             result.problems.append(str(exc))
             check = StepCheck(False, summary=str(exc))
+        if check.bad_values:
+            raise BadSetting(list(check.bad_values))
         result.checks.append((step, check))
         result.problems.extend(check.problems)
         result.notes.extend(check.notes)
@@ -70,6 +75,8 @@ def run_steps(mctx: MigrationContext, steps: tuple[MigrationStep, ...] = STEPS) 
     mctx.ctx.journal.write("run-start", command="migrate", steps=[s.id for s in steps])
     for step in steps:
         check = step.check(mctx)
+        if check.bad_values:
+            raise BadSetting(list(check.bad_values))
         if check.problems:
             raise PreflightFailed(list(check.problems))
         if check.done:

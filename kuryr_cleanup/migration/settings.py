@@ -1,13 +1,16 @@
 """A3/A5 settings: what the admin asks for, what Neutron and the cluster say, and the validation.
 
 Validated in A0, before the first write, so a bad `--geneve-port 4789` or an overlapping subnet
-refuses the whole run instead of failing half way through.
+refuses the whole run instead of failing half way through. What validation finds is split by whose
+fault it is: a value the admin gave that the cluster rules out (an `--mtu` above the node networks',
+a `--cluster-network` on the machine network) is a usage error, refused before any plan is shown;
+the cluster as it is (its machine network on OVN's default join subnet) is a preflight refusal.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from kuryr_cleanup.kuryr import KURYR_PORT_DEVICE_OWNER
@@ -31,6 +34,9 @@ OVN_RESERVED: tuple[tuple[str, str, str], ...] = (
     ("transit", "fd97::/64", "reserved transit switch subnet"),
 )
 GENEVE_OVERHEAD = 100  # bytes the Geneve header costs, as the vendor documentation says
+# UDP ports the nodes already listen on for something else (OVN-Kubernetes IPsec: IKE and NAT-T).
+NODE_UDP_PORTS = {500: "IKE (IPsec)", 4500: "IPsec NAT traversal"}
+DEFAULT_NODE_PORT_RANGE = "30000-32767"  # Network.config spec.serviceNodePortRange when unset
 MIN_MTU_V4 = 576
 MIN_MTU_V6 = 1280
 # Server ids per port listing (`?device_id=a&device_id=b...`): 40 UUIDs keep the URL near 2 KB, well
@@ -38,6 +44,19 @@ MIN_MTU_V6 = 1280
 DEVICE_IDS_PER_LISTING = 40
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass
+class Findings:
+    """What validation found, each as one line, by whose fault it is."""
+
+    given: list[str] = field(default_factory=list)  # a value the admin gave: a usage error (exit 2)
+    cluster: list[str] = field(default_factory=list)  # the cluster as it is: a preflight refusal (exit 3)
+
+    def add(self, text: str, given: bool) -> None:
+        found = self.given if given else self.cluster
+        if text not in found:
+            found.append(text)
 
 
 @dataclass(frozen=True)
@@ -117,11 +136,11 @@ def cluster_networks(mctx: MigrationContext, state: facts.NetworkState) -> Clust
     )
 
 
-def _net(text: str, what: str, problems: list[str]) -> Network | None:
+def _net(text: str, what: str, findings: Findings, given: bool) -> Network | None:
     try:
         return ipaddress.ip_network(text, strict=True)
     except ValueError as exc:
-        problems.append(f"{what} {text!r} is not a network CIDR: {exc}")
+        findings.add(f"{what} {text!r} is not a network CIDR: {exc}", given)
         return None
 
 
@@ -177,15 +196,15 @@ class NamedNetwork:
 
 
 def collect_networks(mctx: MigrationContext, state: facts.NetworkState,
-                     problems: list[str]) -> tuple[list[NamedNetwork], int]:
+                     findings: Findings) -> tuple[list[NamedNetwork], int]:
     """Every network in effect after the switch (the admin's values, else the cluster's and OVN's
-    defaults) and the node count; unparsable values go to `problems`."""
+    defaults) and the node count; unparsable or too small values go to `findings`."""
     opts = mctx.options
     nets = cluster_networks(mctx, state)
     found: list[NamedNetwork] = []
 
     def add(text: str, what: str, kind: str, given: bool = False, label: str = "") -> NamedNetwork | None:
-        net = _net(text, what, problems)
+        net = _net(text, what, findings, given)
         if net is None:
             return None
         named = NamedNetwork(label or f"{what} {text}", net, kind, given)
@@ -197,18 +216,18 @@ def collect_networks(mctx: MigrationContext, state: facts.NetworkState,
     for cidr in nets.service:
         add(cidr, "the service network", "service")
     if (opts.cluster_network is None) != (opts.host_prefix is None):
-        problems.append("--cluster-network and --host-prefix go together: give both or neither")
+        findings.add("--cluster-network and --host-prefix go together: give both or neither", True)
     if opts.cluster_network is not None and opts.host_prefix is not None:
         new = add(opts.cluster_network, "--cluster-network", "cluster", given=True)
         if new is not None:
             bits = new.net.max_prefixlen
             if not new.net.prefixlen < opts.host_prefix <= bits:
-                problems.append(f"--host-prefix {opts.host_prefix} must be longer than the cluster network's /"
-                                f"{new.net.prefixlen} and at most /{bits}")
+                findings.add(f"--host-prefix {opts.host_prefix} must be longer than the cluster network's /"
+                             f"{new.net.prefixlen} and at most /{bits}", True)
             elif 2 ** (opts.host_prefix - new.net.prefixlen) < nets.node_count:
-                problems.append(f"--cluster-network {opts.cluster_network} with --host-prefix {opts.host_prefix} has "
-                                f"{2 ** (opts.host_prefix - new.net.prefixlen)} node subnets for {nets.node_count} "
-                                f"nodes")
+                findings.add(f"--cluster-network {opts.cluster_network} with --host-prefix {opts.host_prefix} has "
+                             f"{2 ** (opts.host_prefix - new.net.prefixlen)} node subnets for {nets.node_count} "
+                             f"nodes", True)
     else:
         for cidr in nets.cluster:
             add(cidr, "the cluster network", "cluster")
@@ -219,13 +238,13 @@ def collect_networks(mctx: MigrationContext, state: facts.NetworkState,
         if named is None:
             continue
         if named.net.version != version:
-            problems.append(f"{named.label} is not an IPv{version} network")
+            findings.add(f"{named.label} is not an IPv{version} network", named.given)
             found.remove(named)
             continue
         # One address per node on the join switch, plus the network and router addresses.
         if named.net.num_addresses < nets.node_count + 3:
-            problems.append(f"{named.label} has {named.net.num_addresses} addresses: too small for "
-                            f"{nets.node_count} nodes")
+            findings.add(f"{named.label} has {named.net.num_addresses} addresses: too small for "
+                         f"{nets.node_count} nodes", named.given)
     moved = {4: bool(opts.v4_internal_subnet), 6: bool(opts.v6_internal_subnet)}
     for kind, cidr, what in OVN_RESERVED:
         net = ipaddress.ip_network(cidr)
@@ -250,23 +269,48 @@ def _conflicts(a: NamedNetwork, b: NamedNetwork) -> bool:
     return True
 
 
-def overlap_problems(networks: list[NamedNetwork]) -> list[str]:
-    """One line per conflicting pair, the admin's value (or the existing network) named first."""
-    problems = []
+def overlap_problems(networks: list[NamedNetwork], findings: Findings) -> None:
+    """One line per conflicting pair, the admin's value (or the existing network) named first: the
+    admin's fault when one of the two is a value they gave."""
     for i, a in enumerate(networks):
         for b in networks[i + 1:]:
             if _conflicts(a, b):
                 first, second = sorted((a, b), key=lambda n: (not n.given, n.ovn))
-                problems.append(f"{first.label} overlaps {second.label}")
-    return problems
+                findings.add(f"{first.label} overlaps {second.label}", a.given or b.given)
 
 
-def validate(mctx: MigrationContext, state: facts.NetworkState) -> list[str]:
-    """Every problem with the requested settings, each as one line (empty: all good)."""
+def _port_range(text: str) -> tuple[int, int] | None:
+    low, _, high = text.partition("-")
+    try:
+        return int(low), int(high or low)
+    except ValueError:
+        return None
+
+
+def geneve_port_problems(state: facts.NetworkState, port: int) -> list[str]:
+    """An admin-given Geneve port must be free on every node: not Kuryr's VXLAN port (bound until each
+    node has rebooted), not a port the nodes use for IPsec, not inside the Service NodePort range
+    (a UDP NodePort Service would take it on every node)."""
+    if port == KURYR_VXLAN_PORT:
+        return [f"--geneve-port {KURYR_VXLAN_PORT} is Kuryr's VXLAN port: choose another (default "
+                f"{DEFAULT_GENEVE_PORT})"]
+    if port in NODE_UDP_PORTS:
+        return [f"--geneve-port {port} is the nodes' {NODE_UDP_PORTS[port]} port: choose another (default "
+                f"{DEFAULT_GENEVE_PORT})"]
+    text = str((state.config.get("spec") or {}).get("serviceNodePortRange") or DEFAULT_NODE_PORT_RANGE)
+    span = _port_range(text)
+    if span and span[0] <= port <= span[1]:
+        return [f"--geneve-port {port} is in the cluster's Service NodePort range {text} "
+                f"(Network.config spec.serviceNodePortRange): choose another (default {DEFAULT_GENEVE_PORT})"]
+    return []
+
+
+def validate(mctx: MigrationContext, state: facts.NetworkState) -> Findings:
+    """Every problem with the settings in effect, each as one line, by whose fault it is."""
     opts = mctx.options
-    problems: list[str] = []
+    findings = Findings()
     nodes = node_networks(mctx)
-    networks, _ = collect_networks(mctx, state, problems)
+    networks, _ = collect_networks(mctx, state, findings)
 
     # MTU: the overlay must fit in the smallest node network; IPv6 needs 1280 when the cluster has it.
     limit = nodes.max_ovn_mtu
@@ -274,23 +318,19 @@ def validate(mctx: MigrationContext, state: facts.NetworkState) -> list[str]:
         dual_stack = any(n.net.version == 6 for n in networks if n.kind in ("machine", "service", "cluster"))
         low = MIN_MTU_V6 if dual_stack else MIN_MTU_V4
         if opts.mtu < low:
-            problems.append(f"--mtu {opts.mtu} is below the minimum {low}" + (" (the cluster has IPv6)" if dual_stack
-                                                                               else ""))
+            findings.add(f"--mtu {opts.mtu} is below the minimum {low}" + (" (the cluster has IPv6)" if dual_stack
+                                                                            else ""), True)
         if limit is not None and opts.mtu > limit:
             smallest = nodes.smallest_mtu
             which = ", ".join(f"{n} {m}" for n, m in sorted(nodes.mtus.items()))
-            problems.append(f"--mtu {opts.mtu} is above the smallest node network MTU ({smallest}: {which}) minus "
-                            f"{GENEVE_OVERHEAD} for Geneve: use at most {limit}")
+            findings.add(f"--mtu {opts.mtu} is above the smallest node network MTU ({smallest}: {which}) minus "
+                         f"{GENEVE_OVERHEAD} for Geneve: use at most {limit}", True)
     if limit is None and opts.mtu is None:
-        problems.append("Neutron reports no MTU for the nodes' networks: give --mtu")
+        findings.add("Neutron reports no MTU for the nodes' networks: give --mtu", False)
 
-    # Geneve port: must not be Kuryr's VXLAN port, which stays bound until every node has rebooted.
     if opts.geneve_port is not None:
-        if opts.geneve_port == KURYR_VXLAN_PORT:
-            problems.append(f"--geneve-port {KURYR_VXLAN_PORT} is Kuryr's VXLAN port: choose another (default "
-                            f"{DEFAULT_GENEVE_PORT})")
-        elif not 1 <= opts.geneve_port <= 65535:
-            problems.append(f"--geneve-port {opts.geneve_port} is not a UDP port number")
+        for problem in geneve_port_problems(state, opts.geneve_port):
+            findings.add(problem, True)
 
-    problems += overlap_problems(networks)
-    return sorted(set(problems), key=problems.index)
+    overlap_problems(networks, findings)
+    return findings

@@ -43,6 +43,7 @@ NETWORK_CONFIG_REF = "Network.config.openshift.io"
 MCO_PROGRESS_HEARTBEAT = 300.0
 # Above this many nodes the vendor asks for a support case before an offline migration.
 SUPPORT_CASE_NODES = 150
+GENEVE_RULE_DESCRIPTION = "Geneve between nodes (OVN-Kubernetes), added by kuryr-migrate"
 
 
 def _patch(mctx: MigrationContext, step: str, kind: k.Kind, ref: str, patch: dict[str, Any]) -> dict[str, Any]:
@@ -202,6 +203,7 @@ def check_preflight(mctx: MigrationContext) -> StepCheck:
     state = facts.network_state(mctx)
     problems = _network_type_problems(mctx, state)
     notes: list[str] = []
+    bad_values: list[str] = []
     if not problems and not state.started and state.status_type == KURYR:
         # Health matters before the first change; once started, pools update and nodes reboot on purpose,
         # and the waits (A4, A6, A7, A8) judge them.
@@ -211,18 +213,21 @@ def check_preflight(mctx: MigrationContext) -> StepCheck:
     notes += cloud_notes
     if not state.switched:
         problems += _rollout_blockers(mctx)
-        problems += settings.validate(mctx, state)
+        found = settings.validate(mctx, state)
+        problems += found.cluster
+        bad_values += found.given
         notes += _size_notes(mctx)
     if not state.finished:
         backup = backup_problem(mctx)
-        problems += [backup] if backup else []
+        # A file the admin named with --backup-file is their value; a stray one in the run directory is not.
+        (bad_values if mctx.options.backup_file else problems).extend([backup] if backup else [])
     if not state.finished:
         problems += _reboot_problems(mctx)
     items, rule_notes = geneve_rule_items(mctx) if not state.finished else ([], [])
     notes += rule_notes
     summary = f"cluster {state.phase}" + (f"; {len(items)} Geneve rule(s) to add" if items else "")
     return StepCheck(done=not items, items=tuple(items), notes=tuple(notes), summary=summary,
-                     problems=tuple(problems))
+                     problems=tuple(problems), bad_values=tuple(bad_values))
 
 
 def apply_preflight(mctx: MigrationContext, check: StepCheck) -> None:
@@ -237,7 +242,7 @@ def apply_preflight(mctx: MigrationContext, check: StepCheck) -> None:
                 conn.network.create_security_group_rule, security_group_id=params["security_group_id"],
                 direction="ingress", ether_type="IPv4", protocol="udp", port_range_min=params["port"],
                 port_range_max=params["port"], remote_group_id=params["remote_group_id"],
-                description="Geneve between nodes (OVN-Kubernetes), added by kuryr-migrate")
+                description=GENEVE_RULE_DESCRIPTION)
             rule = call(mctx.ctx.options.retry, create, retry_conflicts=False)
         except Exception as exc:
             if http_status(exc) == 409:  # SecurityGroupRuleExists: someone added it meanwhile
@@ -322,7 +327,8 @@ def check_prepare(mctx: MigrationContext) -> StepCheck:
         raise MigrationStopped(f"A2: {NETWORK_OPERATOR_REF}/cluster spec.migration is {_compact(state.migration)}, "
                                f"not null or networkType {OVN}: refusing to change it")
     return StepCheck(False, (item("A2", NETWORK_OPERATOR_REF, "cluster", "merge-patch", "spec.migration is null",
-                                  name=f"spec.migration={_compact(MIGRATION_PATCH['spec']['migration'])}"),),
+                                  name=f"spec.migration={_compact(MIGRATION_PATCH['spec']['migration'])}",
+                                  merge_patch=MIGRATION_PATCH),),
                      summary="set spec.migration (the MCO then rolls new machine configs to every node)")
 
 
@@ -345,7 +351,9 @@ def check_settings(mctx: MigrationContext) -> StepCheck:
                          "no setting given (OVN-Kubernetes defaults)")
     return StepCheck(False, (item("A3", NETWORK_OPERATOR_REF, "cluster", "merge-patch", "given by the admin",
                                   name=f"spec.defaultNetwork.ovnKubernetesConfig={_compact(missing)}",
-                                  patch=missing),), notes,
+                                  patch=missing,
+                                  merge_patch={"spec": {"defaultNetwork": {"ovnKubernetesConfig": missing}}}),),
+                     notes,
                      summary=f"set ovnKubernetesConfig {_compact(missing)}")
 
 
@@ -537,7 +545,8 @@ def check_switch(mctx: MigrationContext) -> StepCheck:
         return StepCheck(True, summary=f"spec.networkType is {OVN}")
     patch = switch_patch(mctx)
     return StepCheck(False, (item("A5", NETWORK_CONFIG_REF, "cluster", "merge-patch",
-                                  f"spec.networkType is {state.spec_type}", name=_compact(patch["spec"])),),
+                                  f"spec.networkType is {state.spec_type}", name=_compact(patch["spec"]),
+                                  merge_patch=patch),),
                      summary=f"switch spec.networkType to {OVN}")
 
 
@@ -661,7 +670,8 @@ def check_finish(mctx: MigrationContext) -> StepCheck:
     if state.finished:
         return StepCheck(True, summary="spec.migration is null")
     return StepCheck(False, (item("A9", NETWORK_OPERATOR_REF, "cluster", "merge-patch", "the migration verified",
-                                  name="spec.migration=null"),), summary="clear spec.migration")
+                                  name="spec.migration=null", merge_patch=FINISH_PATCH),),
+                     summary="clear spec.migration")
 
 
 def apply_finish(mctx: MigrationContext, check: StepCheck) -> None:
