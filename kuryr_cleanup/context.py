@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,10 @@ def _first_current_context(paths: list[str]) -> str | None:
             return str(current)
     return None
 
+
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_INFRA_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 
 class Context:
     """Everything a command needs to talk to the cloud and the cluster, created lazily."""
@@ -260,6 +265,11 @@ class Context:
             version = call(self.options.retry.probe(), lambda: self.cluster.get(CLUSTER_VERSION, "version"),
                            retry_conflicts=False)
             cluster_id = ((version or {}).get("spec") or {}).get("clusterID")
+            if cluster_id and not _UUID.fullmatch(str(cluster_id)):
+                # The installer makes a UUID; anything else was written by hand, and ends up in run
+                # directories, journals and exported scripts.
+                raise UsageError(f"ClusterVersion spec.clusterID {str(cluster_id)!r} is not a UUID: not a cluster "
+                                 f"this tool can vouch for")
             self._cluster_id = str(cluster_id or f"infrastructure/{self._infra_uid}")
         return self._cluster_id
 
@@ -271,6 +281,11 @@ class Context:
             actual = (infra.get("status") or {}).get("infrastructureName")
             if not actual:
                 raise UsageError("Infrastructure/cluster has no status.infrastructureName")
+            if not _INFRA_ID.fullmatch(str(actual)):
+                # The installer's infraID is a DNS label (`<name>-<5 random>`): it goes into tags, names,
+                # paths and exported scripts, so nothing else is taken for one.
+                raise UsageError(f"Infrastructure status.infrastructureName {str(actual)!r} is not an installer "
+                                 f"infraID (letters, digits, '-', '.', '_'; at most 63)")
             given = self.options.infra_id
             if given and given != actual:
                 raise UsageError(

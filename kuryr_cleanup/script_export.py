@@ -50,8 +50,12 @@ gone_ok() {
         return 0
     fi
     case $out in
-        # (The openstack CLI looks a name or id up first: a missing one is "No Port found for <id>".)
-        *NotFound*|*"not found"*|*"Not Found"*|*"could not be found"*|*"404"*|*"No "*" found for "*)
+        # A conflict is never "gone", whatever ids or URLs its message quotes.
+        *Conflict*|*" 409"*|*"in use"*|*InUse*) ;;
+        # What the CLIs say of a missing resource: the openstack CLI looks a name or id up first
+        # ("No Port found for <id>", octavia's "Unable to locate <id> in loadbalancers"), the SDK raises
+        # NotFoundException, Neutron names its *NotFound* error, oc says "(NotFound)".
+        *NotFound*|*"No "*" found for "*|*"Unable to locate "*|*"could not be found"*)
             printf '  already gone\n' >&2
             return 0 ;;
     esac
@@ -93,12 +97,12 @@ remove_finalizer() {
             printf '%s\n' "$out"
             return 0
         fi
-        case $out in *NotFound*|*"not found"*) printf '  already gone\n' >&2; return 0 ;; esac
+        case $out in *"(NotFound)"*|*" not found"*) printf '  already gone\n' >&2; return 0 ;; esac
         printf '  %s: reading it again\n' "$out" >&2
         local template='{{.metadata.resourceVersion}} {{range $i, $f := .metadata.finalizers}}'
         template+='{{if eq $f "'$finalizer'"}}{{$i}}{{end}}{{end}}'
         if ! current=$("$OC" get "${where[@]}" "$resource" "$name" -o go-template="$template" 2>&1); then
-            case $current in *NotFound*|*"not found"*) printf '  already gone\n' >&2; return 0 ;; esac
+            case $current in *"(NotFound)"*|*" not found"*) printf '  already gone\n' >&2; return 0 ;; esac
             printf '%s\n' "$current" >&2
             return 1
         fi
@@ -126,7 +130,8 @@ lb_statuses() {
 # A load balancer in PENDING_* refuses changes (409): wait until Octavia has settled them.
 wait_lbs_settled() {
     local statuses pending deadline=$((SECONDS + LB_TIMEOUT))
-    while statuses=$(lb_statuses "$@"); do
+    while :; do
+        statuses=$(lb_statuses "$@") || return 1  # a failed read is not "settled"
         pending=$(awk '$2 ~ /^PENDING_/ {print $1 " " $2}' <<< "$statuses")
         [ -n "$pending" ] || return 0
         if ((SECONDS > deadline)); then
@@ -135,7 +140,6 @@ wait_lbs_settled() {
         fi
         sleep "$POLL"
     done
-    return 1
 }
 
 # Cascade deletion is asynchronous: wait until the load balancers are gone. Octavia can put one in
@@ -167,7 +171,9 @@ wait_lbs_gone() {
 check_networks_gone() {
     local tag=$1 left
     shift
-    left=$(openstack network list --tags "$tag" -f value -c ID | grep -Fx -f <(printf '%s\n' "$@") || true)
+    local listed
+    listed=$(openstack network list --tags "$tag" -f value -c ID) || return 1  # a failed listing is no pass
+    left=$(grep -Fx -f <(printf '%s\n' "$@") <<< "$listed" || true)
     if [ -n "$left" ]; then
         echo "networks still exist: $left" >&2
         return 1
@@ -405,10 +411,10 @@ def commands(item: PlanItem, tag: str) -> list[str]:
     if action == "release":
         return [f"gone_ok openstack floating ip delete {_q(ident)}"]
     if action == "disassociate":
-        return [f"run openstack floating ip unset --port {_q(ident)}"]
+        return [f"gone_ok openstack floating ip unset --port {_q(ident)}"]
     if action == "unset-subports":
         subports = " ".join(f"--subport {_q(p)}" for p in item.params["subports"])
-        return [f"run openstack network trunk unset {subports} {_q(ident)}"]
+        return [f"gone_ok openstack network trunk unset {subports} {_q(ident)}"]
     if action == "remove-interface":
         return [f"gone_ok openstack router remove subnet {_q(item.params['router_id'], item.params['subnet_id'])}"]
     if action == "check":
@@ -443,8 +449,14 @@ def by_hand(item: PlanItem, tag: str) -> list[str]:
     return shown
 
 
+def _plain(text: Any) -> str:
+    """Text for a comment line: no control character (a newline in a name or an id read from the
+    cluster must not end the comment and start a command)."""
+    return "".join(c if c.isprintable() else "?" for c in str(text))
+
+
 def _comment(text: str) -> list[str]:
-    return ["# " + line.lstrip() for line in render.wrap(text, 2, render.WIDTH - 2)]
+    return ["# " + line.lstrip() for line in render.wrap(_plain(text), 2, render.WIDTH - 2)]
 
 
 def migration_commands(item: PlanItem, options: MigrationOptions) -> list[str]:
@@ -477,23 +489,23 @@ def _header(what: str, plan: Plan, identity: dict[str, str], now: dt.datetime | 
     infra_id = identity.get("infraID") or plan.infra_id
     stamp = (now or dt.datetime.now(dt.timezone.utc)).isoformat(timespec="seconds")
     return ["#!/usr/bin/env bash",
-            f"# The {what} plan of cluster {infra_id} as oc and openstack commands (kuryr-migrate {__version__}, "
-            f"{stamp}).",
-            f"# Cluster ID {identity.get('clusterID', 'unknown')}; OpenStack project "
-            f"{identity.get('projectID', 'unknown')}."]
+            *_comment(f"The {what} plan of cluster {infra_id} as oc and openstack commands (kuryr-migrate "
+                      f"{__version__}, {stamp})."),
+            *_comment(f"Cluster ID {identity.get('clusterID', 'unknown')}; OpenStack project "
+                      f"{identity.get('projectID', 'unknown')}.")]
 
 
 def _identity_checks(infra_id: str, identity: dict[str, str]) -> list[str]:
     lines = ["# Run only against the cluster and the project this plan was made for.",
              "infra_id=$(\"$OC\" get infrastructures.config.openshift.io cluster "
              "-o jsonpath='{.status.infrastructureName}')",
-             f'[ "$infra_id" = {_q(infra_id)} ] || {{ echo "this is cluster $infra_id, not {infra_id}" >&2; '
-             f"exit 2; }}"]
+             f'[ "$infra_id" = {_q(infra_id)} ] || {{ printf \'this is cluster %s, not %s\\n\' "$infra_id" '
+             f"{_q(infra_id)} >&2; exit 2; }}"]
     project = identity.get("projectID")
     if project:
         lines += ["project=$(openstack token issue -f value -c project_id)",
-                  f'[ "$project" = {_q(project)} ] || {{ echo "OpenStack project $project is not {project}" >&2; '
-                  f"exit 2; }}"]
+                  f'[ "$project" = {_q(project)} ] || {{ printf \'OpenStack project %s is not %s\\n\' "$project" '
+                  f"{_q(project)} >&2; exit 2; }}"]
     return lines
 
 
@@ -549,7 +561,7 @@ def _cleanup_body(plan: Plan, infra_id: str) -> list[str]:
              '[ "$network_type" = OVNKubernetes ] || { echo "the network type is $network_type, not '
              'OVNKubernetes: migrate first" >&2; exit 3; }']
     lines += _steps(plan, lambda item, _rest: commands(item, tag), batch=True)
-    return lines + ["", "# == Done", f"echo 'The cleanup of {infra_id} is done.'"]
+    return lines + ["", "# == Done", f"echo {_q(f'The cleanup of {infra_id} is done.')}"]
 
 
 def _migration_body(plan: Plan, options: MigrationOptions, infra_id: str) -> list[str]:
@@ -562,7 +574,7 @@ def _migration_body(plan: Plan, options: MigrationOptions, infra_id: str) -> lis
             lines.append(f"wait_rebooted {_q(*names)}")
         return lines
 
-    return _steps(plan, lines_of) + ["", "# == Done", f"echo 'The migration of {infra_id} is done.'"]
+    return _steps(plan, lines_of) + ["", "# == Done", f"echo {_q(f'The migration of {infra_id} is done.')}"]
 
 
 def _indent(lines: list[str]) -> list[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -381,3 +382,75 @@ def test_the_migration_part_of_the_run_script_migrates_the_simulated_cluster(mak
     again = kuryr(sim, tmp_path / "run", "migrate", "--plan", "-o", "json")
     assert again.exit_code == 0, again.output
     assert [i for i in json.loads(again.stdout)["items"] if i["step"] != "A0"] == []
+
+
+# -- the script in hostile hands ----------------------------------------------------------------------------
+def _helpers(body: str) -> subprocess.CompletedProcess[str]:
+    """Run `body` in bash after the script's helpers, with `openstack` a shell function that answers as
+    the real CLI does in the case at hand (no cloud needed to judge how a helper reads an answer)."""
+    from kuryr_cleanup.script_export import _PREAMBLE
+
+    return subprocess.run(["bash", "-c", _PREAMBLE + "\nPOLL=0\nLB_TIMEOUT=5\n" + body], capture_output=True,
+                          text=True, timeout=60)
+
+
+@pytest.mark.parametrize("answer", [
+    # A 409 whose URL or ids happen to contain "404" is a conflict, not "already gone".
+    "ConflictException: 409: Client Error for url: http://127.0.0.1:40400/v2.0/security-groups/"
+    "8e76f01e-4040-4404-8404-000000000404, Security Group 8e76f01e-4040-4404-8404-000000000404 in use.",
+    "Failed to delete port with name or ID 'a404': ConflictException: 409: PortInUse",
+])
+def test_the_script_never_takes_a_conflict_for_already_gone(answer: str) -> None:
+    done = _helpers(f"openstack() {{ printf '%s\\n' {shlex.quote(answer)}; return 1; }}\n"
+                    "gone_ok openstack security group delete x && echo WRONG-DONE")
+    assert done.returncode != 0 and "WRONG-DONE" not in done.stdout, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("answer", [
+    "Failed to delete port with name or ID 'p1': No Port found for p1\n1 of 1 ports failed to delete.",
+    "Unable to locate 0f6c3a1e-8b9d-4f4e-9c57-1d2e3f405060 in loadbalancers",
+    "No FloatingIP found for 10.0.0.5",
+    "NotFoundException: 404: Client Error for url: http://x/v2.0/routers/r/remove_router_interface, "
+    "Router r has no interface on subnet s",
+])
+def test_a_rerun_of_the_script_takes_what_is_gone_as_done(answer: str) -> None:
+    done = _helpers(f"openstack() {{ printf '%s\\n' {shlex.quote(answer)}; return 1; }}\n"
+                    "gone_ok openstack port delete p1 && echo DONE")
+    assert done.returncode == 0 and "DONE" in done.stdout, done.stdout + done.stderr
+
+
+def test_a_failed_read_is_never_a_passed_check_or_a_settled_load_balancer() -> None:
+    failing = "openstack() { echo 'HttpException: 500: Server Error' >&2; return 1; }\n"
+    check = _helpers(failing + "check_networks_gone openshiftClusterID=x net-1 && echo PASSED")
+    assert check.returncode != 0 and "PASSED" not in check.stdout, check.stderr
+    settled = _helpers(failing + "wait_lbs_settled lb-1 && echo SETTLED")
+    assert settled.returncode != 0 and "SETTLED" not in settled.stdout, settled.stderr
+
+
+@pytest.mark.parametrize(("kind", "path", "value"), [
+    ("ClusterVersion", ("spec", "clusterID"), "a4076b26\ntouch /tmp/PWNED #"),
+    ("Infrastructure", ("status", "infrastructureName"), "ostest-v248z' ; touch /tmp/PWNED ; echo '"),
+])
+def test_a_cluster_identity_that_is_not_the_installers_is_refused_before_any_output(
+        make_sim: Any, kind: str, path: tuple[str, str], value: str) -> None:
+    sim = migrated_sim(make_sim, generate="namespaces=1,pods=1,services=1")
+    with sim.store.lock:
+        name = "version" if kind == "ClusterVersion" else "cluster"
+        api = "config.openshift.io/v1"
+        sim.store.kube_get(api, kind, name)[path[0]][path[1]] = value
+    result = kuryr_migrate(sim, "cleanup", "--plan", "-o", "script")
+    assert result.exit_code == 2 and result.stdout == "", result.output
+    assert "touch" in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def test_names_read_from_the_cloud_never_leave_a_comment_in_the_script(make_sim: Any) -> None:
+    sim = migrated_sim(make_sim, generate="namespaces=1,pods=1,services=1,policies=1")
+    conn = sim.openstack_sdk()
+    # Looks like a policy group, so the plan lists it as kept, with its name, in a comment.
+    conn.network.create_security_group(name="sg/x\ntouch /tmp/PWNED\n#",
+                                       description="Kuryr-Kubernetes Network Policy\nrm -rf /tmp/x")
+    result = kuryr_migrate(sim, "cleanup", "--plan", "-o", "script")
+    assert result.exit_code == 0, result.output
+    assert "PWNED" in result.stdout  # it is listed...
+    assert not [line for line in result.stdout.splitlines() if line.lstrip().startswith(("touch", "rm "))]
+    assert subprocess.run(["bash", "-n"], input=result.stdout, text=True).returncode == 0
