@@ -176,6 +176,7 @@ class Cluster:
         self._dynamic: DynamicClient | None = None
         self._resources: dict[Kind, Any] = {}
         self._auth_lock = threading.Lock()
+        self._discovery_lock = threading.RLock()
         self._auth_cache: tuple[float, dict[str, str], list[tuple[str, str]]] | None = None
 
     @property
@@ -185,12 +186,17 @@ class Cluster:
         return self._dynamic
 
     def resource(self, kind: Kind) -> Any:
-        if kind not in self._resources:
-            try:
-                self._resources[kind] = self.dynamic.resources.get(api_version=kind.api_version, kind=kind.kind)
-            except ResourceNotFoundError as exc:
-                raise KindMissing(f"{kind.kind}.{kind.api_version} is not served by this cluster") from exc
-        return self._resources[kind]
+        found = self._resources.get(kind)
+        if found is None:
+            with self._discovery_lock:  # discovery reads are shared, and lists run in parallel
+                if kind not in self._resources:
+                    try:
+                        self._resources[kind] = self.dynamic.resources.get(api_version=kind.api_version,
+                                                                           kind=kind.kind)
+                    except ResourceNotFoundError as exc:
+                        raise KindMissing(f"{kind.kind}.{kind.api_version} is not served by this cluster") from exc
+                found = self._resources[kind]
+        return found
 
     def _auth(self) -> tuple[dict[str, str], list[tuple[str, str]]]:
         """The credentials' headers (and query parameters), asked of the client at most once a second:

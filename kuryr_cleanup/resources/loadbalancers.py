@@ -25,13 +25,23 @@ PENDING = ("PENDING_CREATE", "PENDING_UPDATE", "PENDING_DELETE")
 
 
 # -- discovery -------------------------------------------------------------------------------------------
+def prefetch(reader: Reader, inv: Inventory) -> None:
+    """The project's LBs and their listeners and pools: one listing each, whatever the CRs say."""
+    reader.start("octavia-version", lambda: octavia_version(reader.conn, reader.policy), retried=True)
+    scope = {"project_id": inv.project_id} if inv.project_id else None
+    reader.start_list("load_balancer", "/lbaas/loadbalancers", scope)
+    for kind in ("listeners", "pools"):
+        reader.start_list("load_balancer", f"/lbaas/{kind}", scope)
+
+
 def discover(reader: Reader, inv: Inventory) -> None:
     """By tag and by the tag text in the description, plus those the KuryrLoadBalancers name (their
     tagging may have failed). The description matters on Octavia >= 2.5 too: load balancers made
     before an upgrade across 2.5 carry the cluster tag only there. One listing of the project's LBs
     serves both (it is paged: reads grow with pages, not LBs)."""
-    inv.octavia_version = octavia_version(reader.conn, reader.policy)
-    scope = {"project_id": inv.project_id} if inv.project_id else {}
+    inv.octavia_version = reader.read(lambda: octavia_version(reader.conn, reader.policy), key="octavia-version",
+                                      retried=True)
+    scope = {"project_id": inv.project_id} if inv.project_id else None
     lbs = {lb["id"]: lb for lb in reader.list("load_balancer", "/lbaas/loadbalancers", scope)
            if inv.tag in (lb.get("tags") or []) or inv.tag in description_tags(lb.get("description"))}
     lbs.update(_by_ids(reader, set(inv.kuryr_lbs) - set(lbs)))
@@ -184,4 +194,4 @@ STEP = Step("B3", "Octavia load balancers and their floating IPs", (), plan,
                  "floating IPs whose LB is already gone",
             evidence="the cluster tag; on Octavia < 2.5 the tag in the description (as a whole token); or named "
                      "in a KuryrLoadBalancer")
-KIND = ResourceKind("load balancers", steps=(STEP,), discover=discover)
+KIND = ResourceKind("load balancers", steps=(STEP,), discover=discover, prefetch=prefetch)

@@ -20,6 +20,10 @@ from kuryr_cleanup.resources import networks, ports
 from kuryr_cleanup.resources.base import Action, Reader, ResourceKind, Run, Step, refuse_held
 
 
+def prefetch(reader: Reader, inv: Inventory) -> None:
+    reader.start_list("network", "/security-groups", reader.scoped())
+
+
 def discover(reader: Reader, inv: Inventory) -> None:
     inv.security_groups = reader.list("network", "/security-groups", reader.scoped())
 
@@ -120,4 +124,5 @@ KIND = ResourceKind(
                       "KuryrNetworkPolicy"),
     ),
     discover=discover,
+    prefetch=prefetch,
 )
