@@ -106,13 +106,14 @@ class Reader:
         if self._pool is not None and key not in self._started:
             self._started[key] = self._pool.submit(fn)
 
-    def list_each(self, service: str, path: str, queries: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    def list_each(self, service: str, path: str, queries: Iterable[dict[str, Any]],
+                  keep: frozenset[str] | None = None) -> Iterator[list[dict[str, Any]]]:
         """A listing per query (e.g. per batch of network ids), at once when there is a pool; the
         answers in the queries' order."""
         queries = list(queries)
         for query in queries:
-            self.start_list(service, path, query)
-        return (self.list(service, path, query) for query in queries)
+            self.start_list(service, path, query, keep)
+        return (self.list(service, path, query, keep) for query in queries)
 
     def close(self) -> None:
         """Drop reads nobody took (a discovery that stopped early)."""
@@ -127,22 +128,26 @@ class Reader:
         return {**(params or {}), **({"project_id": project} if project else {})}
 
     @staticmethod
-    def _list_key(service: str, path: str, params: dict[str, Any] | None) -> Hashable:
+    def _list_key(service: str, path: str, params: dict[str, Any] | None, keep: frozenset[str] | None) -> Hashable:
         frozen = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in (params or {}).items()))
-        return ("list", service, path, frozen)
+        return ("list", service, path, frozen, keep)
 
-    def start_list(self, service: str, path: str, params: dict[str, Any] | None = None) -> None:
+    def start_list(self, service: str, path: str, params: dict[str, Any] | None = None,
+                   keep: frozenset[str] | None = None) -> None:
         """Begin the listing a later `list` with the same arguments will want."""
         key = path.rsplit("/", 1)[-1].replace("-", "_")
-        self.start(self._list_key(service, path, params),
-                   functools.partial(list_raw, self.conn, service, path, key, self.policy, params), retried=True)
+        self.start(self._list_key(service, path, params, keep),
+                   functools.partial(list_raw, self.conn, service, path, key, self.policy, params, keep=keep),
+                   retried=True)
 
-    def list(self, service: str, path: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    def list(self, service: str, path: str, params: dict[str, Any] | None = None,
+             keep: frozenset[str] | None = None) -> list[dict[str, Any]]:
+        """Every item (with `keep`: CompactRecords, for what the inventory holds until the run ends)."""
         key = path.rsplit("/", 1)[-1].replace("-", "_")
-        started = self._started.pop(self._list_key(service, path, params), None)
+        started = self._started.pop(self._list_key(service, path, params, keep), None)
         if started is not None:
             return started.result()
-        return list_raw(self.conn, service, path, key, self.policy, params)
+        return list_raw(self.conn, service, path, key, self.policy, params, keep=keep)
 
     def by_ids(self, service: str, path: str, ids: set[str]) -> dict[str, dict[str, Any]]:
         key = path.rsplit("/", 1)[-1].replace("-", "_")

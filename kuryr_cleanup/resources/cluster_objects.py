@@ -185,7 +185,7 @@ def _cloud_resource(step: str, obj: dict[str, Any]) -> tuple[str, str] | None:
     """The cloud resource a Kuryr CR's finalizer guards: its removal waits for that resource's item,
     and a failure to delete it blocks the removal (the CR is the record that names it)."""
     if step not in ("B4", "B17"):
-        return None  # without reading the status: the object's parts stay compact (kube.CompactObject)
+        return None  # without decoding the status (kube.compact_object)
     status = obj.get("status") or {}
     if step == "B4" and (status.get("loadbalancer") or {}).get("id"):
         return "load balancer", str(status["loadbalancer"]["id"])

@@ -23,6 +23,10 @@ from kuryr_cleanup.plan import DONE, FAILED, KEPT, PlanItem, Planned
 from kuryr_cleanup.resources import loadbalancers, ports, trunks
 from kuryr_cleanup.resources.base import Action, Reader, ResourceKind, Run, Step, refuse_held
 
+# What planning reads of a network and of a subnet (the rest stays encoded until the journal records it).
+FIELDS = frozenset({"id", "name", "tags", "project_id", "tenant_id"})
+SUBNET_FIELDS = frozenset({"id", "name", "network_id", "subnetpool_id", "project_id"})
+
 
 # -- discovery -------------------------------------------------------------------------------------------
 def _service_network_names(infra: str) -> tuple[tuple[str, bool], ...]:
@@ -30,7 +34,7 @@ def _service_network_names(infra: str) -> tuple[tuple[str, bool], ...]:
 
 
 def prefetch(reader: Reader, inv: Inventory) -> None:
-    reader.start_list("network", "/networks", reader.scoped({"tags": inv.tag}))
+    reader.start_list("network", "/networks", reader.scoped({"tags": inv.tag}), FIELDS)
     for name, _cno in _service_network_names(inv.infra_id):
         reader.start_list("network", "/networks", reader.scoped({"name": name}))
 
@@ -39,7 +43,7 @@ def discover(reader: Reader, inv: Inventory) -> None:
     tag, infra = inv.tag, inv.infra_id
     # Namespace networks: those KuryrNetworks name (tagged or not) that still exist.
     named = sorted(inv.kuryr_networks)
-    tagged = {n["id"]: n for n in reader.list("network", "/networks", reader.scoped({"tags": tag}))}
+    tagged = {n["id"]: n for n in reader.list("network", "/networks", reader.scoped({"tags": tag}), FIELDS)}
     untagged = reader.by_ids("network", "/networks", set(named) - set(tagged))
     inv.unnamed_tagged_networks = [
         n for n in tagged.values()
@@ -64,7 +68,7 @@ def discover(reader: Reader, inv: Inventory) -> None:
     # tagged networks keep the subnet pool they came from).
     batches = [{"network_id": batch} for batch in
                chunks(list(inv.networks) + [n["id"] for n in inv.service_networks + inv.unnamed_tagged_networks])]
-    for listed in reader.list_each("network", "/subnets", batches):
+    for listed in reader.list_each("network", "/subnets", batches, keep=SUBNET_FIELDS):
         for subnet in listed:
             inv.subnets_by_network.setdefault(subnet["network_id"], []).append(subnet)
     service_ids = {n["id"] for n in inv.service_networks}

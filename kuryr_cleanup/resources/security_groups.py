@@ -19,13 +19,16 @@ from kuryr_cleanup.plan import KEPT, PlanItem, Planned
 from kuryr_cleanup.resources import networks, ports
 from kuryr_cleanup.resources.base import Action, Reader, ResourceKind, Run, Step, refuse_held
 
+# What planning reads of a group; its rules stay encoded until the journal records them.
+FIELDS = frozenset({"id", "name", "description", "tags", "project_id", "tenant_id"})
+
 
 def prefetch(reader: Reader, inv: Inventory) -> None:
-    reader.start_list("network", "/security-groups", reader.scoped())
+    reader.start_list("network", "/security-groups", reader.scoped(), FIELDS)
 
 
 def discover(reader: Reader, inv: Inventory) -> None:
-    inv.security_groups = reader.list("network", "/security-groups", reader.scoped())
+    inv.security_groups = reader.list("network", "/security-groups", reader.scoped(), FIELDS)
 
 
 def _holders(run: Run, item: PlanItem) -> list[str]:
