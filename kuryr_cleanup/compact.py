@@ -28,13 +28,8 @@ class CompactRecord(dict):
     __slots__ = ("_rest",)
 
     def __init__(self, obj: dict[str, Any], keep: frozenset[str]) -> None:
-        super().__init__()
-        rest = {}
-        for key, value in obj.items():
-            if key in keep:
-                dict.__setitem__(self, key, value)
-            else:
-                rest[key] = value
+        super().__init__({key: value for key, value in obj.items() if key in keep})
+        rest = {key: value for key, value in obj.items() if key not in keep}
         self._rest = json.dumps(rest, separators=(",", ":")).encode() if rest else b""
 
     def _others(self) -> dict[str, Any]:
@@ -78,6 +73,9 @@ class CompactRecord(dict):
 
     def __len__(self) -> int:
         return dict.__len__(self) + len(self._others())
+
+    def __bool__(self) -> bool:  # `record or {}` must not decode the rest
+        return bool(self._rest) or dict.__len__(self) > 0
 
     def copy(self) -> dict[str, Any]:
         return dict(self.items())
