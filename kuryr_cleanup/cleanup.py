@@ -9,6 +9,7 @@ balancers). `--plan` and the run share everything up to the first write.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from kuryr_cleanup.context import Context
 from kuryr_cleanup.engine import Engine, Listener, RunResult
@@ -27,7 +28,7 @@ from kuryr_cleanup.resources import (
     trunks,
 )
 from kuryr_cleanup.resources.base import Reader, ResourceKind, Run, Step, record_result
-from kuryr_cleanup.retrying import Failure, classify, describe, http_status
+from kuryr_cleanup.retrying import Failure, call, classify, describe, http_status
 
 # Discovery runs in this order: a later kind reads what an earlier one found (the cluster's CRs name
 # the networks, LBs and router; ports are listed on the networks found; trunks carry those ports).
@@ -137,15 +138,26 @@ def discover(ctx: Context) -> Inventory:
 
 
 def _discover(ctx: Context) -> Inventory:
-    reader = Reader(ctx)
     inv = Inventory(ctx.infra_id, ctx.tag, project_id=ctx.project_id)
-    listed = reader.read(lambda: ctx.conn.network.get("/extensions", raise_exc=True).json()["extensions"])
+    listed = call(ctx.options.retry, lambda: ctx.conn.network.get("/extensions", raise_exc=True).json()["extensions"],
+                  retry_conflicts=False)
     extensions = {e["alias"] for e in listed}
     if "standard-attr-tag" not in extensions and "tag" not in extensions:
         raise UsageError("Neutron has no tag extension: ownership of Kuryr resources cannot be proven")
-    for kind in REGISTRY.kinds:
-        if kind.discover is not None:
-            kind.discover(reader, inv)
+    # Reads that need nothing another kind finds start at once (each holds a call slot, so no more than
+    # --concurrency are in flight); the kinds then take their answers in registry order.
+    pool = ThreadPoolExecutor(max_workers=max(1, ctx.options.concurrency), thread_name_prefix="discover")
+    reader = Reader(ctx, pool)
+    try:
+        for kind in REGISTRY.kinds:
+            if kind.prefetch is not None:
+                kind.prefetch(reader, inv)
+        for kind in REGISTRY.kinds:
+            if kind.discover is not None:
+                kind.discover(reader, inv)
+    finally:
+        reader.close()
+        pool.shutdown(wait=True, cancel_futures=True)
     return inv
 
 

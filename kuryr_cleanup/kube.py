@@ -19,6 +19,8 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import DynamicApiError, NotFoundError, ResourceNotFoundError, api_exception
 
+from kuryr_cleanup.compact import CompactRecord
+
 
 @dataclass(frozen=True)
 class Kind:
@@ -57,111 +59,21 @@ REQUEST_TIMEOUT = (10, 120)  # seconds to connect, to read
 AUTH_REFRESH = 1.0  # seconds between asks for the credentials
 
 
-class CompactObject(dict):
-    """A Kubernetes object that keeps its parts other than `metadata` (a Pod's spec and status, a
-    KuryrPort's VIFs) as encoded JSON until something reads them; then they are decoded and kept.
-
-    A cleanup holds every object it may change (tens of thousands of Pods and KuryrPorts), for the
-    journal, which records each whole, and for its metadata (finalizers, resourceVersion); as Python
-    dicts they take about six times their JSON's size. It is a dict: reads, `json.dumps`, `dict(...)`
-    and copies see the whole object.
-    """
-
-    __slots__ = ("_encoded",)
-    EAGER = frozenset({"apiVersion", "kind"})  # and every value that is not a non-empty dict or list
-
-    def __init__(self, obj: dict[str, Any]) -> None:
-        super().__init__()
-        self._encoded: dict[str, bytes] = {}
-        for key, value in obj.items():
-            if key == "metadata" and isinstance(value, dict) and type(self) is CompactObject:
-                dict.__setitem__(self, key, _CompactMetadata(value))
-            elif key in self.EAGER or not isinstance(value, (dict, list)) or not value:
-                dict.__setitem__(self, key, value)
-            else:
-                self._encoded[key] = json.dumps(value, separators=(",", ":")).encode()
-
-    def _decode(self, key: str) -> None:
-        encoded = self._encoded.pop(key, None)
-        if encoded is not None:
-            dict.__setitem__(self, key, json.loads(encoded))
-
-    def __getitem__(self, key: str) -> Any:
-        self._decode(key)
-        return dict.__getitem__(self, key)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        self._decode(key)
-        return dict.get(self, key, default)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._encoded or dict.__contains__(self, key)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.keys())
-
-    def __len__(self) -> int:
-        return dict.__len__(self) + len(self._encoded)
-
-    def keys(self) -> Any:
-        return [*dict.keys(self), *self._encoded]
-
-    def _peek(self, key: str) -> Any:
-        """The value, decoded for this read only: serialising the object for the journal must not
-        leave it decoded."""
-        encoded = self._encoded.get(key)
-        return json.loads(encoded) if encoded is not None else dict.__getitem__(self, key)
-
-    def items(self) -> Any:
-        return [(key, self._peek(key)) for key in self.keys()]
-
-    def values(self) -> Any:
-        return [self._peek(key) for key in self.keys()]
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self._encoded.pop(key, None)
-        dict.__setitem__(self, key, value)
-
-    def __delitem__(self, key: str) -> None:
-        if self._encoded.pop(key, None) is None:
-            dict.__delitem__(self, key)
-
-    def pop(self, key: str, *default: Any) -> Any:
-        self._decode(key)
-        return dict.pop(self, key, *default)
-
-    def setdefault(self, key: str, default: Any = None) -> Any:
-        self._decode(key)
-        return dict.setdefault(self, key, default)
-
-    def update(self, *args: Any, **kwargs: Any) -> None:
-        for key, value in dict(*args, **kwargs).items():
-            self[key] = value
-
-    def copy(self) -> dict[str, Any]:
-        return dict(self.items())
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, dict) and dict(self.items()) == dict(other.items())
-
-    def __ne__(self, other: object) -> bool:
-        return not self == other
-
-    __hash__ = None
-
-    def __repr__(self) -> str:
-        return repr(dict(self.items()))
-
-    def __reduce__(self) -> Any:
-        return dict, (dict(self.items()),)
+# What a cleanup reads of the cluster objects it holds until the run ends (every Pod, KuryrPort,
+# Service and Kuryr CR with a finalizer): the rest (spec, status, labels, annotations, owner references,
+# managedFields: several KB per object on a real API server) stays one encoded blob per object until
+# the journal records it (compact.CompactRecord).
+OBJECT_FIELDS = frozenset({"apiVersion", "kind", "metadata"})
+METADATA_FIELDS = frozenset({"name", "namespace", "resourceVersion", "finalizers"})
 
 
-class _CompactMetadata(CompactObject):
-    """An object's metadata: names, uid, resourceVersion and finalizers at hand; labels, annotations,
-    owner references and managedFields (several KB per object on a real API server) encoded."""
-
-    __slots__ = ()
-    EAGER = frozenset({"finalizers"})
+def compact_object(obj: dict[str, Any]) -> dict[str, Any]:
+    """`obj` as a CompactRecord, its metadata too (one encoded blob each for what is not at hand)."""
+    record = CompactRecord(obj, OBJECT_FIELDS)
+    meta = obj.get("metadata")
+    if isinstance(meta, dict):
+        dict.__setitem__(record, "metadata", CompactRecord(meta, METADATA_FIELDS))
+    return record
 
 
 class KindMissing(Exception):
@@ -176,6 +88,7 @@ class Cluster:
         self._dynamic: DynamicClient | None = None
         self._resources: dict[Kind, Any] = {}
         self._auth_lock = threading.Lock()
+        self._discovery_lock = threading.RLock()
         self._auth_cache: tuple[float, dict[str, str], list[tuple[str, str]]] | None = None
 
     @property
@@ -185,12 +98,17 @@ class Cluster:
         return self._dynamic
 
     def resource(self, kind: Kind) -> Any:
-        if kind not in self._resources:
-            try:
-                self._resources[kind] = self.dynamic.resources.get(api_version=kind.api_version, kind=kind.kind)
-            except ResourceNotFoundError as exc:
-                raise KindMissing(f"{kind.kind}.{kind.api_version} is not served by this cluster") from exc
-        return self._resources[kind]
+        found = self._resources.get(kind)
+        if found is None:
+            with self._discovery_lock:  # discovery reads are shared, and lists run in parallel
+                if kind not in self._resources:
+                    try:
+                        self._resources[kind] = self.dynamic.resources.get(api_version=kind.api_version,
+                                                                           kind=kind.kind)
+                    except ResourceNotFoundError as exc:
+                        raise KindMissing(f"{kind.kind}.{kind.api_version} is not served by this cluster") from exc
+                found = self._resources[kind]
+        return found
 
     def _auth(self) -> tuple[dict[str, str], list[tuple[str, str]]]:
         """The credentials' headers (and query parameters), asked of the client at most once a second:
@@ -235,7 +153,7 @@ class Cluster:
              field_selector: str | None = None, limit: int = LIST_PAGE_SIZE,
              compact: bool = False) -> Iterator[dict[str, Any]]:
         """Every object of `kind` (all namespaces unless one is given), page by page; with `compact`,
-        as CompactObjects (for lists of objects kept until the run ends)."""
+        as compact records (`compact_object`: for lists of objects kept until the run ends)."""
         try:
             res = self.resource(kind)
         except KindMissing:
@@ -252,7 +170,7 @@ class Cluster:
                 page["items"] = None  # each object goes as soon as it is compacted
                 for n, item in enumerate(items):
                     items[n] = None
-                    yield CompactObject(item)
+                    yield compact_object(item)
             else:
                 yield from items
             token = (page.get("metadata") or {}).get("continue")

@@ -35,6 +35,7 @@ from keystoneauth1 import exceptions as ksa_exc
 
 from kuryr_cleanup import __version__
 from kuryr_cleanup.adaptive import UNLIMITED, Limits
+from kuryr_cleanup.compact import compact
 from kuryr_cleanup.retrying import RetryPolicy, call, http_status
 
 USER_AGENT = f"kuryr-migrate/{__version__}"
@@ -187,9 +188,11 @@ def chunks(values: list[str], size: int = ID_BATCH) -> Iterator[list[str]]:
 
 
 def list_raw(conn: Any, service: str, path: str, key: str, policy: RetryPolicy,
-             params: dict[str, Any] | None = None, page_size: int = PAGE_SIZE) -> list[dict[str, Any]]:
+             params: dict[str, Any] | None = None, page_size: int = PAGE_SIZE,
+             keep: frozenset[str] | None = None) -> list[dict[str, Any]]:
     """Every item of a collection as the API's JSON. List values in `params` are sent as repeated
-    parameters, which Neutron reads as "any of" (network_id=a&network_id=b)."""
+    parameters, which Neutron reads as "any of" (network_id=a&network_id=b). With `keep`, items are
+    CompactRecords with those fields at hand (for listings held until the run ends)."""
     raw_client = client(conn)
     query: dict[str, Any] | None = {**(params or {}), "limit": page_size}
     url = path
@@ -199,7 +202,7 @@ def list_raw(conn: Any, service: str, path: str, key: str, policy: RetryPolicy,
             return raw_client.request(service, "GET", url, params=query)
 
         body = call(policy, get, retry_conflicts=False).json()
-        out.extend(body.get(key) or [])
+        out.extend(compact(body.get(key) or [], keep))
         url = next((link["href"] for link in body.get(f"{key}_links") or [] if link.get("rel") == "next"), "")
         query = None  # the next link carries the whole query, marker included
     return out

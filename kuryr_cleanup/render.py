@@ -268,7 +268,29 @@ def plan_document(plan: Plan, kind: str = "CleanupPlan", extra: dict[str, Any] |
 
 
 def to_json(doc: dict[str, Any]) -> str:
-    return json.dumps(doc, indent=2, sort_keys=True)
+    """`json.dumps(doc, indent=2, sort_keys=True)`, the same text, faster for big plans: with an
+    indent, json encodes in Python (2.5 s for the 85,000 items of a large cleanup); the items, flat
+    objects of strings, are written here with the C string encoder."""
+    items = doc.get("items")
+    if not isinstance(items, list) or not all(_flat_strings(i) for i in items):
+        return json.dumps(doc, indent=2, sort_keys=True)
+    marker = "\x00items\x00"
+    text = json.dumps({**doc, "items": marker}, indent=2, sort_keys=True)
+    if not items:
+        body = "[]"
+    else:
+        pad = "\n" + " " * 6
+        body = "[\n    " + ",\n    ".join(
+            "{" + ",".join(f"{pad}{_string(key)}: {_string(item[key])}" for key in sorted(item)) + "\n    }"
+            if item else "{}" for item in items) + "\n  ]"
+    return text.replace(_string(marker), body, 1)
+
+
+_string = json.encoder.encode_basestring_ascii
+
+
+def _flat_strings(value: Any) -> bool:
+    return type(value) is dict and all(type(k) is str and type(v) is str for k, v in value.items())
 
 
 def to_yaml(doc: dict[str, Any]) -> str:

@@ -196,6 +196,32 @@ def test_verbose_and_the_structured_log(make_sim: Any, tmp_path: Path) -> None:
     assert not any(t and t in raw for t in tokens)
 
 
+def test_json_output_is_the_standard_indented_json_whatever_the_items_hold() -> None:
+    """`-o json` writes big plans' items itself (faster than json's Python encoder with an indent):
+    the text must stay exactly json.dumps(indent=2, sort_keys=True)."""
+    odd = {"step": "B7", "kind": "Pod", "id": 'ns/\u00e9"x\\', "name": "", "action": "remove-finalizer",
+           "evidence": "line\nbreak\ttab \u2603", "state": "planned", "reason": ""}
+    for doc in ({"apiVersion": "v1", "items": [odd, odd], "steps": [{"counts": {"planned": 2}}]},
+                {"items": []}, {"items": [{}]}, {"items": [{"a": None}]}, {"ok": True}):
+        assert render.to_json(doc) == json.dumps(doc, indent=2, sort_keys=True)
+
+
+def test_a_listed_record_held_compact_is_the_whole_object_to_its_readers() -> None:
+    """The inventory holds listings with only the fields planning reads decoded; the journal, equality
+    and copies still see every field, and `record or {}` does not decode the rest."""
+    from kuryr_cleanup.compact import CompactRecord
+
+    port = {"id": "p1", "fixed_ips": [{"subnet_id": "s"}], "binding:profile": {"a": [1]}, "status": "ACTIVE"}
+    record = CompactRecord(port, frozenset({"id", "fixed_ips"}))
+    assert record == port and dict(record) == port and {**record} == port and len(record) == 4
+    assert json.loads(json.dumps(record, sort_keys=True)) == port
+    assert record["status"] == "ACTIVE" and record.get("binding:profile") == {"a": [1]} and "status" in record
+    assert record.get("absent") is None and "absent" not in record
+    assert (record or {}) is record
+    record["status"] = "DOWN"  # a write makes it whole first
+    assert record == {**port, "status": "DOWN"}
+
+
 def test_the_log_file_scrubs_credentials_in_any_text() -> None:
     from kuryr_cleanup.console import scrub_text
 

@@ -9,8 +9,10 @@ result (done, gone, failed, blocked) through `record_result`.
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Iterator
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -45,6 +47,9 @@ class ResourceKind:
     name: str
     steps: tuple[Step, ...] = ()
     discover: Callable[[Reader, Inventory], None] | None = None
+    # Reads that need nothing another kind finds, started before any kind's discovery (`Reader.start`):
+    # they run while the kinds before this one wait on theirs.
+    prefetch: Callable[[Reader, Inventory], None] | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,11 +68,19 @@ class Action:
 
 
 class Reader:
-    """Discovery's reads: listings with server-side filters, paged, each through the retry policy."""
+    """Discovery's reads: listings with server-side filters, paged, each through the retry policy.
 
-    def __init__(self, ctx: Context) -> None:
+    With a pool, independent reads run at once (each still holds a call slot of its service, so at
+    most `--concurrency` are in flight): `start` begins a read that a later `read`, `list` or `one`
+    with the same key takes over, and `map` runs a batch of reads together. Listings served one after
+    the other made discovery wait on hundreds of round trips and the server's time for each page.
+    """
+
+    def __init__(self, ctx: Context, pool: Executor | None = None) -> None:
         self.ctx = ctx
         self.policy = ctx.options.retry
+        self._pool = pool
+        self._started: dict[Hashable, Future[Any]] = {}
 
     @property
     def conn(self) -> Any:
@@ -77,8 +90,36 @@ class Reader:
     def cluster(self) -> Any:
         return self.ctx.cluster
 
-    def read(self, fn: Callable[[], T]) -> T:
-        return call(self.policy, fn, retry_conflicts=False)
+    def read(self, fn: Callable[[], T], key: Hashable | None = None, retried: bool = False) -> T:
+        """`fn` through the retry policy (unless it is `retried` itself); or what the read started
+        under `key` answered."""
+        started = self._started.pop(key, None) if key is not None else None
+        if started is not None:
+            return started.result()
+        return fn() if retried else call(self.policy, fn, retry_conflicts=False)
+
+    def start(self, key: Hashable, fn: Callable[[], Any], retried: bool = False) -> None:
+        """Begin `fn` now, in the background, for the `read(..., key=key)` that will want it."""
+        self._submit(key, fn if retried else functools.partial(call, self.policy, fn, retry_conflicts=False))
+
+    def _submit(self, key: Hashable, fn: Callable[[], Any]) -> None:
+        if self._pool is not None and key not in self._started:
+            self._started[key] = self._pool.submit(fn)
+
+    def list_each(self, service: str, path: str, queries: Iterable[dict[str, Any]],
+                  keep: frozenset[str] | None = None) -> Iterator[list[dict[str, Any]]]:
+        """A listing per query (e.g. per batch of network ids), at once when there is a pool; the
+        answers in the queries' order."""
+        queries = list(queries)
+        for query in queries:
+            self.start_list(service, path, query, keep)
+        return (self.list(service, path, query, keep) for query in queries)
+
+    def close(self) -> None:
+        """Drop reads nobody took (a discovery that stopped early)."""
+        for started in self._started.values():
+            started.cancel()
+        self._started.clear()
 
     def scoped(self, params: dict[str, Any] | None = None) -> dict[str, Any]:
         """`params` limited to the cluster's project: an admin token lists every project's resources
@@ -86,9 +127,27 @@ class Reader:
         project = self.ctx.project_id
         return {**(params or {}), **({"project_id": project} if project else {})}
 
-    def list(self, service: str, path: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    @staticmethod
+    def _list_key(service: str, path: str, params: dict[str, Any] | None, keep: frozenset[str] | None) -> Hashable:
+        frozen = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in (params or {}).items()))
+        return ("list", service, path, frozen, keep)
+
+    def start_list(self, service: str, path: str, params: dict[str, Any] | None = None,
+                   keep: frozenset[str] | None = None) -> None:
+        """Begin the listing a later `list` with the same arguments will want."""
         key = path.rsplit("/", 1)[-1].replace("-", "_")
-        return list_raw(self.conn, service, path, key, self.policy, params)
+        self.start(self._list_key(service, path, params, keep),
+                   functools.partial(list_raw, self.conn, service, path, key, self.policy, params, keep=keep),
+                   retried=True)
+
+    def list(self, service: str, path: str, params: dict[str, Any] | None = None,
+             keep: frozenset[str] | None = None) -> list[dict[str, Any]]:
+        """Every item (with `keep`: CompactRecords, for what the inventory holds until the run ends)."""
+        key = path.rsplit("/", 1)[-1].replace("-", "_")
+        started = self._started.pop(self._list_key(service, path, params, keep), None)
+        if started is not None:
+            return started.result()
+        return list_raw(self.conn, service, path, key, self.policy, params, keep=keep)
 
     def by_ids(self, service: str, path: str, ids: set[str]) -> dict[str, dict[str, Any]]:
         key = path.rsplit("/", 1)[-1].replace("-", "_")

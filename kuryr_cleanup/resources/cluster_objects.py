@@ -46,27 +46,45 @@ FINALIZERS: dict[str, tuple[k.Kind, str]] = {
 
 
 # -- discovery -------------------------------------------------------------------------------------------
+# The biggest lists first: they start first.
+LISTED = (k.POD, k.KURYR_PORT, *dict.fromkeys(kind for kind, _f in FINALIZERS.values()), k.NAMESPACE)
+NAMED = ((k.NETWORK_CONFIG, "cluster", None), (k.NETWORK_OPERATOR, "cluster", None),
+         (k.SERVICE, GATEWAY_SERVICE, KURYR_NAMESPACE), (k.NAMESPACE, KURYR_NAMESPACE, None))
+
+
+def prefetch(reader: Reader, inv: Inventory) -> None:
+    cl = reader.cluster
+    for kind in dict.fromkeys(LISTED):
+        reader.start(("list", kind), functools.partial(_list, cl, kind))
+    for kind, name, namespace in NAMED:
+        reader.start(("get", kind, name), functools.partial(cl.get, kind, name, namespace))
+
+
 def discover(reader: Reader, inv: Inventory) -> None:
     cl = reader.cluster
-    net = reader.read(lambda: cl.get(k.NETWORK_CONFIG, "cluster")) or {}
+
+    def get(kind: k.Kind, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        return reader.read(functools.partial(cl.get, kind, name, namespace), key=("get", kind, name))
+
+    net = get(k.NETWORK_CONFIG, "cluster") or {}
     inv.network_type = (net.get("status") or {}).get("networkType")
-    operator = reader.read(lambda: cl.get(k.NETWORK_OPERATOR, "cluster")) or {}
+    operator = get(k.NETWORK_OPERATOR, "cluster") or {}
     inv.migration = (operator.get("spec") or {}).get("migration")
 
     listed: dict[k.Kind, list[dict[str, Any]]] = {}
     for kind, _finalizer in FINALIZERS.values():
         if kind not in listed:
-            listed[kind] = reader.read(functools.partial(_list, cl, kind))
+            listed[kind] = reader.read(functools.partial(_list, cl, kind), key=("list", kind))
     inv.finalizer_objects = {
         step: [o for o in listed[kind] if finalizer in ((o.get("metadata") or {}).get("finalizers") or [])]
         for step, (kind, finalizer) in FINALIZERS.items()
     }
-    inv.gateway_service = reader.read(lambda: cl.get(k.SERVICE, GATEWAY_SERVICE, KURYR_NAMESPACE))
-    inv.kuryr_namespace = reader.read(lambda: cl.get(k.NAMESPACE, KURYR_NAMESPACE))
+    inv.gateway_service = get(k.SERVICE, GATEWAY_SERVICE, KURYR_NAMESPACE)
+    inv.kuryr_namespace = get(k.NAMESPACE, KURYR_NAMESPACE)
 
     # What Kuryr's CRs point at in the cloud: pointers, to be checked against the cloud's own evidence.
     # Kuryr names a namespace's network `<namespace uid>/<namespace>`: the uid is part of that evidence.
-    namespaces = reader.read(functools.partial(_list, cl, k.NAMESPACE))
+    namespaces = reader.read(functools.partial(_list, cl, k.NAMESPACE), key=("list", k.NAMESPACE))
     uids = {ns["metadata"]["name"]: ns["metadata"].get("uid") for ns in namespaces}
     for kn in listed[k.KURYR_NETWORK]:
         status = kn.get("status") or {}
@@ -167,7 +185,7 @@ def _cloud_resource(step: str, obj: dict[str, Any]) -> tuple[str, str] | None:
     """The cloud resource a Kuryr CR's finalizer guards: its removal waits for that resource's item,
     and a failure to delete it blocks the removal (the CR is the record that names it)."""
     if step not in ("B4", "B17"):
-        return None  # without reading the status: the object's parts stay compact (kube.CompactObject)
+        return None  # without decoding the status (kube.compact_object)
     status = obj.get("status") or {}
     if step == "B4" and (status.get("loadbalancer") or {}).get("id"):
         return "load balancer", str(status["loadbalancer"]["id"])
@@ -219,4 +237,5 @@ KIND = ResourceKind(
         _finalizer_step("B17", "KuryrNetwork finalizers", (networks.CHECK_STEP.id,)),
     ),
     discover=discover,
+    prefetch=prefetch,
 )

@@ -24,8 +24,9 @@ def discover(reader: Reader, inv: Inventory) -> None:
     FIPs whose LB is already gone (a partial earlier cleanup)."""
     lbs = {lb["id"] for lb in inv.load_balancers}
     vip_ports = {str(lb["vip_port_id"]) for lb in inv.load_balancers if lb.get("vip_port_id")}
-    for batch in chunks(sorted(vip_ports)):
-        for fip in reader.list("network", "/floatingips", {"port_id": batch}):
+    batches = [{"port_id": batch} for batch in chunks(sorted(vip_ports))]
+    for listed in reader.list_each("network", "/floatingips", batches):
+        for fip in listed:
             inv.floating_ips_by_port[fip["port_id"]] = fip
     seen = {f["id"] for f in inv.floating_ips_by_port.values()}
     recorded = {str(v["fip_id"]) for lb_id, v in inv.kuryr_lbs.items()

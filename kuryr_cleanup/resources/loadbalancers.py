@@ -22,17 +22,32 @@ from kuryr_cleanup.resources.base import Action, Reader, ResourceKind, Run, Step
 from kuryr_cleanup.retrying import http_status
 
 PENDING = ("PENDING_CREATE", "PENDING_UPDATE", "PENDING_DELETE")
+# What planning reads of an LB and of its listeners and pools (the rest stays encoded until the
+# journal records it).
+FIELDS = frozenset({"id", "name", "description", "tags", "project_id", "tenant_id", "vip_port_id",
+                    "provisioning_status"})
+CHILD_FIELDS = frozenset({"id", "loadbalancers"})
 
 
 # -- discovery -------------------------------------------------------------------------------------------
+def prefetch(reader: Reader, inv: Inventory) -> None:
+    """The project's LBs and their listeners and pools: one listing each, whatever the CRs say."""
+    reader.start("octavia-version", lambda: octavia_version(reader.conn, reader.policy), retried=True)
+    scope = {"project_id": inv.project_id} if inv.project_id else None
+    reader.start_list("load_balancer", "/lbaas/loadbalancers", scope, FIELDS)
+    for kind in ("listeners", "pools"):
+        reader.start_list("load_balancer", f"/lbaas/{kind}", scope, CHILD_FIELDS)
+
+
 def discover(reader: Reader, inv: Inventory) -> None:
     """By tag and by the tag text in the description, plus those the KuryrLoadBalancers name (their
     tagging may have failed). The description matters on Octavia >= 2.5 too: load balancers made
     before an upgrade across 2.5 carry the cluster tag only there. One listing of the project's LBs
     serves both (it is paged: reads grow with pages, not LBs)."""
-    inv.octavia_version = octavia_version(reader.conn, reader.policy)
-    scope = {"project_id": inv.project_id} if inv.project_id else {}
-    lbs = {lb["id"]: lb for lb in reader.list("load_balancer", "/lbaas/loadbalancers", scope)
+    inv.octavia_version = reader.read(lambda: octavia_version(reader.conn, reader.policy), key="octavia-version",
+                                      retried=True)
+    scope = {"project_id": inv.project_id} if inv.project_id else None
+    lbs = {lb["id"]: lb for lb in reader.list("load_balancer", "/lbaas/loadbalancers", scope, FIELDS)
            if inv.tag in (lb.get("tags") or []) or inv.tag in description_tags(lb.get("description"))}
     lbs.update(_by_ids(reader, set(inv.kuryr_lbs) - set(lbs)))
     inv.load_balancers = list(lbs.values())
@@ -54,7 +69,7 @@ def _children(reader: Reader, inv: Inventory, lb_ids: set[str]) -> None:
     them. One listing each (by tag where Octavia has tags), not one per LB."""
     params = {"project_id": inv.project_id} if inv.project_id else None
     for kind in ("listeners", "pools"):
-        for child in reader.list("load_balancer", f"/lbaas/{kind}", params):
+        for child in reader.list("load_balancer", f"/lbaas/{kind}", params, CHILD_FIELDS):
             for owner in child.get("loadbalancers") or []:
                 if owner.get("id") in lb_ids:
                     inv.lb_children.setdefault(owner["id"], {}).setdefault(kind, []).append(child)
@@ -203,4 +218,4 @@ STEP = Step("B3", "Octavia load balancers and their floating IPs", (), plan,
                  "floating IPs whose LB is already gone",
             evidence="the cluster tag; on Octavia < 2.5 the tag in the description (as a whole token); or named "
                      "in a KuryrLoadBalancer")
-KIND = ResourceKind("load balancers", steps=(STEP,), discover=discover)
+KIND = ResourceKind("load balancers", steps=(STEP,), discover=discover, prefetch=prefetch)

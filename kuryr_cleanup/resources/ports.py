@@ -29,6 +29,9 @@ from kuryr_cleanup.retrying import http_status
 
 # Ports Neutron deletes itself with their network.
 GOES_WITH_NETWORK = ("network:dhcp", "network:distributed")
+# What planning reads of a port (the rest stays encoded until the journal records it).
+FIELDS = frozenset({"id", "name", "network_id", "device_owner", "device_id", "project_id", "tenant_id", "tags",
+                    "fixed_ips", "security_groups"})
 
 
 def is_router_interface(port: dict[str, Any]) -> bool:
@@ -150,8 +153,9 @@ def discover(reader: Reader, inv: Inventory) -> None:
     token can see: another project's port on our network is a reason to keep it); and on the tagged
     networks that are kept (their ports keep the security groups they use)."""
     networks = list(inv.networks) + [n["id"] for n in inv.service_networks + inv.unnamed_tagged_networks]
-    for batch in chunks(networks):
-        for port in reader.list("network", "/ports", {"network_id": batch}):
+    batches = [{"network_id": batch} for batch in chunks(networks)]
+    for listed in reader.list_each("network", "/ports", batches, keep=FIELDS):
+        for port in listed:
             inv.ports_by_network.setdefault(port["network_id"], []).append(port)
     if any((p.get("device_owner") or "").startswith("compute:") for ps in inv.ports_by_network.values() for p in ps):
         # Nova lists the token's project's servers: a VM among them is someone's machine, not Kuryr's.

@@ -19,9 +19,16 @@ from kuryr_cleanup.plan import KEPT, PlanItem, Planned
 from kuryr_cleanup.resources import networks, ports
 from kuryr_cleanup.resources.base import Action, Reader, ResourceKind, Run, Step, refuse_held
 
+# What planning reads of a group; its rules stay encoded until the journal records them.
+FIELDS = frozenset({"id", "name", "description", "tags", "project_id", "tenant_id"})
+
+
+def prefetch(reader: Reader, inv: Inventory) -> None:
+    reader.start_list("network", "/security-groups", reader.scoped(), FIELDS)
+
 
 def discover(reader: Reader, inv: Inventory) -> None:
-    inv.security_groups = reader.list("network", "/security-groups", reader.scoped())
+    inv.security_groups = reader.list("network", "/security-groups", reader.scoped(), FIELDS)
     # Deleting a group deletes every rule, in any group, whose remote_group_id is that group: read those
     # rules of the groups the cleanup may delete (every project's the token can see).
     candidates = [sg["id"] for sg in inv.security_groups if _candidate(inv, sg)]
@@ -163,4 +170,5 @@ KIND = ResourceKind(
                       "KuryrNetworkPolicy"),
     ),
     discover=discover,
+    prefetch=prefetch,
 )

@@ -12,9 +12,19 @@ from kuryr_cleanup.resources import networks
 from kuryr_cleanup.resources.base import Action, Reader, ResourceKind, Run, Step, journaled
 
 
+def _queries(reader: Reader, inv: Inventory) -> list[dict[str, str]]:
+    return [reader.scoped({"tags": inv.tag}), reader.scoped({"name": cno_name(inv.infra_id, POD_SUBNETPOOL)})]
+
+
+def prefetch(reader: Reader, inv: Inventory) -> None:
+    for query in _queries(reader, inv):
+        reader.start_list("network", "/subnetpools", query)
+
+
 def discover(reader: Reader, inv: Inventory) -> None:
-    pools = {p["id"]: p for p in reader.list("network", "/subnetpools", reader.scoped({"tags": inv.tag}))}
-    for pool in reader.list("network", "/subnetpools", reader.scoped({"name": cno_name(inv.infra_id, POD_SUBNETPOOL)})):
+    by_tag, by_name = _queries(reader, inv)
+    pools = {p["id"]: p for p in reader.list("network", "/subnetpools", by_tag)}
+    for pool in reader.list("network", "/subnetpools", by_name):
         pools.setdefault(pool["id"], pool)
     inv.subnet_pools = list(pools.values())
 
@@ -56,4 +66,5 @@ KIND = ResourceKind(
     steps=(Step("B14", "Subnet pools", networks.NETWORK_STEPS, plan, what="subnet pools",
                 evidence="the cluster tag, or CNO name `<infraID>-kuryr-pod-subnetpool`"),),
     discover=discover,
+    prefetch=prefetch,
 )

@@ -20,6 +20,11 @@ from kuryr_cleanup.retrying import http_status
 
 
 # -- discovery -------------------------------------------------------------------------------------------
+def prefetch(reader: Reader, inv: Inventory) -> None:
+    reader.start_list("network", "/ports", reader.scoped({"tags": inv.tag, "device_owner": "trunk:subport"}))
+    reader.start_list("network", "/trunks", reader.scoped({"tags": inv.tag}))
+
+
 def discover(reader: Reader, inv: Inventory) -> None:
     """Tagged trunks, plus untagged trunks that carry subports on Kuryr networks or tagged subports."""
     subport_filter = reader.scoped({"tags": inv.tag, "device_owner": "trunk:subport"})
@@ -89,4 +94,4 @@ STEP = Step("B11", "Trunk subports", (), plan,
             what="subports of the nodes' trunks: one call per trunk with all its Kuryr subports",
             evidence="a trunk of this cluster's nodes (the cluster tag, or named `<infraID>-...`); the port sits on a "
                      "Kuryr network being deleted")
-KIND = ResourceKind("trunks", steps=(STEP,), discover=discover)
+KIND = ResourceKind("trunks", steps=(STEP,), discover=discover, prefetch=prefetch)

@@ -30,6 +30,7 @@ import copy
 import datetime as _dt
 import functools
 import itertools
+import json
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -723,9 +724,10 @@ class Octavia(Service):
             raise _forbidden()
         return [r for r in records if r.get("project_id") == self._project(request)]
 
-    def view(self, collection: str, record: dict[str, Any]) -> dict[str, Any]:
-        """A record as this API version shows it (a copy: the answer is encoded after the lock is released)."""
-        shown = copy.deepcopy(record)
+    def view(self, collection: str, record: dict[str, Any], deep: bool = True) -> dict[str, Any]:
+        """A record as this API version shows it (a copy: the answer is encoded after the lock is
+        released; a shallow one when the caller encodes it at once)."""
+        shown = copy.deepcopy(record) if deep else dict(record)
         version = api_version(self.store)
         for field, since in _VERSIONED_FIELDS.get(collection, {}).items():
             if version < since:
@@ -739,11 +741,12 @@ class Octavia(Service):
         query = request.query
         records = _filter(self.store, collection, records, query)
         page, links = _page(self.store, collection, records, query, self._base_url(request) + request.path)
-        shown = [self.view(collection, r) for r in page]
+        shown = [self.view(collection, r, deep=False) for r in page]
         fields = _fields(query)
         if fields:
             shown = [{k: v for k, v in r.items() if k in fields} for r in shown]
-        return Response(200, {collection: shown, f"{collection}_links": links})
+        # Encoded now, under the store lock, instead of deep-copying every record of the page.
+        return Response(200, json.dumps({collection: shown, f"{collection}_links": links}).encode())
 
     def show_resource(self, collection: str, request: Request) -> Response:
         record = self._find(collection, request)
@@ -1048,6 +1051,21 @@ def _compare(a: dict[str, Any], b: dict[str, Any], keys: list[tuple[str, str]]) 
     return 0
 
 
+def _sorted(records: list[dict[str, Any]], keys: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """`records` in the order `_compare` gives, by a stable sort per key (last key first): a sort with a
+    comparison function took seconds for each page of 4,000 load balancers."""
+    ordered = list(records)
+    for name, direction in reversed(keys):
+        values: list[Any] = ["" if r.get(name) is None else r.get(name) for r in ordered]
+        try:
+            order = sorted(range(len(ordered)), key=lambda i: values[i], reverse=direction == "desc")
+        except TypeError:  # mixed types: compared as text, as _compare does
+            text = [str(v) for v in values]
+            order = sorted(range(len(ordered)), key=text.__getitem__, reverse=direction == "desc")
+        ordered = [ordered[i] for i in order]
+    return ordered
+
+
 def _limit(query: dict[str, list[str]]) -> int | None:
     raw = query.get("limit", [None])[-1]
     if raw is None:
@@ -1073,10 +1091,7 @@ def _page(store: Store, collection: str, records: list[dict[str, Any]], query: d
         if records and name not in records[0] and name != "id":
             raise octavia_error(400, f"Supplied sort key '{name}' is not valid.")
 
-    def by_keys(a: dict[str, Any], b: dict[str, Any]) -> int:
-        return _compare(a, b, keys)
-
-    ordered = sorted(records, key=functools.cmp_to_key(by_keys))
+    ordered = _sorted(records, keys)
     limit = _limit(query)
     marker_id = query.get("marker", [None])[-1]
     page_reverse = query.get("page_reverse", ["False"])[-1] == "True"

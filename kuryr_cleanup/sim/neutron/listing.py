@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import functools
 import itertools
 from collections.abc import Callable
@@ -142,10 +143,9 @@ class _Query:
         self.marker = request.arg("marker")
         self.page_reverse = (request.arg("page_reverse") or "False").lower() == "true"
 
-    def candidates(self, store: Store) -> list[dict[str, Any]]:
-        """The records worth testing, narrowed by an index when a filter allows it, in store order."""
+    def candidate_ids(self, store: Store) -> set[str] | None:
+        """The ids worth testing, narrowed by an index when a filter allows it (None: every record)."""
         index = index_of(store, self.collection)
-        records = store.os[self.collection]
         chosen: set[str] | None = None
         for name, values in self.filters.items():
             if name in index.tables:
@@ -165,6 +165,13 @@ class _Query:
         if self.tags.get("tags-any"):
             ids = set(itertools.chain.from_iterable(index.ids("tags", t) for t in self.tags["tags-any"]))
             chosen = ids if chosen is None else chosen & ids
+        return chosen
+
+    def candidates(self, store: Store) -> list[dict[str, Any]]:
+        """The records worth testing, narrowed by an index when a filter allows it, in store order."""
+        index = index_of(store, self.collection)
+        records = store.os[self.collection]
+        chosen = self.candidate_ids(store)
         if chosen is None:
             return list(records.values())
         order = index.order
@@ -211,6 +218,8 @@ def list_records(
     """The page of matching records (among those `visible` to the caller) and the `<collection>_links`
     Neutron would answer with."""
     query = _Query(store, collection, request)
+    if query.limit and not query.page_reverse and all(key == "id" and up for key, up in query.sorts):
+        return _id_ordered_page(store, collection, request, query, visible)
     matching = [r for r in query.candidates(store) if query.matches(r) and (visible is None or visible(r))]
     sorts = list(query.sorts)
     if query.limit and not any(k == "id" for k, _ in sorts):
@@ -234,6 +243,30 @@ def list_records(
     else:
         page = matching[-query.limit:] if query.page_reverse else matching[:query.limit]
     return page, _page_links(request, page, query.limit, query.page_reverse)
+
+
+Page = tuple[list[dict[str, Any]], list[dict[str, str]]]
+
+
+def _id_ordered_page(store: Store, collection: str, request: Request, query: _Query,
+                     visible: Callable[[dict[str, Any]], bool] | None) -> Page:
+    """The common case (pages in id order, forwards), without filtering and sorting the whole
+    collection for every page: the candidates' ids are sorted, the page starts after the marker's id,
+    and records are tested only until the page is full. A 20,000-port listing took seconds a page."""
+    records = store.os[collection]
+    if query.marker and query.marker not in records:
+        raise not_found(collection, query.marker)
+    chosen = query.candidate_ids(store)
+    ids = sorted(records if chosen is None else chosen)
+    start = bisect.bisect_right(ids, query.marker) if query.marker else 0
+    page: list[dict[str, Any]] = []
+    for rid in itertools.islice(ids, start, None):
+        record = records.get(rid)
+        if record is not None and query.matches(record) and (visible is None or visible(record)):
+            page.append(record)
+            if len(page) == query.limit:
+                break
+    return page, _page_links(request, page, query.limit, False)
 
 
 _LINK_BASE = "{scheme}://{host}{prefix}{path}"
