@@ -496,3 +496,39 @@ def test_crs_naming_several_projects_one_of_them_the_credentials_are_not_refused
         kn["spec"]["projectId"] = "0123456789abcdef0123456789abcdef"
     planned = kuryr_migrate(sim, "cleanup", "--plan", *FAST)
     assert planned.exit_code == 0, planned.output
+
+
+def test_a_rule_naming_our_group_made_during_the_run_keeps_the_group(make_sim: Any) -> None:
+    """Between the plan and the group's turn (after every network is gone: minutes at scale) a user adds
+    a rule allowing traffic from the pods group: Neutron would take it with the group, silently."""
+    import threading
+
+    from kuryr_cleanup.sim import neutron
+    from tests.test_cleanup import _wait_for
+
+    sim = migrated_sim(make_sim, generate=LEANING)
+    state = _os(sim)
+    pods = next(g for g in state["security_groups"] if g["name"] == f"{sim.store.infra_id}-kuryr-pods-security-group"
+                and _tag(sim) in g["tags"])
+    user_sg = _named(state, "security_groups", "user-sg")
+    # Every network deletion is held (B13 comes after them) until the user has made the rule.
+    sim.control("PUT", "faults", [{"service": "network", "method": "DELETE", "path": "/v2.0/networks/*",
+                                   "status": -1}])
+    outcome: dict[str, Any] = {}
+    runner = threading.Thread(target=lambda: outcome.update(run=_cleanup(sim, "--yes")))
+    runner.start()
+    _wait_for(lambda: sim.control("GET", "faults")["faults"][0]["fired"] >= 1)
+    with sim.store.lock:
+        rule = neutron.create_security_group_rule(sim.store, security_group_id=user_sg["id"], protocol="tcp",
+                                                  port_range_min=5432, port_range_max=5432, remote_group_id=pods["id"])
+    sim.control("PUT", "faults", [])
+    sim.control("POST", "faults/release")
+    runner.join(timeout=600)
+    assert not runner.is_alive(), "the cleanup did not finish"
+    result = outcome["run"]
+    assert result.exit_code == 1, result.output
+    after = _os(sim)
+    assert rule["id"] in {r["id"] for r in after["security_group_rules"]}
+    assert pods["id"] in _by_id(after, "security_groups")
+    item = next(i for i in _items(result) if i["id"] == pods["id"])
+    assert item["state"] == "failed" and rule["id"] in item["reason"] and "user-sg" in item["reason"], item

@@ -8,14 +8,16 @@ they are left alone.
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
-from kuryr_cleanup.engine import Outcome
+from kuryr_cleanup.engine import Finished, Outcome
 from kuryr_cleanup.inventory import Inventory
 from kuryr_cleanup.kuryr import NP_SG_DESCRIPTION, PODS_SECURITY_GROUP, cluster_tags, cno_name
 from kuryr_cleanup.openstack_api import chunks, list_raw, send
 from kuryr_cleanup.ownership import Ownership, ownership
-from kuryr_cleanup.plan import KEPT, PlanItem, Planned
+from kuryr_cleanup.plan import FAILED, KEPT, PlanItem, Planned
 from kuryr_cleanup.resources import networks, ports
 from kuryr_cleanup.resources.base import Action, Reader, ResourceKind, Run, Step, refuse_held
 
@@ -50,9 +52,42 @@ def _holders(run: Run, item: PlanItem) -> list[str]:
     return [ports.describe_port(p) for p in users if item.id in (p.get("security_groups") or [])]
 
 
+class RulesWatch:
+    """The rules naming any of the cleanup's groups as remote group, as of a listing at most one poll
+    interval old: one listing per batch of groups, not a read per group (reads grow with pages)."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.groups = sorted(sg["id"] for sg in run.inv.security_groups if _candidate(run.inv, sg))
+        self._lock = threading.Lock()
+        self._time = float("-inf")
+        self._by_group: dict[str, list[dict[str, Any]]] = {}
+
+    def naming(self, sg_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            if time.monotonic() - self._time >= self.run.ctx.options.poll_interval:
+                by_group: dict[str, list[dict[str, Any]]] = {}
+                for batch in chunks(self.groups):
+                    for rule in list_raw(self.run.conn, "network", "/security-group-rules", "security_group_rules",
+                                         self.run.policy, {"remote_group_id": batch}):
+                        if rule.get("remote_group_id") != rule.get("security_group_id"):
+                            by_group.setdefault(str(rule["remote_group_id"]), []).append(rule)
+                self._by_group, self._time = by_group, time.monotonic()
+            return list(self._by_group.get(sg_id, []))
+
+
 def delete(run: Run, item: PlanItem) -> Outcome:
+    # Neutron takes, with the group, every rule that names it as remote group, and says nothing: one
+    # made since the plan by someone else keeps the group (S7), found here rather than lost.
+    _ours, foreign = _split_rules(run.inv, run.shared(RulesWatch).naming(item.id))
+    if foreign:
+        return Finished(FAILED, f"not deleted: {_shown(foreign)}")
     return refuse_held(run, item, lambda: send(run.conn, "network", "DELETE", f"/security-groups/{item.id}"),
                        _holders)
+
+
+def _shown(found: list[str]) -> str:
+    return "; ".join(found[:3]) + (f"; and {len(found) - 3} more" if len(found) > 3 else "")
 
 
 DELETE = Action("security group", "delete", "delete", delete)
@@ -84,12 +119,12 @@ def _users(inv: Inventory, planned: Planned, sg_id: str,
     return keys, sorted(kept)
 
 
-def _rules_naming(inv: Inventory, sg_id: str) -> tuple[list[dict[str, Any]], list[str]]:
-    """The rules of other groups that name `sg_id` as their remote group, which Neutron deletes with it:
+def _split_rules(inv: Inventory, rules: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Rules of other groups that name one of ours as their remote group, which Neutron deletes with it:
     (this cluster's, to journal with the group; why the group is kept, for anyone else's)."""
     groups = {g["id"]: g for g in inv.security_groups}
     ours, foreign = [], []
-    for rule in inv.rules_naming_group.get(sg_id, []):
+    for rule in rules:
         group = groups.get(str(rule.get("security_group_id")))
         if group is not None and _candidate(inv, group) and _group_ownership(inv, group).ours:
             continue  # a group the cleanup deletes too
@@ -113,10 +148,9 @@ def _group_item(step: str, inv: Inventory, planned: Planned, sg: dict[str, Any],
     if kept:
         return DELETE.item(step, sg["id"], name, own.evidence, KEPT,
                            f"kept: used by ports of Kuryr networks that are kept ({', '.join(kept[:5])})")
-    rules, foreign = _rules_naming(inv, sg["id"])
+    rules, foreign = _split_rules(inv, inv.rules_naming_group.get(sg["id"], []))
     if foreign:  # S7: a foreign object that holds one of ours keeps it
-        shown = "; ".join(foreign[:3]) + (f"; and {len(foreign) - 3} more" if len(foreign) > 3 else "")
-        return DELETE.item(step, sg["id"], name, own.evidence, KEPT, f"kept: {shown}")
+        return DELETE.item(step, sg["id"], name, own.evidence, KEPT, f"kept: {_shown(foreign)}")
     evidence = own.evidence + (f"; {len(rules)} rule(s) of this cluster's groups that name it go with it "
                                f"(journaled)" if rules else "")
     extra: dict[str, Any] = {"related": {"rules_naming_it": rules}} if rules else {}
