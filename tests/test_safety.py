@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from tests.test_cleanup import FAST, kuryr_migrate, migrated_sim
@@ -299,31 +300,15 @@ def test_a_kuryrloadbalancer_pointing_at_a_users_load_balancer_does_not_get_it_d
     assert item["state"] == "kept" and "neither tagged for this cluster nor named" in item["reason"], item
 
 
-def test_a_users_trunk_with_a_subport_on_our_network_is_never_changed_and_keeps_that_network(make_sim: Any) -> None:
-    sim = migrated_sim(make_sim, generate=LEANING)
-    _kn, net = _namespace_network(sim, _app_namespace(sim))
-    trunk_id, sub_id = _user_trunk(sim, net)
-    _kn2, other_net = _namespace_network(sim, _app_namespace(sim, 1))
-    before = _os(sim)
-    result = _cleanup(sim, "--yes")
-    assert result.exit_code == 0, result.output
-    after = _os(sim)
-    _unchanged(before, after, "trunks", trunk_id)
-    _unchanged(before, after, "ports", sub_id)
-    # The network is kept whole, naming the trunk; nothing on it was touched.
-    assert {p["id"] for p in before["ports"] if p["network_id"] == net["id"]} <= set(_by_id(after, "ports"))
-    item = next(i for i in _items(result) if i["id"] == net["id"])
-    assert item["state"] == "kept" and trunk_id in item["reason"] and "vm-trunk" in item["reason"], item
-    assert not [r for r in sim.writes() if trunk_id in r["path"]]
-    assert other_net["id"] not in _by_id(after, "networks")  # independent namespaces still cleaned up
-
-
-def test_another_projects_trunk_on_our_network_is_never_changed(make_sim: Any) -> None:
+@pytest.mark.parametrize("whose", ["a user VM's", "another project's"])
+def test_a_foreign_trunk_with_a_subport_on_our_network_is_never_changed_and_keeps_that_network(
+        make_sim: Any, whose: str) -> None:
     sim = migrated_sim(make_sim, generate=LEANING)
     _kn, net = _namespace_network(sim, _app_namespace(sim))
     with sim.store.lock:
         team_b = sim.store.settings["other_projects"]["team-b"]
-    trunk_id, sub_id = _user_trunk(sim, net, project=team_b)
+    trunk_id, sub_id = _user_trunk(sim, net, project=team_b if whose == "another project's" else None)
+    _kn2, other_net = _namespace_network(sim, _app_namespace(sim, 1))
     before = _os(sim)
     plan = _cleanup(sim, "--plan")
     assert plan.exit_code == 0 and not [i for i in _items(plan) if i["id"] == trunk_id and i["state"] == "planned"]
@@ -332,8 +317,14 @@ def test_another_projects_trunk_on_our_network_is_never_changed(make_sim: Any) -
     after = _os(sim)
     _unchanged(before, after, "trunks", trunk_id)
     _unchanged(before, after, "ports", sub_id)
+    # The network is kept whole, naming the trunk (and whose it is); nothing on it was touched.
+    assert {p["id"] for p in before["ports"] if p["network_id"] == net["id"]} <= set(_by_id(after, "ports"))
     item = next(i for i in _items(result) if i["id"] == net["id"])
-    assert item["state"] == "kept" and team_b in item["reason"], item
+    assert item["state"] == "kept" and trunk_id in item["reason"] and "vm-trunk" in item["reason"], item
+    if whose == "another project's":
+        assert team_b in item["reason"], item
+    assert not [r for r in sim.writes() if trunk_id in r["path"]]
+    assert other_net["id"] not in _by_id(after, "networks")  # independent namespaces still cleaned up
 
 
 def test_a_kuryrnetwork_pointing_at_a_users_network_gives_no_evidence_for_the_trunks_on_it(make_sim: Any) -> None:
