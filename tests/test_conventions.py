@@ -44,6 +44,28 @@ def test_options_that_do_nothing_are_not_offered(command: str) -> None:
     assert "--poll-interval" in _help("reboot") and "--concurrency" not in _help("reboot")
 
 
+def _option_help(command: str, option: str) -> str:
+    """An option's help text in `command --help`, as one line."""
+    shown = " ".join(_help(command).split())
+    return shown.split(f" {option} ")[1].split(" --")[0].split(" -o, ")[0]
+
+
+@pytest.mark.parametrize(("command", "polled", "not_polled"), [
+    ("cleanup", ["load balancers being deleted"], ["machine config", "reboot"]),
+    ("migrate", ["machine config pools", "multus rollout", "nodes being rebooted"], ["load balancer"]),
+    ("reboot", ["nodes being rebooted", "new boot ID"], ["load balancer", "machine config"]),
+    ("run", ["machine config pools", "nodes being rebooted", "load balancers being deleted"], []),
+])
+def test_poll_interval_says_what_each_command_polls(command: str, polled: list[str], not_polled: list[str]) -> None:
+    # Waiting on a load balancer is the cleanup's; `migrate` and `reboot` never delete one.
+    shown = _option_help(command, "--poll-interval")
+    assert shown.startswith("FLOAT RANGE Seconds between polls of "), shown
+    for words in polled:
+        assert words in shown, (words, shown)
+    for words in not_polled:
+        assert words not in shown, (words, shown)
+
+
 @pytest.mark.parametrize(("command", "vendor_words"), [
     (["run"], ["migrating to the OVN-Kubernetes network plugin", "cleaning up resources after migration"]),
     (["migrate"], ["migrating to the OVN-Kubernetes network plugin", "spec.migration", "machine config pool",
