@@ -338,7 +338,8 @@ def sim() -> None:
 
 @sim.command("serve", short_help="Serve the simulator on 127.0.0.1 until Ctrl-C or SIGTERM.")
 @click.option("--snapshot", "snapshot", type=click.Path(dir_okay=False), help="Seed from a snapshot file.")
-@click.option("--generate", "generate", metavar="SPEC", help="Generate a scenario, e.g. namespaces=50,pods=4.")
+@click.option("--generate", "generate", metavar="SCENARIO",
+              help="Generate a scenario: what to put in the cloud and cluster, e.g. namespaces=50,pods=4.")
 @click.option("--port", type=int, default=0, show_default=True, help="OpenStack APIs port (0: any free).")
 @click.option("--kube-port", type=int, default=0, show_default=True, help="Kubernetes API port (0: any free).")
 @click.option(
@@ -349,8 +350,8 @@ def sim() -> None:
     help="Where clouds.yaml and kubeconfig are written.",
 )
 @click.option("--latency", type=float, default=0.0, help="Milliseconds added to every API call.")
-@click.option("--faults", "faults", metavar="SPEC", help="Fault rules (JSON or short form, see docs).")
-@click.option("--capacity", "capacity", metavar="SPEC",
+@click.option("--faults", "faults", metavar="RULES", help="Fault rules (JSON or short form, see docs).")
+@click.option("--capacity", "capacity", metavar="LIMITS",
               help="Services that slow down and refuse under load, e.g. network=8:16 (see docs/scale.md).")
 def sim_serve(
     snapshot: str | None,
@@ -516,7 +517,7 @@ def status(**kwargs: Any) -> None:
 @lock_option
 @click.option("--simulate", is_flag=True, help="Rehearse on a simulator started in this process (seeded from "
               "SNAPSHOT, or --generate).")
-@click.option("--generate", metavar="SPEC", help="With --simulate: generate the cluster, e.g. namespaces=20.")
+@click.option("--generate", metavar="SCENARIO", help="With --simulate: generate the cluster, e.g. namespaces=20.")
 @click.argument("snapshot_file", required=False, type=click.Path(dir_okay=False, exists=True), metavar="[SNAPSHOT]")
 def run(plan_only: bool, yes: bool, simulate: bool, generate: str | None, snapshot_file: str | None,
         **kwargs: Any) -> None:

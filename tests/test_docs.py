@@ -55,6 +55,16 @@ def test_the_command_reference_documents_every_command_and_option_of_the_cli(sit
                 assert all(opt in reference for opt in param.opts), f"{' '.join(path)} {param.opts} not documented"
 
 
+def test_the_command_reference_reads_as_the_help_does(site: Path) -> None:
+    # The CLI's own help text, placeholders and defaults included: `--generate SCENARIO`, not a bare
+    # type, and never a default the renderer could not read (click's UNSET sentinel).
+    reference = (site / "reference" / "index.html").read_text()
+    assert "--generate SCENARIO" in reference and "[default: 2.0; 0.0&lt;=x&lt;=600.0]" in reference
+    assert "Sentinel" not in reference and not re.search(r"\bSPEC\b", reference)
+    for page in (REPO / "docs").glob("*.md"):
+        assert not re.search(r"--(generate|faults|capacity) SPEC\b", page.read_text()), page.name
+
+
 def test_the_home_page_links_every_command_to_its_reference() -> None:
     home = (REPO / "docs" / "index.md").read_text()
     for path, command in commands(cli):
