@@ -55,12 +55,12 @@ def cli() -> None:
     left behind in OpenStack and in the cluster."""
 
 
-def connection_options(fn: Any = None, *, polls: bool = False, parallel: bool = False, run_dir: bool = True) -> Any:
+def connection_options(fn: Any = None, *, polls: str = "", parallel: bool = False, run_dir: bool = True) -> Any:
     """The options every command that talks to the cloud and the cluster takes. Those that would do
     nothing for a command are hidden there (not in --help, nor completion) but still accepted, so a
     wrapper that passes the same options to every command keeps working: `--poll-interval` for the
-    commands that wait (`polls`), `--concurrency` for those that act in parallel (`parallel`), and
-    `--run-dir` for those that read no run state."""
+    commands that wait (`polls`: what the command polls, said in its help), `--concurrency` for those
+    that act in parallel (`parallel`), and `--run-dir` for those that read no run state."""
 
     def decorate(fn: Any) -> Any:
         options = [
@@ -79,8 +79,7 @@ def connection_options(fn: Any = None, *, polls: bool = False, parallel: bool = 
                          help="Keep --concurrency calls in flight per service, whatever their answers (429/503, "
                               "rising latency) say."),
             click.option("--poll-interval", type=click.FloatRange(0.0, 600.0), default=2.0, show_default=True,
-                         hidden=not polls,
-                         help="Seconds between polls of what takes time (load balancer deletion, rollouts, reboots)."),
+                         hidden=not polls, help=f"Seconds between polls of {polls or 'what takes time'}."),
             click.option("--retry-scale", type=click.FloatRange(0.0, 10.0), default=1.0, hidden=True,
                          help="Multiplies retry backoff waits (rehearsals on the simulator)."),
         ]
@@ -96,6 +95,11 @@ def lock_option(fn: Any) -> Any:
                         help="Take the run lock (Lease kube-system/kuryr-migrate) from a run that is known to be "
                              "dead, without waiting for it to expire.")(fn)
 
+
+# What `--poll-interval` paces, for each command that waits (its help says it).
+CLEANUP_POLLS = "the load balancers being deleted (or settling out of PENDING_*)"
+REBOOT_POLLS = "the nodes being rebooted, until each is Ready with a new boot ID"
+MIGRATION_POLLS = "the machine config pools, the multus rollout, the nodes being rebooted, the verification"
 
 TABLE_FORMATS = ("table", "json", "yaml")
 
@@ -290,7 +294,7 @@ MAX_MTU = 9100
 
 # -- cleanup ----------------------------------------------------------------------------------------
 @cli.command(short_help="Remove Kuryr's leftovers in OpenStack and the cluster (after the migration).")
-@connection_options(polls=True, parallel=True)
+@connection_options(polls=CLEANUP_POLLS, parallel=True)
 @output_option(formats=(*TABLE_FORMATS, "html", "script"), plan=True)
 @click.option("--plan", "plan_only", is_flag=True, help="Show every change and deletion; change nothing.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
@@ -334,7 +338,8 @@ def sim() -> None:
 
 @sim.command("serve", short_help="Serve the simulator on 127.0.0.1 until Ctrl-C or SIGTERM.")
 @click.option("--snapshot", "snapshot", type=click.Path(dir_okay=False), help="Seed from a snapshot file.")
-@click.option("--generate", "generate", metavar="SPEC", help="Generate a scenario, e.g. namespaces=50,pods=4.")
+@click.option("--generate", "generate", metavar="SCENARIO",
+              help="Generate a scenario: what to put in the cloud and cluster, e.g. namespaces=50,pods=4.")
 @click.option("--port", type=int, default=0, show_default=True, help="OpenStack APIs port (0: any free).")
 @click.option("--kube-port", type=int, default=0, show_default=True, help="Kubernetes API port (0: any free).")
 @click.option(
@@ -345,8 +350,8 @@ def sim() -> None:
     help="Where clouds.yaml and kubeconfig are written.",
 )
 @click.option("--latency", type=float, default=0.0, help="Milliseconds added to every API call.")
-@click.option("--faults", "faults", metavar="SPEC", help="Fault rules (JSON or short form, see docs).")
-@click.option("--capacity", "capacity", metavar="SPEC",
+@click.option("--faults", "faults", metavar="RULES", help="Fault rules (JSON or short form, see docs).")
+@click.option("--capacity", "capacity", metavar="LIMITS",
               help="Services that slow down and refuse under load, e.g. network=8:16 (see docs/scale.md).")
 def sim_serve(
     snapshot: str | None,
@@ -430,7 +435,7 @@ def reboot_options(fn: Any) -> Any:
 
 
 @cli.command(short_help="Migrate the network plugin from Kuryr to OVN-Kubernetes, reboots included.")
-@connection_options(polls=True)
+@connection_options(polls=MIGRATION_POLLS)
 @output_option(formats=(*TABLE_FORMATS, "script"), plan=True)
 @settings_options
 @reboot_options
@@ -454,7 +459,7 @@ def migrate(plan_only: bool, yes: bool, **kwargs: Any) -> None:
 
 
 @cli.command(short_help="Reboot the nodes not yet rebooted since the switch (or --node ones again).")
-@connection_options(polls=True)
+@connection_options(polls=REBOOT_POLLS)
 @output_option(plan=True)
 @reboot_options
 @refuse_contradictions
@@ -501,7 +506,7 @@ def status(**kwargs: Any) -> None:
 
 
 @cli.command(short_help="The whole job: migrate, reboot every node, then clean up; resumable.")
-@connection_options(polls=True, parallel=True)
+@connection_options(polls=f"{MIGRATION_POLLS}, and {CLEANUP_POLLS}", parallel=True)
 @output_option(formats=(*TABLE_FORMATS, "html", "script"), plan=True)
 @settings_options
 @reboot_options
@@ -512,7 +517,7 @@ def status(**kwargs: Any) -> None:
 @lock_option
 @click.option("--simulate", is_flag=True, help="Rehearse on a simulator started in this process (seeded from "
               "SNAPSHOT, or --generate).")
-@click.option("--generate", metavar="SPEC", help="With --simulate: generate the cluster, e.g. namespaces=20.")
+@click.option("--generate", metavar="SCENARIO", help="With --simulate: generate the cluster, e.g. namespaces=20.")
 @click.argument("snapshot_file", required=False, type=click.Path(dir_okay=False, exists=True), metavar="[SNAPSHOT]")
 def run(plan_only: bool, yes: bool, simulate: bool, generate: str | None, snapshot_file: str | None,
         **kwargs: Any) -> None:

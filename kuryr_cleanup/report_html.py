@@ -4,8 +4,9 @@
 Self-contained: inline CSS, no script, no image, no font, no link to anything outside the page, so it
 can be mailed, attached to a change request and opened on a machine without network. It carries the
 cluster's identity (infraID, cluster ID, OpenStack project), the summary per step, every resource to
-change or delete with the evidence that it is this cluster's Kuryr's and the command that would do
-the same by hand, and what is kept or skipped and why.
+change or delete with the evidence that it is this cluster's Kuryr's and the commands that would do
+the same by hand (for the migration and the reboots too: the vendor's `oc patch`, `oc get mcp`,
+`oc rollout status`, `openstack server reboot`), and what is kept or skipped and why.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from kuryr_cleanup import __version__, render, script_export
 from kuryr_cleanup.kuryr import cluster_tag
+from kuryr_cleanup.migration.base import MigrationOptions
 from kuryr_cleanup.plan import KEPT, PLANNED, SKIPPED, Plan, PlanItem, StepInfo
 
 _CSS = """
@@ -59,10 +61,14 @@ def _name(item: PlanItem) -> str:
     return "" if item.name == item.id else item.name
 
 
-def _command(item: PlanItem, tag: str) -> str:
-    if item.state != PLANNED or item.step.startswith(("A", "R")):
+def _command(item: PlanItem, tag: str, options: MigrationOptions | None) -> str:
+    """What an admin would type for `item`: the vendor's commands for a migration or reboot item (how
+    a node is rebooted depends on the options: without them, none is shown), else the cleanup's."""
+    if item.state != PLANNED:
         return ""
     try:
+        if item.step.startswith(("A", "R")):
+            return "\n".join(script_export.migration_by_hand(item, options)) if options is not None else ""
         return "\n".join(script_export.by_hand(item, tag))
     except (KeyError, ValueError):
         return ""
@@ -81,15 +87,14 @@ def _summary_table(plan: Plan) -> list[str]:
     return rows
 
 
-def _step_section(step: StepInfo, items: list[PlanItem], tag: str) -> list[str]:
+def _step_section(step: StepInfo, items: list[PlanItem], tag: str, options: MigrationOptions | None) -> list[str]:
     counts = Counter(i.state for i in items)
     opened = " open" if len(items) <= _OPEN_UP_TO else ""
     out = [f'<details class="step" id="step-{_e(step.id)}"{opened}><summary><h3>{_e(step.id)} {_e(step.title)}</h3> '
            f"({', '.join(f'{n:,} {s}' for s, n in counts.items()) or 'nothing to do'})</summary>",
            f'<p class="what">{_e(render.step_summary(items))}</p>']
-    todo = [(i, _command(i, tag)) for i in items if i.state == PLANNED]
+    todo = [(i, _command(i, tag, options)) for i in items if i.state == PLANNED]
     if todo:
-        # The migration's steps have no one-line equivalent: no command column for them.
         commands = any(command for _, command in todo)
         out.append('<table class="items"><thead><tr><th>action</th><th>kind</th><th>id</th><th>name</th>'
                    "<th>evidence (why it is this cluster's)</th>" + ("<th>command</th>" if commands else "")
@@ -117,7 +122,9 @@ def _step_section(step: StepInfo, items: list[PlanItem], tag: str) -> list[str]:
 
 
 def page(plan: Plan, identity: dict[str, str], title: str = "Cleanup plan", problems: list[str] | None = None,
-         now: dt.datetime | None = None) -> str:
+         now: dt.datetime | None = None, options: MigrationOptions | None = None) -> str:
+    """The page; `options` (the run's migration and reboot options) gives the migration's items their
+    commands."""
     infra_id = identity.get("infraID") or plan.infra_id
     tag = cluster_tag(infra_id)
     stamp = (now or dt.datetime.now(dt.timezone.utc)).isoformat(timespec="seconds")
@@ -154,10 +161,12 @@ def page(plan: Plan, identity: dict[str, str], title: str = "Cleanup plan", prob
         section = "migration" if "A" in prefixes else "cleanup"
         out.append(f'<section id="{section}"><h2>{_e(heading)}</h2>')
         for step, items in steps:
-            out += _step_section(step, items, tag)
+            out += _step_section(step, items, tag, options)
         out.append("</section>")
+    script = "run" if any(i.step.startswith(("A", "R")) for i in plan.items) else "cleanup"
     out.append("<footer>Commands are what an administrator would type to do the same by hand "
-               "(<code>kuryr-migrate cleanup --plan -o script</code> writes them all as one script). "
+               f"(<code>kuryr-migrate {script} --plan -o script</code> writes them all as one script, with the "
+               "waits). "
                "The tool itself re-validates every item just before acting and journals each object first."
                "</footer></body></html>")
     return "\n".join(out) + "\n"

@@ -442,11 +442,14 @@ def by_hand(item: PlanItem, tag: str) -> list[str]:
     if item.action == "check":
         count = len(item.params["networks"])
         return [f"openstack network list --tags {_q(tag)} -f value -c ID   # none of the {count} deleted networks"]
-    shown = []
-    for line in commands(item, tag):
-        line = line.removeprefix("gone_ok ").removeprefix("run ").replace('"$OC" ', "oc ")
-        shown.append(line)
-    return shown
+    return [_typed(line) for line in commands(item, tag)]
+
+
+def _typed(line: str) -> str:
+    """A script line as an admin types it: the command without the script's wrapper and `$OC`."""
+    for wrapper in ("gone_ok ", "exists_ok ", "run "):
+        line = line.removeprefix(wrapper)
+    return line.replace('"$OC" ', "oc ")
 
 
 def _plain(text: Any) -> str:
@@ -483,6 +486,32 @@ def migration_commands(item: PlanItem, options: MigrationOptions) -> list[str]:
     if action == "verify":
         return ["verify_cluster"]
     raise ValueError(f"no command for {item.key}")  # a new action: teach the script before it ships
+
+
+def migration_by_hand(item: PlanItem, options: MigrationOptions) -> list[str]:
+    """A migration item's commands as an admin types them (for the HTML page): the vendor's `oc` and
+    `openstack` commands that `migration_commands` runs, without the script's helpers. A wait is the
+    vendor's command to repeat, with what it must show; a reboot is followed by the wait for the node."""
+    action, ident = item.action, _q(item.id)
+    if action == "write":
+        return [f"oc get Network.config.openshift.io cluster -o yaml > {ident}   # never over an existing backup"]
+    if action == "wait" and item.kind == "MachineConfigPool":
+        rendered = f"\"$(oc get mcp {ident} -o jsonpath='{{.status.configuration.name}}')\""
+        return [f"oc get mcp {ident}   # until UPDATED True, UPDATING False, DEGRADED False",
+                'oc describe node | egrep "hostname|machineconfig"   # state Done, currentConfig = desiredConfig',
+                f"oc get machineconfig {rendered} -o yaml | grep ExecStart   # configure-ovs.sh OVNKubernetes"]
+    if action == "wait" and item.kind == "DaemonSet":
+        return ["oc -n openshift-multus rollout status daemonset/multus"]
+    if action == "reboot":
+        sent = [_typed(line) for line in migration_commands(item, options) if not line.startswith("remember_boot_id")]
+        return [*sent, f"# then wait until `oc get node {_plain(_q(item.name))}` is Ready with a new "
+                       f".status.nodeInfo.bootID"]
+    if action == "verify":
+        return ["oc get network.config/cluster -o jsonpath='{.status.networkType}'   # OVNKubernetes",
+                "oc get nodes   # every node Ready",
+                "oc get pods --all-namespaces -o wide --sort-by='{.spec.nodeName}'   # no pod in an error state",
+                "oc get co   # each Available True, Progressing False, Degraded False"]
+    return [_typed(line) for line in migration_commands(item, options)]
 
 
 def _header(what: str, plan: Plan, identity: dict[str, str], now: dt.datetime | None) -> list[str]:

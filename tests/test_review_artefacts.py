@@ -237,6 +237,69 @@ def test_the_html_plan_is_one_self_contained_page_with_every_resource(make_sim: 
     assert f"openstack port delete {port['id']}" in rows[port["id"]]
 
 
+def _command_cells(dom: str) -> dict[tuple[str, str], str]:
+    """(kind, id) -> the by-hand commands shown in the rows of that planned resource (A2 and A9 both
+    patch Network.operator cluster), as text."""
+    rows = re.findall(r'<tr class="item planned" data-id="([^"]+)" data-kind="([^"]+)">(.*?)</tr>', dom, re.S)
+    cells: dict[tuple[str, str], str] = {}
+    for ident, kind, row in rows:
+        cell = re.search(r'<td class="cmd"><code>(.*?)</code></td>', row, re.S)
+        key = (html_unescape(kind), html_unescape(ident))
+        cells[key] = "\n".join(filter(None, [cells.get(key), html_unescape(cell.group(1)) if cell else ""]))
+    return cells
+
+
+def test_the_html_run_plan_shows_the_vendors_commands_for_the_migration_and_the_reboots(
+        make_sim: Any, tmp_path: Path) -> None:
+    """A review board sees what each migration step and each reboot would run, as an admin types
+    it: the same vendor commands as `run --plan -o script`, without the script's helpers."""
+    args = _chromium_args(tmp_path / "profile")
+    sim = make_sim(generate=SMALL, delays=MIGRATION_DELAYS)
+    result = kuryr(sim, tmp_path / "run", "run", "--plan", "-o", "html")
+    assert result.exit_code == 0, result.output
+    page = tmp_path / "run-plan.html"
+    page.write_text(result.stdout)
+    dom = subprocess.run([*args, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr
+    cells = _command_cells(dom.stdout)
+    items = json.loads(kuryr(sim, tmp_path / "run", "run", "--plan", "-o", "json").stdout)["items"]
+    migration = [i for i in items if i["state"] == "planned" and i["step"][0] in "AR"]
+    assert migration and all(cells[(i["kind"], i["id"])] for i in migration), migration
+    shown = "\n".join(cells[(i["kind"], i["id"])] for i in migration)
+    script = kuryr(sim, tmp_path / "run", "run", "--plan", "-o", "script").stdout
+    for command in ("oc patch Network.operator.openshift.io cluster --type=merge --patch "
+                    "'{\"spec\":{\"migration\":{\"networkType\":\"OVNKubernetes\"}}}'",
+                    "oc patch Network.config.openshift.io cluster --type=merge --patch "
+                    "'{\"spec\":{\"networkType\":\"OVNKubernetes\"}}'",
+                    "oc patch Network.operator.openshift.io cluster --type=merge --patch "
+                    "'{\"spec\":{\"migration\":null}}'",
+                    "openstack security group rule create --ingress --ethertype IPv4 --protocol udp --dst-port 6081 "):
+        assert command in shown, command
+        assert command.replace("oc ", 'run "$OC" ', 1) in script or command in script, command
+    for pool in ("master", "worker"):
+        assert cells[("MachineConfigPool", pool)].startswith(f"oc get mcp {pool}")
+        assert "grep ExecStart" in cells[("MachineConfigPool", pool)]
+    assert cells[("DaemonSet", "openshift-multus/multus")] == "oc -n openshift-multus rollout status daemonset/multus"
+    assert "oc get co" in cells[("check", "cluster")]
+    nodes = [i for i in migration if i["kind"] == "node"]
+    assert len(nodes) == 5
+    for node in nodes:  # the reboot the script sends, then the wait for the node
+        command = f"openstack server reboot --soft {node['id']}"
+        assert cells[("node", node["id"])].splitlines()[0] == command
+        assert f"run {command}" in script
+        assert f"oc get node {node['name']}` is Ready with a new" in cells[("node", node["id"])]
+    # No helper of the script leaks into what an admin would type.
+    assert not re.search(r"\b(run|gone_ok|exists_ok|wait_\w+|remember_boot_id|verify_cluster)\b |\$OC", shown), shown
+    # Through SSH, the vendor's `ssh core@<InternalIP> sudo shutdown -r -t 3`.
+    ssh = kuryr(sim, tmp_path / "run", "run", "--plan", "-o", "html", "--method", "ssh")
+    assert ssh.exit_code == 0, ssh.output
+    ips = [i["id"] for i in json.loads(kuryr(sim, tmp_path / "run", "run", "--plan", "-o", "json", "--method",
+                                             "ssh").stdout)["items"] if i["kind"] == "node"]
+    ssh_cells = _command_cells(ssh.stdout)
+    assert len(ips) == 5 and all(re.match(rf"ssh .*core@{re.escape(ip)} sudo shutdown -r -t 3$",
+                                          ssh_cells[("node", ip)].splitlines()[0]) for ip in ips), ssh_cells
+
+
 def test_html_and_script_are_artefacts_of_a_plan(make_sim: Any) -> None:
     sim = migrated_sim(make_sim, generate="namespaces=1")
     sim.clear_requests()

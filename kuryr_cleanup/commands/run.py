@@ -43,7 +43,8 @@ def run_command(ctx: Context, ui: UI, options: MigrationOptions, *, plan_only: b
                                    "using Kuryr; it runs only after the migration has been verified (A8)")
             shown = plan_result(whole, "Run plan", mplan.problems, "RunPlan", details=ui.details)
             if ctx.options.output == "html":
-                shown.text = report_html.page(whole, ctx.identity(), title="Run plan", problems=mplan.problems)
+                shown.text = report_html.page(whole, ctx.identity(), title="Run plan", problems=mplan.problems,
+                                              options=options)
             elif ctx.options.output == "script":
                 shown.text = script_export.run_script(plan, cleanup_plan, options, ctx.identity(), mplan.problems)
             if plan_only:

@@ -41,7 +41,7 @@ def build_simulator(snapshot: str | None, generate: str | None) -> Store:
         try:
             spec = ScenarioSpec.parse(generate or "")
         except ValueError as exc:
-            raise UsageError(f"bad --generate spec: {exc}") from exc
+            raise UsageError(f"bad --generate scenario: {exc}") from exc
         generate_scenario(store, spec)
     return store
 

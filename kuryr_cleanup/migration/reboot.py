@@ -29,6 +29,7 @@ from typing import Any
 from kuryr_cleanup import kube as k
 from kuryr_cleanup.migration import facts
 from kuryr_cleanup.migration.base import (
+    BadSetting,
     MigrationContext,
     MigrationOptions,
     MigrationStopped,
@@ -50,6 +51,8 @@ LONG_OUTAGE = 3600.0
 WIDER_BATCH = 10
 # A batch of at most this many nodes is watched by reading each node (else by listing them all).
 NODES_READ_BY_NAME = 20
+NO_SERVER = "has no Nova server"
+NAMES_SHOWN = 5  # nodes named in the one line that refuses Nova reboots (then "and N more")
 
 
 def server_matches(mctx: MigrationContext,
@@ -83,8 +86,22 @@ def server_matches(mctx: MigrationContext,
             unmatched[name] = (f"{len(named)} Nova servers are named {name} ({ids}) and its providerID names none "
                                f"of them: which one to reboot is ambiguous")
         else:
-            unmatched[name] = f"has no Nova server (providerID or name {prefix}...)"
+            unmatched[name] = f"{NO_SERVER} (providerID or name {prefix}...)"
     return found, unmatched
+
+
+def without_server(mctx: MigrationContext, unmatched: dict[str, str]) -> str:
+    """The nodes that have no Nova server at all, as one line ('' if none). Nova can't reboot them;
+    SSH can: the admin's `--method` is what is wrong (a usage error), not the cluster. (A node with
+    several servers of its name is the cloud's ambiguity: a preflight refusal.)"""
+    names = sorted(name for name, why in unmatched.items() if why.startswith(NO_SERVER))
+    if not names:
+        return ""
+    shown = ", ".join(names[:NAMES_SHOWN]) + (f" and {len(names) - NAMES_SHOWN} more" if len(names) > NAMES_SHOWN
+                                              else "")
+    which = f"node {shown} has" if len(names) == 1 else f"{len(names)} nodes ({shown}) have"
+    return (f"{which} no Nova server (providerID or name {mctx.ctx.infra_id}-...) to reboot through: "
+            f"use --method ssh")
 
 
 def match_servers(mctx: MigrationContext, nodes: list[dict[str, Any]],
@@ -201,7 +218,12 @@ def plan(mctx: MigrationContext, step: str = "A7", key: str = STATE_KEY, only: f
     choice, whatever an earlier one recorded)."""
     nodes = _chosen(facts.nodes(mctx), only)
     done = set() if fresh else {p.name for p in progress(mctx, nodes, key) if p.rebooted}
-    servers = match_servers(mctx, nodes, strict=False) if mctx.options.method == "nova" else {}
+    servers: dict[str, dict[str, Any]] = {}
+    if mctx.options.method == "nova":
+        servers, unmatched = server_matches(mctx, nodes)
+        missing = without_server(mctx, {n: why for n, why in unmatched.items() if n not in done})
+        if missing:
+            raise BadSetting([missing])
     by_name = {facts.node_name(n): n for n in nodes}
     items = []
     todo_batches = [[n for n in b if n not in done] for b in batches(mctx, nodes)]

@@ -139,13 +139,18 @@ def _cloud_problems(mctx: MigrationContext) -> tuple[list[str], list[str]]:
     return problems, notes
 
 
-def _reboot_problems(mctx: MigrationContext) -> list[str]:
+def _reboot_problems(mctx: MigrationContext) -> tuple[list[str], list[str]]:
+    """What stops the reboots, by whose fault it is: nodes without a Nova server are the admin's
+    `--method nova` (bad values: exit 2 before any plan); a node with several servers of its name, or
+    without an address for SSH, is the cluster's (preflight)."""
     nodes = facts.nodes(mctx)
     if mctx.options.method == "nova":
         _, unmatched = reboot.server_matches(mctx, nodes)
-        return [f"node {name} {why}: use --method ssh" if why.startswith("has no") else
-                f"node {name}: {why}: use --method ssh" for name, why in sorted(unmatched.items())]
-    return [f"node {facts.node_name(n)} has no InternalIP to reach over SSH" for n in nodes if not facts.internal_ip(n)]
+        missing = reboot.without_server(mctx, unmatched)
+        return [missing] if missing else [], [f"node {name}: {why}: use --method ssh" for name, why in
+                                              sorted(unmatched.items()) if not why.startswith(reboot.NO_SERVER)]
+    return [], [f"node {facts.node_name(n)} has no InternalIP to reach over SSH" for n in nodes
+                if not facts.internal_ip(n)]
 
 
 def _rule_covers(rule: dict[str, Any], port: int, source_group: str, source_ips: list[str]) -> bool:
@@ -222,7 +227,9 @@ def check_preflight(mctx: MigrationContext) -> StepCheck:
         # A file the admin named with --backup-file is their value; a stray one in the run directory is not.
         (bad_values if mctx.options.backup_file else problems).extend([backup] if backup else [])
     if not state.finished:
-        problems += _reboot_problems(mctx)
+        given, cluster = _reboot_problems(mctx)
+        bad_values += given
+        problems += cluster
     items, rule_notes = geneve_rule_items(mctx) if not state.finished else ([], [])
     notes += rule_notes
     summary = f"cluster {state.phase}" + (f"; {len(items)} Geneve rule(s) to add" if items else "")

@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kuryr_cleanup.sim.generate",
                                      description="Write generated scenarios as snapshot files.")
     parser.add_argument("--fixtures", metavar="DIR", help="rewrite the recorded fixtures into DIR")
-    parser.add_argument("--spec", default="", help="a scenario spec, e.g. namespaces=5,fips")
+    parser.add_argument("--spec", metavar="SCENARIO", default="", help="a scenario, e.g. namespaces=5,fips")
     parser.add_argument("-o", "--output", metavar="FILE", help="write the --spec scenario here")
     args = parser.parse_args(argv)
     if args.fixtures:
@@ -69,5 +69,5 @@ def main(argv: list[str] | None = None) -> int:
         write_fixture(args.spec, Path(args.output))
         print(f"wrote {args.output}")
     if not args.fixtures and not args.output:
-        parser.error("give --fixtures DIR or --spec SPEC -o FILE")
+        parser.error("give --fixtures DIR or --spec SCENARIO -o FILE")
     return 0
