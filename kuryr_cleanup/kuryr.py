@@ -45,7 +45,12 @@ POD_SUBNETPOOL = "kuryr-pod-subnetpool"
 INSTALLER_NODE_NETWORK = "openshift"  # `<infraID>-openshift`: the installer's machine network
 
 # Kuryr's pod ports (kuryr.lib DEVICE_OWNER); a Nova VM's ports are `compute:<availability zone>`.
+# Added to a node's trunk, a port's owner becomes `trunk:subport`; taken off it, no owner at all.
 KURYR_PORT_DEVICE_OWNER = "compute:kuryr"
+SUBPORT_DEVICE_OWNER = "trunk:subport"
+# Kuryr names a pod's port `<namespace>/<pod>`, and the ports it keeps in its pools this
+# (kuryr_kubernetes.constants.KURYR_PORT_NAME).
+KURYR_POOL_PORT_NAME = "kuryr-pool-port"
 
 # Neutron device owners of a router's own ports. Interfaces are removed through the router, never
 # deleted as ports; on DVR the SNAT port goes with its interface (Neutron refuses a direct delete).

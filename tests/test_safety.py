@@ -320,9 +320,10 @@ def test_a_foreign_trunk_with_a_subport_on_our_network_is_never_changed_and_keep
     # The network is kept whole, naming the trunk (and whose it is); nothing on it was touched.
     assert {p["id"] for p in before["ports"] if p["network_id"] == net["id"]} <= set(_by_id(after, "ports"))
     item = next(i for i in _items(result) if i["id"] == net["id"])
-    assert item["state"] == "kept" and trunk_id in item["reason"] and "vm-trunk" in item["reason"], item
-    if whose == "another project's":
-        assert team_b in item["reason"], item
+    if whose == "another project's":  # the subport itself is another project's port: that is the reason
+        assert item["state"] == "kept" and team_b in item["reason"] and sub_id in item["reason"], item
+    else:
+        assert item["state"] == "kept" and trunk_id in item["reason"] and "vm-trunk" in item["reason"], item
     assert not [r for r in sim.writes() if trunk_id in r["path"]]
     assert other_net["id"] not in _by_id(after, "networks")  # independent namespaces still cleaned up
 
@@ -523,3 +524,43 @@ def test_a_rule_naming_our_group_made_during_the_run_keeps_the_group(make_sim: A
     assert pods["id"] in _by_id(after, "security_groups")
     item = next(i for i in _items(result) if i["id"] == pods["id"])
     assert item["state"] == "failed" and rule["id"] in item["reason"] and "user-sg" in item["reason"], item
+
+
+@pytest.mark.parametrize("port", [
+    {"name": "user-reserved-vip"},  # an address a user reserved: no owner, not Kuryr's name
+    {"name": "user-bm", "device_owner": "baremetal:none"},
+    {"name": "manila-port", "device_owner": "manila:share"},
+    {"name": "teamb-port", "project": "team-b"},  # another project's, made by an admin
+])
+def test_a_port_kuryr_does_not_make_keeps_its_network_whole(make_sim: Any, port: dict[str, str]) -> None:
+    from kuryr_cleanup.sim import neutron
+
+    sim = migrated_sim(make_sim, generate=LEANING)
+    kn, net = _namespace_network(sim, _app_namespace(sim))
+    with sim.store.lock:
+        owned = {"project_id": sim.store.settings["other_projects"]["team-b"]} if port.get("project") else {}
+        made = neutron.create_port(sim.store, name=port["name"], network_id=net["id"],
+                                   device_owner=port.get("device_owner", ""), **owned)
+    before = _os(sim)
+    result = _cleanup(sim, "--yes")
+    assert result.exit_code == 0, result.output
+    after = _os(sim)
+    # Kept whole: every port on it (its router interface too), the port itself untouched.
+    assert {p["id"] for p in before["ports"] if p["network_id"] == net["id"]} <= set(_by_id(after, "ports"))
+    _unchanged(before, after, "ports", made["id"])
+    item = next(i for i in _items(result) if i["id"] == net["id"])
+    assert item["state"] == "kept" and made["id"] in item["reason"], item
+
+
+def test_a_pods_port_taken_off_its_trunk_by_an_interrupted_run_is_still_kuryrs(make_sim: Any) -> None:
+    """After B11 a port has no owner: a re-run must still take it for the pod's (its name), not keep the
+    network for it."""
+    sim = migrated_sim(make_sim, generate=SPEC)
+    kn, net = _namespace_network(sim, _app_namespace(sim))
+    with sim.store.lock:
+        for p in sim.store.os["ports"].values():
+            if p["network_id"] == net["id"] and p["device_owner"] == "trunk:subport":
+                p["device_owner"], p["device_id"], p["tags"] = "", "", []  # untagged too: its tagging failed
+    result = _cleanup(sim, "--yes", cloud="sim")
+    assert result.exit_code == 0, result.output
+    assert net["id"] not in _by_id(_os(sim), "networks")

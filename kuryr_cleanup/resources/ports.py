@@ -20,7 +20,14 @@ from openstack import exceptions as os_exc
 
 from kuryr_cleanup.engine import Outcome
 from kuryr_cleanup.inventory import Inventory
-from kuryr_cleanup.kuryr import KURYR_PORT_DEVICE_OWNER, ROUTER_DEVICE_OWNERS, ROUTER_INTERFACE_OWNERS, cluster_tags
+from kuryr_cleanup.kuryr import (
+    KURYR_POOL_PORT_NAME,
+    KURYR_PORT_DEVICE_OWNER,
+    ROUTER_DEVICE_OWNERS,
+    ROUTER_INTERFACE_OWNERS,
+    SUBPORT_DEVICE_OWNER,
+    cluster_tags,
+)
 from kuryr_cleanup.openstack_api import chunks, send
 from kuryr_cleanup.ownership import kuryr_networks, trunk_ownership
 from kuryr_cleanup.plan import PlanItem
@@ -48,11 +55,14 @@ def describe_port(port: dict[str, Any]) -> str:
     return f"port {port['id']}{name} ({owner}, project {port.get('project_id') or port.get('tenant_id') or '?'})"
 
 
-def foreign_owner(port: dict[str, Any], inv: Inventory) -> str | None:
+def foreign_owner(port: dict[str, Any], inv: Inventory, namespace: str | None = None) -> str | None:
     """Why `port` belongs to someone other than this cluster's Kuryr (S7), or None if it may be Kuryr's.
 
     Such a port keeps its network: a CR that names the installer's node network, or a user who put a
-    VM on a namespace network, must not get the network emptied.
+    VM, a reserved address, a bare-metal or a share port on a namespace network, must not get the
+    network emptied. A port Kuryr made is tagged for this cluster, or is `compute:kuryr` or a trunk
+    subport, or (taken off its trunk) has no owner and Kuryr's name: `<namespace>/<pod>` for the
+    network's namespace, or its pool's name. Ports Neutron or Octavia own go with their owner.
     """
     tags = cluster_tags(port.get("tags"))
     if tags and inv.tag not in tags:
@@ -64,9 +74,21 @@ def foreign_owner(port: dict[str, Any], inv: Inventory) -> str | None:
     if vm_port and (not inv.project_id or project == inv.project_id or port.get("device_id") in inv.servers):
         server = inv.servers.get(port.get("device_id") or "", {})
         return f"{describe_port(port)} is the own port of server {server.get('name') or port.get('device_id')}"
-    if not owner and (port.get("name") or "").startswith(f"{inv.infra_id}-"):
+    name = port.get("name") or ""
+    if not owner and name.startswith(f"{inv.infra_id}-"):
         return f"{describe_port(port)} is an installer port"
-    return None
+    if inv.tag in tags or owner in ROUTER_DEVICE_OWNERS or owner in GOES_WITH_NETWORK or is_lb_vip(port):
+        return None
+    if inv.project_id and project and project != inv.project_id:
+        # Another project's compute port is an Octavia amphora's member port (it goes with its LB);
+        # anything else of another project (a port an admin made, a network shared by RBAC) is theirs.
+        return None if vm_port else f"{describe_port(port)} belongs to another project"
+    if owner in (KURYR_PORT_DEVICE_OWNER, SUBPORT_DEVICE_OWNER):
+        return None
+    if not owner and (name == KURYR_POOL_PORT_NAME or (namespace and name.startswith(f"{namespace}/"))):
+        return None  # a pod's port taken off its trunk (by B11 of an interrupted run, or by Kuryr)
+    return (f"{describe_port(port)} is not a port Kuryr makes ({KURYR_PORT_DEVICE_OWNER}, a trunk subport, or "
+            f"named for a pod of this namespace)")
 
 
 def left_alone(port: dict[str, Any], inv: Inventory, vip_ports: set[str]) -> bool:
@@ -118,8 +140,9 @@ def blockers(inv: Inventory, net: dict[str, Any], shaped: bool, routers: set[str
     if not shaped:
         found.append("it is neither tagged for this cluster nor named like Kuryr's network of that namespace")
     trunks = {t["id"]: t for t in inv.trunks}
+    namespace = (inv.kuryr_networks.get(net["id"]) or {}).get("namespace")
     for port in inv.ports_by_network.get(net["id"], []):
-        why = foreign_owner(port, inv)
+        why = foreign_owner(port, inv, namespace)
         device = port.get("device_id") or ""
         if why:
             found.append(why)
@@ -127,7 +150,7 @@ def blockers(inv: Inventory, net: dict[str, Any], shaped: bool, routers: set[str
             subnets = ", ".join(ip["subnet_id"] for ip in port.get("fixed_ips") or [])
             found.append(f"{_router_owner(inv, device)} has an interface on subnet {subnets}: "
                          f"remove it there (openstack router remove subnet)")
-        elif port.get("device_owner") == "trunk:subport":
+        elif port.get("device_owner") == SUBPORT_DEVICE_OWNER:
             trunk = trunks.get(device)
             own = trunk_ownership(trunk, inv) if trunk is not None else None
             if own is None or not own.ours:

@@ -52,9 +52,12 @@ def _holders(run: Run, item: PlanItem) -> list[str]:
     return [ports.describe_port(p) for p in users if item.id in (p.get("security_groups") or [])]
 
 
+REFRESH_SECONDS = 30.0
+
+
 class RulesWatch:
-    """The rules naming any of the cleanup's groups as remote group, as of a listing at most one poll
-    interval old: one listing per batch of groups, not a read per group (reads grow with pages)."""
+    """The rules naming any of the cleanup's groups as remote group, as of a listing at most 30 s (or a
+    poll interval) old: one listing per batch of groups, not a read per group (reads grow with pages)."""
 
     def __init__(self, run: Run) -> None:
         self.run = run
@@ -65,7 +68,9 @@ class RulesWatch:
 
     def naming(self, sg_id: str) -> list[dict[str, Any]]:
         with self._lock:
-            if time.monotonic() - self._time >= self.run.ctx.options.poll_interval:
+            # The window that matters is the one between the plan and the groups' turn (after every
+            # network: minutes at scale); the groups then go in a burst, served by one listing.
+            if time.monotonic() - self._time >= max(self.run.ctx.options.poll_interval, REFRESH_SECONDS):
                 by_group: dict[str, list[dict[str, Any]]] = {}
                 for batch in chunks(self.groups):
                     for rule in list_raw(self.run.conn, "network", "/security-group-rules", "security_group_rules",
