@@ -38,6 +38,9 @@ class Inventory:
     unnamed_tagged_networks: list[dict[str, Any]] = field(default_factory=list)
     trunks: list[dict[str, Any]] = field(default_factory=list)
     tagged_subport_ids: set[str] = field(default_factory=set)
+    # Untagged trunks named like a node's: the evidence their parent port gives (tagged for this cluster,
+    # or a port of a server whose metadata carries the cluster's infraID), by trunk id.
+    node_trunk_parents: dict[str, str] = field(default_factory=dict)
     networks: dict[str, dict[str, Any]] = field(default_factory=dict)  # Kuryr namespace networks
     ports_by_network: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     subnets_by_network: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # for the journal

@@ -71,15 +71,17 @@ def kuryr_networks(inv: Inventory) -> dict[str, str]:
 def trunk_ownership(trunk: dict[str, Any], inv: Inventory) -> Ownership:
     """A node trunk of this cluster, in its project: tagged for it or, its tagging failed, named like its
     nodes' trunks (`<infraID>-...`: the installer names the masters' `<infraID>-master-trunk-N`, the
-    machine API a worker's after its machine). Anything else (a user VM's trunk, another project's) is
-    never changed: a subport of it on a Kuryr network keeps that network (S7)."""
+    machine API a worker's after its machine) with a parent port that is a node's (trunks.discover).
+    Anything else (a user VM's trunk, another project's) is never changed: a subport of it on a Kuryr
+    network keeps that network (S7)."""
     project = trunk.get("project_id") or trunk.get("tenant_id")
     if inv.project_id and project and project != inv.project_id:
         return Ownership(False, reason=f"kept: a trunk of project {project}, not the cluster's ({inv.project_id})")
     own = ownership(trunk, inv.tag)
     if own.ours or cluster_tags(trunk.get("tags")):
         return own
-    if (trunk.get("name") or "").startswith(f"{inv.infra_id}-"):
-        return Ownership(True, f"named like this cluster's node trunks ({inv.infra_id}-...)")
-    return Ownership(False, reason="kept: a trunk neither tagged for this cluster nor named like its nodes' trunks "
-                                   f"({inv.infra_id}-...)")
+    parent = inv.node_trunk_parents.get(trunk["id"])
+    if parent:
+        return Ownership(True, f"named like this cluster's node trunks ({inv.infra_id}-...) and {parent}")
+    return Ownership(False, reason="kept: a trunk neither tagged for this cluster nor a node's (named "
+                                   f"{inv.infra_id}-..., with a parent port tagged for it or of one of its servers)")

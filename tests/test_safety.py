@@ -564,3 +564,60 @@ def test_a_pods_port_taken_off_its_trunk_by_an_interrupted_run_is_still_kuryrs(m
     result = _cleanup(sim, "--yes", cloud="sim")
     assert result.exit_code == 0, result.output
     assert net["id"] not in _by_id(_os(sim), "networks")
+
+
+def test_a_kuryrnetwork_subnet_pointer_to_the_nodes_subnet_keeps_the_router(make_sim: Any) -> None:
+    """`status.subnetId` is a pointer too: naming the nodes' subnet must not make B18 take it off the
+    router and delete the router the nodes use."""
+    sim = migrated_sim(make_sim, generate=f"{SPEC},second-cluster,installer-router=no")
+    before = _os(sim)
+    nodes_subnet = _named(before, "subnets", f"{sim.store.infra_id}-nodes")
+    namespace = _app_namespace(sim)
+    with sim.store.lock:
+        sim.store.kube_get("openstack.org/v1", "KuryrNetwork", namespace, namespace)["status"]["subnetId"] = \
+            nodes_subnet["id"]
+    result = _cleanup(sim, "--yes", cloud="sim")
+    assert result.exit_code == 0, result.output
+    after = _os(sim)
+    routers = [p["device_id"] for p in before["ports"] if p["device_owner"].startswith("network:router_interface")
+               and any(ip["subnet_id"] == nodes_subnet["id"] for ip in p["fixed_ips"])]
+    assert routers and set(routers) <= set(_by_id(after, "routers"))
+    assert [p for p in after["ports"] if p["device_id"] in routers
+            and any(ip["subnet_id"] == nodes_subnet["id"] for ip in p["fixed_ips"])]
+
+
+@pytest.mark.parametrize("tags", [[OTHER_TAG], []])
+def test_a_group_named_like_ours_but_not_ours_keeps_the_group_its_rule_names(make_sim: Any, tags: list[str]) -> None:
+    from kuryr_cleanup.sim import neutron
+
+    sim = migrated_sim(make_sim, generate=SPEC)
+    infra = sim.store.infra_id
+    pods = next(g for g in _os(sim)["security_groups"] if g["name"] == f"{infra}-kuryr-pods-security-group")
+    with sim.store.lock:
+        group = neutron.create_security_group(sim.store, name=f"{infra}-userapp", description="my app")
+        if tags:
+            neutron.set_tags(sim.store, "security_groups", group["id"], tags)
+        rule = neutron.create_security_group_rule(sim.store, security_group_id=group["id"], protocol="tcp",
+                                                  port_range_min=8080, port_range_max=8080, remote_group_id=pods["id"])
+    result = _cleanup(sim, "--yes", cloud="sim")
+    assert result.exit_code == 0, result.output
+    after = _os(sim)
+    assert rule["id"] in {r["id"] for r in after["security_group_rules"]}
+    item = next(i for i in _items(result) if i["id"] == pods["id"])
+    assert item["state"] == "kept" and rule["id"] in item["reason"], item
+
+
+def test_a_users_trunk_named_like_a_nodes_is_not_a_nodes(make_sim: Any) -> None:
+    sim = migrated_sim(make_sim, generate=LEANING)
+    _kn, net = _namespace_network(sim, _app_namespace(sim))
+    trunk_id, sub_id = _user_trunk(sim, net)
+    with sim.store.lock:
+        sim.store.os["trunks"][trunk_id]["name"] = f"{sim.store.infra_id}-uservm-trunk"
+    before = _os(sim)
+    result = _cleanup(sim, "--yes")
+    assert result.exit_code == 0, result.output
+    after = _os(sim)
+    _unchanged(before, after, "trunks", trunk_id)
+    _unchanged(before, after, "ports", sub_id)
+    item = next(i for i in _items(result) if i["id"] == net["id"])
+    assert item["state"] == "kept" and trunk_id in item["reason"], item

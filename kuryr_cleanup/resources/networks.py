@@ -17,7 +17,7 @@ from typing import Any
 from kuryr_cleanup.engine import Finished, Outcome
 from kuryr_cleanup.inventory import Inventory
 from kuryr_cleanup.kuryr import INSTALLER_NODE_NETWORK, SERVICE_NETWORK, cno_name
-from kuryr_cleanup.openstack_api import chunks, list_raw, send
+from kuryr_cleanup.openstack_api import chunks, list_by_ids, list_raw, send
 from kuryr_cleanup.ownership import kuryr_networks, ownership
 from kuryr_cleanup.plan import DONE, FAILED, KEPT, PlanItem, Planned
 from kuryr_cleanup.resources import loadbalancers, ports, trunks
@@ -107,9 +107,9 @@ def delete_network(run: Run, item: PlanItem) -> Outcome:
 
 
 def check_gone(run: Run, item: PlanItem) -> Outcome:
-    expected = set(item.params["networks"])
-    tagged = list_raw(run.conn, "network", "/networks", "networks", run.policy, {"tags": run.inv.tag})
-    remaining = [n for n in tagged if n["id"] in expected]
+    # By id, not by tag: an untagged Kuryr network (its tagging failed) that survived must be seen too.
+    remaining = list(list_by_ids(run.conn, "network", "/networks", "networks", run.policy,
+                                 set(item.params["networks"])).values())
     if remaining:
         names = ", ".join(f"{n.get('name')} ({n['id']})" for n in remaining[:10])
         return Finished(FAILED, f"networks still exist: {names}")
@@ -210,13 +210,13 @@ def plan_check(inv: Inventory, planned: Planned) -> list[PlanItem]:
 
 
 def kuryr_subnet_ids(inv: Inventory) -> set[str]:
-    """Every subnet that is Kuryr's: those the KuryrNetworks named, the service subnets, and the
-    subnets of the namespace networks' ports."""
-    subnets = {str(v["subnet_id"]) for v in inv.kuryr_networks.values() if v.get("subnet_id")}
-    subnets |= {s["id"] for s in inv.service_subnets}
-    for net_id in inv.networks:
-        for port in inv.ports_by_network.get(net_id, []):
-            subnets |= {ip["subnet_id"] for ip in port.get("fixed_ips") or []}
+    """Every subnet that is Kuryr's: the service subnets, and the subnets of the namespace networks that
+    are this cluster's and Kuryr-shaped. A KuryrNetwork's `status.subnetId` is a pointer, not proof (S7):
+    a broken or hand-edited one can name the nodes' subnet, which must keep its router."""
+    subnets = {s["id"] for s in inv.service_subnets}
+    for net_id in kuryr_networks(inv):
+        if ports.kuryr_shaped(inv, net_id):
+            subnets |= {s["id"] for s in inv.subnets_by_network.get(net_id, [])}
     return subnets
 
 

@@ -133,8 +133,7 @@ def _split_rules(inv: Inventory, rules: list[dict[str, Any]]) -> tuple[list[dict
         group = groups.get(str(rule.get("security_group_id")))
         if group is not None and _candidate(inv, group) and _group_ownership(inv, group).ours:
             continue  # a group the cleanup deletes too
-        if group is not None and (inv.tag in cluster_tags(group.get("tags"))
-                                  or (group.get("name") or "").startswith(f"{inv.infra_id}-")):
+        if group is not None and _this_clusters_group(inv, group):
             ours.append(rule)  # this cluster's own groups (the installer's `<infraID>-master`, ...)
             continue
         label = (group or {}).get("name") or rule.get("security_group_id")
@@ -142,6 +141,21 @@ def _split_rules(inv: Inventory, rules: list[dict[str, Any]]) -> tuple[list[dict
         foreign.append(f"rule {rule['id']} of security group {label} ({rule.get('security_group_id')}, project "
                        f"{project}) allows traffic from it, and would go with it: remove that rule first")
     return ours, foreign
+
+
+INSTALLER_GROUPS = ("master", "worker")  # the installer's node groups: `<infraID>-master`, `<infraID>-worker`
+
+
+def _this_clusters_group(inv: Inventory, group: dict[str, Any]) -> bool:
+    """Tagged for this cluster (and no other), or, untagged, one of the installer's node groups in the
+    cluster's project: a name alone is no evidence, another cluster's tag or another project never."""
+    tags = cluster_tags(group.get("tags"))
+    project = group.get("project_id") or group.get("tenant_id")
+    if inv.project_id and project and project != inv.project_id:
+        return False
+    if tags:
+        return tags == {inv.tag}
+    return (group.get("name") or "") in {f"{inv.infra_id}-{role}" for role in INSTALLER_GROUPS}
 
 
 def _group_item(step: str, inv: Inventory, planned: Planned, sg: dict[str, Any], own: Ownership,

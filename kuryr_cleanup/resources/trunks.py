@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import functools
 
+from openstack import exceptions as os_exc
+
 from kuryr_cleanup.engine import Finished, Outcome
 from kuryr_cleanup.inventory import Inventory
+from kuryr_cleanup.kuryr import CLUSTER_TAG_KEY, cluster_tags
 from kuryr_cleanup.openstack_api import send
 from kuryr_cleanup.ownership import trunk_ownership
 from kuryr_cleanup.plan import FAILED, GONE, PlanItem, Planned
@@ -36,6 +39,32 @@ def discover(reader: Reader, inv: Inventory) -> None:
     wanted |= {p["device_id"] for p in tagged_subports if p.get("device_id")}
     trunks.update(reader.by_ids("network", "/trunks", wanted - set(trunks)))
     inv.trunks = list(trunks.values())
+    _node_parents(reader, inv)
+
+
+def _node_parents(reader: Reader, inv: Inventory) -> None:
+    """A trunk whose tagging failed is a node's only if its parent port says so: the port is tagged for
+    this cluster, or belongs to a server whose metadata carries the cluster's infraID (as the installer
+    and the machine API set it). A name alone is no evidence: anyone can name a trunk `<infraID>-...`."""
+    named = {t["id"]: t["port_id"] for t in inv.trunks if not cluster_tags(t.get("tags"))
+             and (t.get("name") or "").startswith(f"{inv.infra_id}-") and t.get("port_id")}
+    if not named:
+        return
+    parents = reader.by_ids("network", "/ports", set(named.values()))
+    if any(inv.tag not in (p.get("tags") or []) for p in parents.values()) and not inv.servers:
+        try:
+            inv.servers = {s["id"]: s for s in reader.list("compute", "/servers")}
+        except Exception as exc:  # noqa: BLE001 - no Nova for this token: only tagged parents count
+            if http_status(exc) not in (403, 404) and not isinstance(exc, os_exc.EndpointNotFound):
+                raise
+    for trunk_id, port_id in named.items():
+        parent = parents.get(port_id) or {}
+        server = inv.servers.get(parent.get("device_id") or "") or {}
+        if inv.tag in (parent.get("tags") or []):
+            inv.node_trunk_parents[trunk_id] = f"its parent port {port_id} is tagged {inv.tag}"
+        elif (server.get("metadata") or {}).get(CLUSTER_TAG_KEY) == inv.infra_id:
+            inv.node_trunk_parents[trunk_id] = (f"its parent port is server {server.get('name')}'s, whose metadata "
+                                                f"says {CLUSTER_TAG_KEY}={inv.infra_id}")
 
 
 # -- actions ---------------------------------------------------------------------------------------------
