@@ -96,6 +96,12 @@ def lock_option(fn: Any) -> Any:
                              "dead, without waiting for it to expire.")(fn)
 
 
+def lb_timeout_option(fn: Any) -> Any:
+    return click.option("--lb-timeout", type=click.FloatRange(1.0, 86400.0), default=1800.0, show_default=True,
+                        help="Seconds a load balancer may take to leave PENDING_* or to be deleted; the namespace "
+                             "networks wait for the load balancers.")(fn)
+
+
 # What `--poll-interval` paces, for each command that waits (its help says it).
 CLEANUP_POLLS = "the load balancers being deleted (or settling out of PENDING_*)"
 REBOOT_POLLS = "the nodes being rebooted, until each is Ready with a new boot ID"
@@ -141,6 +147,7 @@ def make_context(kwargs: dict[str, Any]) -> Context:
         concurrency=kwargs.pop("concurrency", 20),
         adaptive=not kwargs.pop("fixed_concurrency", False),
         poll_interval=kwargs.pop("poll_interval", 2.0),
+        lb_timeout=kwargs.pop("lb_timeout", 1800.0),
         take_over_lock=kwargs.pop("take_over_lock", False),
         retry=RetryPolicy().scaled(kwargs.pop("retry_scale", 1.0)),
     )
@@ -299,6 +306,7 @@ MAX_MTU = 9100
 @click.option("--plan", "plan_only", is_flag=True, help="Show every change and deletion; change nothing.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @lock_option
+@lb_timeout_option
 @click.option("--force", is_flag=True, help="Clean up even though the cluster is not on OVN-Kubernetes (pods "
               "still on Kuryr lose their network).")
 def cleanup(plan_only: bool, yes: bool, force: bool, **kwargs: Any) -> None:
@@ -515,6 +523,7 @@ def status(**kwargs: Any) -> None:
               "nothing.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @lock_option
+@lb_timeout_option
 @click.option("--simulate", is_flag=True, help="Rehearse on a simulator started in this process (seeded from "
               "SNAPSHOT, or --generate).")
 @click.option("--generate", metavar="SCENARIO", help="With --simulate: generate the cluster, e.g. namespaces=20.")

@@ -339,6 +339,9 @@ class Context:
     def bind(self, state: RunState) -> None:
         identity = self.identity()
         recorded = dict(state.get("identity") or {})
+        if recorded and not (recorded.get("clusterID") and recorded.get("infraID")):
+            raise UsageError(f"the run directory {self.run_dir} records a cluster identity without its clusterID or "
+                             f"infraID: it cannot be proven to be this cluster's; use another --run-dir")
         if not recorded and state.data:
             legacy = state.get("infra_id")
             raise UsageError(

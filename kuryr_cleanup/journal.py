@@ -103,6 +103,11 @@ class StateError(Exception):
     pass
 
 
+# What each fact of the run state is: a state of another shape was not written by this tool.
+_SHAPES: dict[str, type] = {"identity": dict, "infra_id": str, "router_ids": list, "kuryr_networks": dict,
+                            "kuryr_lbs": dict, "np_security_groups": dict, "migration": dict}
+
+
 class RunState:
     """A small JSON document of facts learnt by earlier runs, merged and saved atomically."""
 
@@ -119,6 +124,10 @@ class RunState:
                 raise StateError(f"cannot read the run state {path}: {exc}") from exc
             if not isinstance(data, dict):
                 raise StateError(f"the run state {path} is not a JSON object")
+            for key, kind in _SHAPES.items():
+                if data.get(key) is not None and not isinstance(data[key], kind):
+                    raise StateError(f"the run state {path} is damaged: {key} is a {type(data[key]).__name__}, "
+                                     f"not a {kind.__name__} (restore it, or use another --run-dir)")
             self.data = data
 
     def get(self, key: str, default: Any = None) -> Any:

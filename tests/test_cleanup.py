@@ -453,14 +453,21 @@ def test_a_run_directory_of_another_cluster_is_refused(make_sim: Any, tmp_path: 
     assert second.writes() == []
 
 
-def test_an_unreadable_run_state_stops_the_run(make_sim: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("state", "message"), [
+    ('{"router_ids": [', "cannot read the run state"),
+    ('{"identity": "x"}', "is damaged: identity is a str, not a dict"),
+    ('{"kuryr_networks": ["a"]}', "is damaged: kuryr_networks is a list, not a dict"),
+    ('{"identity": {"infraID": "INFRA", "clusterID": null}}', "a cluster identity without its clusterID"),
+])
+def test_an_unreadable_run_state_stops_the_run(make_sim: Any, tmp_path: Path, state: str, message: str) -> None:
     sim = migrated_sim(make_sim, generate="namespaces=1")
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    (run_dir / "state.json").write_text('{"router_ids": [')
+    (run_dir / "state.json").write_text(state.replace("INFRA", sim.store.infra_id))
     sim.clear_requests()
     result = kuryr_migrate(sim, "cleanup", "--yes", *FAST, run_dir=run_dir)
-    assert result.exit_code == 2 and "cannot read the run state" in result.stderr
+    assert result.exit_code == 2 and message in result.stderr, result.output
+    assert len(result.stderr.strip().splitlines()) == 1
     assert sim.writes() == []
 
 
@@ -593,3 +600,22 @@ def test_kuryr_floating_ips_of_lbs_already_gone_are_released(make_sim: Any) -> N
     assert result.exit_code == 0, result.output
     assert all(sim.store.get("floatingips", f) is None for f in kuryrs)
     assert all(sim.store.get("floatingips", f) is not None for f in users)
+
+
+def test_a_load_balancer_that_never_settles_fails_after_lb_timeout_and_blocks_only_its_dependents(
+        make_sim: Any) -> None:
+    from kuryr_cleanup.sim import octavia
+
+    sim = migrated_sim(make_sim, generate="namespaces=2,services=2")
+    tag = f"openshiftClusterID={sim.store.infra_id}"
+    with sim.store.lock:
+        stuck = next(lb for lb in sim.store.all("loadbalancers") if tag in (lb.get("tags") or []))
+        octavia.hold_pending(sim.store, stuck["id"], "PENDING_UPDATE", 3600.0)
+    result = kuryr_migrate(sim, "cleanup", "--yes", "-o", "json", "--lb-timeout", "1", *FAST)
+    assert result.exit_code == 1, result.output
+    items = {i["id"]: i for i in json.loads(result.stdout)["items"]}
+    assert items[stuck["id"]]["state"] == "failed" and "PENDING_UPDATE" in items[stuck["id"]]["reason"]
+    assert not [r for r in sim.requests() if r["method"] == "DELETE" and stuck["id"] in r["path"]]
+    # The other load balancers went; the steps after B3 wait for it, as the docs say, and are blocked.
+    others = [i for i in items.values() if i["kind"] == "load balancer" and i["id"] != stuck["id"]]
+    assert others and all(i["state"] == "done" for i in others)
