@@ -206,6 +206,7 @@ def check_cluster_migrated(inv: Inventory, force: bool) -> None:
 
 def execute(ctx: Context, inv: Inventory, plan: Plan, on_change: Listener | None = None,
             engine_hook: Callable[[Engine], None] | None = None) -> RunResult:
+    inv.release_listings()
     run = Run(ctx, inv)
 
     def record(item: PlanItem) -> None:
