@@ -10,6 +10,7 @@ a Neutron port of 1.1 KB); measured at L (22,000 ports, 4,000 LBs), they were ha
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -30,10 +31,12 @@ class CompactRecord(dict):
     def __init__(self, obj: dict[str, Any], keep: frozenset[str]) -> None:
         super().__init__({key: value for key, value in obj.items() if key in keep})
         rest = {key: value for key, value in obj.items() if key not in keep}
-        self._rest = json.dumps(rest, separators=(",", ":")).encode() if rest else b""
+        # Compressed (zlib's fastest level): Kubernetes objects shrink 2.5 times, ports 1.8 times, for
+        # ~12 us per object here and ~4 us per read.
+        self._rest = zlib.compress(json.dumps(rest, separators=(",", ":")).encode(), 1) if rest else b""
 
     def _others(self) -> dict[str, Any]:
-        return json.loads(self._rest) if self._rest else {}
+        return json.loads(zlib.decompress(self._rest)) if self._rest else {}
 
     def _whole(self) -> None:
         """Decode the rest for good (before a write)."""
