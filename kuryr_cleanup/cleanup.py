@@ -150,9 +150,10 @@ def _discover(ctx: Context) -> Inventory:
     extensions = {e["alias"] for e in listed}
     if "standard-attr-tag" not in extensions and "tag" not in extensions:
         raise UsageError("Neutron has no tag extension: ownership of Kuryr resources cannot be proven")
-    # Reads that need nothing another kind finds start at once (each holds a call slot, so no more than
-    # --concurrency are in flight); the kinds then take their answers in registry order.
-    pool = ThreadPoolExecutor(max_workers=max(1, min(DISCOVERY_THREADS, ctx.options.concurrency)), thread_name_prefix="discover")
+    # Reads that need nothing another kind finds start at once (DISCOVERY_THREADS at a time, each
+    # holding a call slot); the kinds then take their answers in registry order.
+    threads = max(1, min(DISCOVERY_THREADS, ctx.options.concurrency))
+    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="discover")
     reader = Reader(ctx, pool)
     try:
         for kind in REGISTRY.kinds:
