@@ -77,12 +77,17 @@ class Progress:
                                         unit="item", ncols=width, bar_format=_BAR_FORMAT)
 
     def __call__(self, item: PlanItem) -> None:
-        log.info(render.describe(item), extra={"fields": {"step": item.step, "kind": item.kind, "id": item.id,
-                                                            "action": item.action, "state": item.state,
-                                                            "reason": item.reason}})
+        # Once per state change, tens of thousands of times: no work for a log nobody asked for, and
+        # a plain write (click.echo asks the stream whether it is a terminal on every line).
+        if log.isEnabledFor(logging.INFO):
+            log.info(render.describe(item), extra={"fields": {"step": item.step, "kind": item.kind, "id": item.id,
+                                                                "action": item.action, "state": item.state,
+                                                                "reason": item.reason}})
         bar = self._bars.get(item.step)
         if bar is None:
-            click.echo(render.item_line(item), err=self.json_output)
+            out = sys.stderr if self.json_output else sys.stdout
+            out.write(render.item_line(item) + "\n")
+            out.flush()
             return
         bar.update(1)
         if item.state in (FAILED, BLOCKED):

@@ -63,3 +63,17 @@ class Inventory:
     @property
     def octavia_has_tags(self) -> bool:
         return self.octavia_version >= (2, 5)
+
+    # The listings only planning reads (the run reads the tag, the project and the LBs).
+    PLANNING_ONLY = ("finalizer_objects", "floating_ips_by_port", "orphan_kuryr_fips", "unnamed_tagged_networks",
+                     "trunks", "tagged_subport_ids", "networks", "ports_by_network", "subnets_by_network",
+                     "lb_children", "service_networks", "service_subnets", "other_service_networks", "routers",
+                     "other_routers", "servers", "router_ports", "security_groups", "subnet_pools")
+
+    def release_listings(self) -> None:
+        """Let go of what only planning read. Each plan item carries the object it changes (for the
+        journal) and lets it go when it finishes; the inventory holding every listing to the end
+        kept them all (the ports, the cluster objects, the LBs' listeners and pools) in memory.
+        The containers are replaced, not emptied: plan items may share them."""
+        for name in self.PLANNING_ONLY:
+            setattr(self, name, type(getattr(self, name))())

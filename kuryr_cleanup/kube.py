@@ -129,6 +129,7 @@ class Cluster:
         the rest of the call; a cleanup sends tens of thousands of patches."""
         # Bounded: an API server that accepts connections and never answers must not hang the tool.
         timeout = params.pop("_request_timeout", REQUEST_TIMEOUT)
+        decode = params.pop("_decode", True)
         body = params.pop("body", None)
         content_type = params.pop("content_type", None)
         query = [(_QUERY_NAMES[name], value) for name, value in params.items() if value is not None]
@@ -147,7 +148,7 @@ class Cluster:
                 api.response_deserialize(resp, {})  # raises the ApiException, with the body
         except ApiException as exc:
             raise api_exception(exc) from exc
-        return json.loads(data) if data else {}
+        return json.loads(data) if data and decode else {}
 
     def list(self, kind: Kind, namespace: str | None = None, label_selector: str | None = None,
              field_selector: str | None = None, limit: int = LIST_PAGE_SIZE,
@@ -189,10 +190,13 @@ class Cluster:
             return None
 
     def patch(self, kind: Kind, name: str, namespace: str | None, patch: Any,
-              content_type: str = MERGE_PATCH) -> dict[str, Any]:
+              content_type: str = MERGE_PATCH, answer: bool = True) -> dict[str, Any]:
+        """The patched object (`answer=False`: {} instead, for callers that do not read it: decoding
+        the whole object the API sends back cost as much as the patch itself)."""
         res = self.resource(kind)
         return self._request(
-            "patch", res.path(name=name, namespace=namespace), body=patch, content_type=content_type
+            "patch", res.path(name=name, namespace=namespace), body=patch, content_type=content_type,
+            _decode=answer,
         )
 
     def create(self, kind: Kind, body: dict[str, Any], namespace: str | None = None) -> dict[str, Any]:

@@ -171,6 +171,9 @@ _clients_lock = threading.Lock()
 
 def client(conn: Any) -> RawClient:
     """The connection's raw client (one per connection, shared by every worker)."""
+    found = _clients.get(conn)  # every write asks: no lock once it exists
+    if found is not None:
+        return found
     with _clients_lock:
         found = _clients.get(conn)
         if found is None:

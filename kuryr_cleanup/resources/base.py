@@ -10,6 +10,7 @@ result (done, gone, failed, blocked) through `record_result`.
 from __future__ import annotations
 
 import functools
+import sys
 import threading
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from concurrent.futures import Executor, Future
@@ -63,8 +64,10 @@ class Action:
 
     def item(self, step: str, ident: str, name: str, evidence: str, state: str = PLANNED, reason: str = "",
              after: Iterable[str] = (), kind: str | None = None, **params: Any) -> PlanItem:
-        return PlanItem(step, kind or self.kind, ident, name, self.name, evidence, state, reason, tuple(after),
-                        params, op=self)
+        # Evidence is the same text for thousands of items ("carries finalizer ...", "inside network
+        # ..."), built anew for each: one copy is kept (9 MB at L).
+        return PlanItem(step, kind or self.kind, ident, name, self.name, sys.intern(evidence), state, reason,
+                        tuple(after), params, op=self)
 
 
 class Reader:

@@ -151,7 +151,7 @@ def remove_finalizer(run: Run, item: PlanItem) -> Outcome:
         remaining = [f for f in finalizers if f != finalizer]
         patch = {"metadata": {"resourceVersion": meta.get("resourceVersion"), "finalizers": remaining}}
         try:
-            return journaled(run, item, functools.partial(cl.patch, kind, name, ns, patch),
+            return journaled(run, item, functools.partial(cl.patch, kind, name, ns, patch, answer=False),
                              event="change", retry_conflicts=False, obj=obj, finalizer=finalizer)
         except Exception as exc:
             if http_status(exc) != 409:
