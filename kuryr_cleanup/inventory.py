@@ -58,6 +58,9 @@ class Inventory:
     security_groups: list[dict[str, Any]] = field(default_factory=list)
     # Rules of other groups whose remote_group_id is one of Kuryr's groups: Neutron deletes them with it.
     rules_naming_group: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # Each listed group's part in those rules (kept for the run, which re-reads them): "deleted" (a group
+    # the cleanup deletes too), "ours" (this cluster's own), else "foreign"; with its name.
+    group_roles: dict[str, tuple[str, str]] = field(default_factory=dict)
     subnet_pools: list[dict[str, Any]] = field(default_factory=list)
 
     @property

@@ -34,6 +34,10 @@ def discover(reader: Reader, inv: Inventory) -> None:
     # Deleting a group deletes every rule, in any group, whose remote_group_id is that group: read those
     # rules of the groups the cleanup may delete (every project's the token can see).
     candidates = [sg["id"] for sg in inv.security_groups if _candidate(inv, sg)]
+    for sg in inv.security_groups:
+        role = ("deleted" if _candidate(inv, sg) and _group_ownership(inv, sg).ours else
+                "ours" if _this_clusters_group(inv, sg) else "foreign")
+        inv.group_roles[sg["id"]] = (role, sg.get("name") or "")
     for batch in chunks(candidates):
         for rule in reader.list("network", "/security-group-rules", {"remote_group_id": batch}):
             if rule.get("remote_group_id") != rule.get("security_group_id"):
@@ -61,7 +65,7 @@ class RulesWatch:
 
     def __init__(self, run: Run) -> None:
         self.run = run
-        self.groups = sorted(sg["id"] for sg in run.inv.security_groups if _candidate(run.inv, sg))
+        self.groups = sorted(g for g, (role, _name) in run.inv.group_roles.items() if role == "deleted")
         self._lock = threading.Lock()
         self._time = float("-inf")
         self._by_group: dict[str, list[dict[str, Any]]] = {}
@@ -127,16 +131,16 @@ def _users(inv: Inventory, planned: Planned, sg_id: str,
 def _split_rules(inv: Inventory, rules: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
     """Rules of other groups that name one of ours as their remote group, which Neutron deletes with it:
     (this cluster's, to journal with the group; why the group is kept, for anyone else's)."""
-    groups = {g["id"]: g for g in inv.security_groups}
     ours, foreign = [], []
     for rule in rules:
-        group = groups.get(str(rule.get("security_group_id")))
-        if group is not None and _candidate(inv, group) and _group_ownership(inv, group).ours:
+        # A group not listed (another project's) is someone else's.
+        role, name = inv.group_roles.get(str(rule.get("security_group_id")), ("foreign", ""))
+        if role == "deleted":
             continue  # a group the cleanup deletes too
-        if group is not None and _this_clusters_group(inv, group):
+        if role == "ours":
             ours.append(rule)  # this cluster's own groups (the installer's `<infraID>-master`, ...)
             continue
-        label = (group or {}).get("name") or rule.get("security_group_id")
+        label = name or rule.get("security_group_id")
         project = rule.get("project_id") or rule.get("tenant_id") or "?"
         foreign.append(f"rule {rule['id']} of security group {label} ({rule.get('security_group_id')}, project "
                        f"{project}) allows traffic from it, and would go with it: remove that rule first")
