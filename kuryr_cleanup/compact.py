@@ -14,6 +14,7 @@ were ~50 MB at L.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 import threading
@@ -23,27 +24,47 @@ from typing import IO, Any
 _MISSING = object()
 
 
+log = logging.getLogger(__name__)
+
 class _Spill:
     """Append-only bytes in an unlinked temporary file (created on first use, gone when the process
-    ends), read back by offset: safe from any thread (appends under a lock, reads by pread)."""
+    ends: never a named file, so nothing is left behind, `--plan` included), read back by offset: safe
+    from any thread (appends under a lock, reads by pread). If the temporary directory is full or
+    unusable, the bytes stay in memory instead (handles below zero): a small /tmp costs memory, not
+    the run."""
 
     def __init__(self) -> None:
         self._file: IO[bytes] | None = None
         self._end = 0
+        self._memory: list[bytes] | None = None
         self._lock = threading.Lock()
 
     def put(self, data: bytes) -> int:
         with self._lock:
-            if self._file is None:
-                self._file = tempfile.TemporaryFile(prefix="kuryr-migrate-", buffering=0)  # noqa: SIM115 - for the process
-            at = self._end
-            view = memoryview(data)
-            while view:
-                view = view[os.write(self._file.fileno(), view):]
-            self._end += len(data)
-            return at
+            if self._memory is None:
+                try:
+                    return self._write(data)
+                except OSError as exc:
+                    log.warning("cannot use the temporary directory for the listings' unread fields (%s): they "
+                                "stay in memory", exc)
+                    self._memory = []
+            self._memory.append(bytes(data))
+            return -len(self._memory)
+
+    def _write(self, data: bytes) -> int:
+        if self._file is None:
+            self._file = tempfile.TemporaryFile(prefix="kuryr-migrate-", buffering=0)  # noqa: SIM115 - for the process
+        at = self._end
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._file.fileno(), view):]
+        self._end += len(data)
+        return at
 
     def get(self, at: int, size: int) -> bytes:
+        if at < 0:
+            assert self._memory is not None
+            return self._memory[-at - 1]
         assert self._file is not None
         return os.pread(self._file.fileno(), size, at)
 

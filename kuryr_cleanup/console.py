@@ -86,7 +86,12 @@ class Progress:
         bar = self._bars.get(item.step)
         if bar is None:
             out = sys.stderr if self.json_output else sys.stdout
-            out.write(render.item_line(item) + "\n")
+            line = render.item_line(item) + "\n"
+            try:
+                out.write(line)
+            except UnicodeEncodeError:  # a name the terminal cannot show must not stop the run
+                encoding = getattr(out, "encoding", None) or "ascii"
+                out.write(line.encode(encoding, "replace").decode(encoding))
             out.flush()
             return
         bar.update(1)

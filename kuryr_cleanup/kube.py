@@ -7,6 +7,7 @@ more than the API call itself on lists of tens of thousands of pods. Lists are p
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -94,7 +95,9 @@ class Cluster:
     @property
     def dynamic(self) -> DynamicClient:
         if self._dynamic is None:
-            self._dynamic = DynamicClient(self.api_client)
+            # Its discovery cache would otherwise be /tmp/osrcp-<hash>.json: a predictable, world-readable
+            # file (`--plan` writes nothing locally). os.devnull reads as no cache and takes the writes.
+            self._dynamic = DynamicClient(self.api_client, cache_file=os.devnull)
         return self._dynamic
 
     def resource(self, kind: Kind) -> Any:

@@ -95,7 +95,10 @@ class RawClient:
         self._managers: dict[str, urllib3.PoolManager] = {}
         self._lock = threading.Lock()
         timeout = getattr(conn.session, "timeout", None)
-        self.timeout = urllib3.Timeout(connect=timeout, read=timeout) if timeout else urllib3.Timeout(None)
+        # The cloud's api_timeout when clouds.yaml sets one; else bounded all the same (a black-holed
+        # request must not hold a worker, nor Ctrl-C, for ever): 30 s to connect, 120 s to answer.
+        self.timeout = (urllib3.Timeout(connect=timeout, read=timeout) if timeout
+                        else urllib3.Timeout(connect=30.0, read=120.0))
 
     def endpoint(self, service: str) -> str:
         url = self._endpoints.get(service)

@@ -411,6 +411,43 @@ def test_plan_writes_nothing_locally_either(make_sim: Any, tmp_path: Path) -> No
     run_dir = tmp_path / "run"
     assert kuryr_migrate(sim, "cleanup", "--plan", *FAST, run_dir=run_dir).exit_code == 0
     assert not run_dir.exists()
+    # Nor in the temporary directory, in a process of its own (the kubernetes client's discovery cache
+    # was a world-readable /tmp/osrcp-<hash>.json; the listings' spill file is never a named file).
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**os.environ, **{k: sim.env[k] for k in ("OS_CLIENT_CONFIG_FILE", "OS_CLOUD", "KUBECONFIG")},
+           "TMPDIR": str(tmp), "HOME": str(tmp_path / "home")}
+    proc = subprocess.run([sys.executable, "-m", "kuryr_cleanup", "cleanup", "--plan", *FAST, "--run-dir",
+                           str(run_dir)], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert list(tmp.iterdir()) == [] and not run_dir.exists()
+
+
+def test_names_the_terminal_cannot_show_do_not_stop_the_run(make_sim: Any, tmp_path: Path) -> None:
+    sim = migrated_sim(make_sim, generate="namespaces=1")
+    with sim.store.lock:
+        port = next(p for p in sim.store.os["ports"].values() if p["device_owner"] == "trunk:subport")
+        port["name"] = "kuryr-pool-p\u00f6rt-\u7aef\u53e3"
+    env = {**os.environ, **{k: sim.env[k] for k in ("OS_CLIENT_CONFIG_FILE", "OS_CLOUD", "KUBECONFIG")},
+           "PYTHONIOENCODING": "ascii", "HOME": str(tmp_path / "home")}
+    proc = subprocess.run([sys.executable, "-m", "kuryr_cleanup", "cleanup", "--yes", *FAST, "--run-dir",
+                           str(tmp_path / "run")], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert port["id"] not in {p["id"] for p in sim.state()["openstack"]["ports"]}
+
+
+def test_a_full_temporary_directory_keeps_the_listings_in_memory(monkeypatch: Any) -> None:
+    import errno
+
+    from kuryr_cleanup import compact
+
+    def full(*_args: Any, **_kwargs: Any) -> Any:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(compact.tempfile, "TemporaryFile", full)
+    spill = compact._Spill()
+    handles = [(spill.put(data), len(data)) for data in (b'{"a": 1}', b'{"b": [2, 3]}')]
+    assert [spill.get(at, size) for at, size in handles] == [b'{"a": 1}', b'{"b": [2, 3]}']
 
 
 def test_refuses_while_the_migration_is_still_under_way(make_sim: Any) -> None:

@@ -621,3 +621,29 @@ def test_a_users_trunk_named_like_a_nodes_is_not_a_nodes(make_sim: Any) -> None:
     _unchanged(before, after, "ports", sub_id)
     item = next(i for i in _items(result) if i["id"] == net["id"])
     assert item["state"] == "kept" and trunk_id in item["reason"], item
+
+
+def test_a_kept_groups_rule_naming_a_deleted_group_is_in_the_plan_and_the_journal(make_sim: Any) -> None:
+    """B's rule names A; a user's rule names B: B is kept, A goes, and Neutron takes B's rule with A."""
+    from kuryr_cleanup.sim import neutron
+
+    sim = migrated_sim(make_sim, generate=LEANING)
+    state = _os(sim)
+    policy = sorted((g for g in state["security_groups"] if _tag(sim) in g["tags"]
+                     and (g.get("description") or "").startswith("Kuryr-Kubernetes Network Policy")),
+                    key=lambda g: g["name"])
+    a, b = policy[0], policy[1]
+    user_sg = _named(state, "security_groups", "user-sg")
+    with sim.store.lock:
+        b_rule = neutron.create_security_group_rule(sim.store, security_group_id=b["id"], protocol="tcp",
+                                                    port_range_min=80, port_range_max=80, remote_group_id=a["id"])
+        neutron.create_security_group_rule(sim.store, security_group_id=user_sg["id"], protocol="tcp",
+                                           port_range_min=81, port_range_max=81, remote_group_id=b["id"])
+    result = _cleanup(sim, "--yes")
+    assert result.exit_code == 0, result.output
+    items = {i["id"]: i for i in _items(result)}
+    assert items[b["id"]]["state"] == "kept" and items[a["id"]]["state"] == "done"
+    assert "1 rule(s) of this cluster's groups" in items[a["id"]]["evidence"], items[a["id"]]
+    journal = [json.loads(line) for line in (sim.workdir / "run" / "journal.jsonl").read_text().splitlines()]
+    recorded = [r for r in journal if r.get("id") == a["id"] and r.get("related")]
+    assert recorded and b_rule["id"] in {x["id"] for x in recorded[0]["related"]["rules_naming_it"]}

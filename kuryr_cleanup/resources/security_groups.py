@@ -88,9 +88,11 @@ class RulesWatch:
 def delete(run: Run, item: PlanItem) -> Outcome:
     # Neutron takes, with the group, every rule that names it as remote group, and says nothing: one
     # made since the plan by someone else keeps the group (S7), found here rather than lost.
-    _ours, foreign = _split_rules(run.inv, run.shared(RulesWatch).naming(item.id))
+    ours, foreign = _split_rules(run.inv, run.shared(RulesWatch).naming(item.id))
     if foreign:
         return Finished(FAILED, f"not deleted: {_shown(foreign)}")
+    if ours:  # as they are now (made since the plan too): the journal keeps them with the group
+        item.params["related"] = {"rules_naming_it": ours}
     return refuse_held(run, item, lambda: send(run.conn, "network", "DELETE", f"/security-groups/{item.id}"),
                        _holders)
 
@@ -135,10 +137,10 @@ def _split_rules(inv: Inventory, rules: list[dict[str, Any]]) -> tuple[list[dict
     for rule in rules:
         # A group not listed (another project's) is someone else's.
         role, name = inv.group_roles.get(str(rule.get("security_group_id")), ("foreign", ""))
-        if role == "deleted":
-            continue  # a group the cleanup deletes too
-        if role == "ours":
-            ours.append(rule)  # this cluster's own groups (the installer's `<infraID>-master`, ...)
+        if role in ("deleted", "ours"):
+            # This cluster's own groups (the installer's `<infraID>-master`, ..., or a group the cleanup
+            # may delete too, which the plan may yet keep): the rule goes with ours, journaled with it.
+            ours.append(rule)
             continue
         label = name or rule.get("security_group_id")
         project = rule.get("project_id") or rule.get("tenant_id") or "?"
