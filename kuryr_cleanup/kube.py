@@ -170,6 +170,11 @@ class Cluster:
                 field_selector=field_selector,
             )
             items = page.get("items") or []
+            # A list's items carry no apiVersion and kind: give them theirs, so that an object the
+            # journal records can be applied again as it is.
+            for item in items:
+                item.setdefault("apiVersion", kind.api_version)
+                item.setdefault("kind", kind.kind)
             if compact:
                 page["items"] = None  # each object goes as soon as it is compacted
                 for n, item in enumerate(items):

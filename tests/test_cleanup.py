@@ -658,3 +658,13 @@ def test_a_load_balancer_that_never_settles_fails_after_lb_timeout_and_blocks_on
     # The other load balancers went; the steps after B3 wait for it, as the docs say, and are blocked.
     others = [i for i in items.values() if i["kind"] == "load balancer" and i["id"] != stuck["id"]]
     assert others and all(i["state"] == "done" for i in others)
+
+
+def test_journaled_cluster_objects_can_be_applied_again_as_they_are(make_sim: Any) -> None:
+    """A list's items come without apiVersion and kind; the journal's copies must have them."""
+    sim = migrated_sim(make_sim, generate="namespaces=1,pods=1,services=1,policies=1")
+    assert kuryr_migrate(sim, "cleanup", "--yes", *FAST).exit_code == 0
+    journal = [json.loads(line) for line in (sim.workdir / "run" / "journal.jsonl").read_text().splitlines()]
+    kinds = {(r["object"].get("apiVersion"), r["object"].get("kind")) for r in journal
+             if r.get("event") in ("change", "delete") and r.get("kind") in ("Pod", "Service", "NetworkPolicy")}
+    assert kinds == {("v1", "Pod"), ("v1", "Service"), ("networking.k8s.io/v1", "NetworkPolicy")}, kinds
