@@ -275,6 +275,17 @@ def _user_trunk(sim: Any, subport_network: dict[str, Any], project: str | None =
     return trunk["id"], sub["id"]
 
 
+def _cleanup_keeping(sim: Any, trunk_id: str, sub_id: str) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """Run the cleanup; the trunk and its subport port must come out of it unchanged."""
+    before = _os(sim)
+    result = _cleanup(sim, "--yes")
+    assert result.exit_code == 0, result.output
+    after = _os(sim)
+    _unchanged(before, after, "trunks", trunk_id)
+    _unchanged(before, after, "ports", sub_id)
+    return result, before, after
+
+
 def _unchanged(before: dict[str, Any], after: dict[str, Any], collection: str, rid: str) -> None:
     volatile = ("updated_at", "revision_number", "status")
     old, new = _by_id(before, collection)[rid], _by_id(after, collection).get(rid)
@@ -336,12 +347,7 @@ def test_a_kuryrnetwork_pointing_at_a_users_network_gives_no_evidence_for_the_tr
     namespace = _app_namespace(sim)
     with sim.store.lock:
         sim.store.kube_get("openstack.org/v1", "KuryrNetwork", namespace, namespace)["status"]["netId"] = user_net["id"]
-    before = _os(sim)
-    result = _cleanup(sim, "--yes")
-    assert result.exit_code == 0, result.output
-    after = _os(sim)
-    _unchanged(before, after, "trunks", trunk_id)
-    _unchanged(before, after, "ports", sub_id)
+    _result, before, after = _cleanup_keeping(sim, trunk_id, sub_id)
     _unchanged(before, after, "networks", user_net["id"])
 
 
@@ -613,12 +619,7 @@ def test_a_users_trunk_named_like_a_nodes_is_not_a_nodes(make_sim: Any) -> None:
     trunk_id, sub_id = _user_trunk(sim, net)
     with sim.store.lock:
         sim.store.os["trunks"][trunk_id]["name"] = f"{sim.store.infra_id}-uservm-trunk"
-    before = _os(sim)
-    result = _cleanup(sim, "--yes")
-    assert result.exit_code == 0, result.output
-    after = _os(sim)
-    _unchanged(before, after, "trunks", trunk_id)
-    _unchanged(before, after, "ports", sub_id)
+    result, _before, _after = _cleanup_keeping(sim, trunk_id, sub_id)
     item = next(i for i in _items(result) if i["id"] == net["id"])
     assert item["state"] == "kept" and trunk_id in item["reason"], item
 
