@@ -11,8 +11,9 @@ from kuryr_cleanup.snapshot import capture, write_snapshot
 
 
 def snapshot_command(ctx: Context, ui: UI, path: Path, whole_project: bool = False) -> Result:
-    ctx.infra_id  # noqa: B018 - the Infrastructure read first: an unreachable or refusing API is one line
-    ctx.check_project()  # credentials of another project would capture none of the cluster's resources
+    # As every command that reads both: an unreachable or refusing API is one line, and credentials of
+    # another project (which would capture none of the cluster's resources) are refused.
+    ctx.connect()
     data = capture(ctx, whole_project=whole_project)
     write_snapshot(data, path)
     os_counts = {k: len(v) for k, v in data["openstack"].items() if isinstance(v, list)}

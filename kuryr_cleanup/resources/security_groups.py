@@ -33,15 +33,27 @@ def discover(reader: Reader, inv: Inventory) -> None:
     inv.security_groups = reader.list("network", "/security-groups", reader.scoped(), FIELDS)
     # Deleting a group deletes every rule, in any group, whose remote_group_id is that group: read those
     # rules of the groups the cleanup may delete (every project's the token can see).
-    candidates = [sg["id"] for sg in inv.security_groups if _candidate(inv, sg)]
+    candidates = []
     for sg in inv.security_groups:
-        role = ("deleted" if _candidate(inv, sg) and _group_ownership(inv, sg).ours else
+        candidate = _candidate(inv, sg)
+        if candidate:
+            candidates.append(sg["id"])
+        role = ("deleted" if candidate and _group_ownership(inv, sg).ours else
                 "ours" if _this_clusters_group(inv, sg) else "foreign")
         inv.group_roles[sg["id"]] = (role, sg.get("name") or "")
-    for batch in chunks(candidates):
-        for rule in reader.list("network", "/security-group-rules", {"remote_group_id": batch}):
+    inv.rules_naming_group = rules_naming(reader.conn, reader.policy, candidates)
+
+
+def rules_naming(conn: Any, policy: Any, group_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Group id -> the rules of other groups that name it as their remote group, a listing per batch
+    of groups (a group's rules naming itself go with it and are its own)."""
+    by_group: dict[str, list[dict[str, Any]]] = {}
+    for batch in chunks(group_ids):
+        for rule in list_raw(conn, "network", "/security-group-rules", "security_group_rules", policy,
+                             {"remote_group_id": batch}):
             if rule.get("remote_group_id") != rule.get("security_group_id"):
-                inv.rules_naming_group.setdefault(str(rule["remote_group_id"]), []).append(rule)
+                by_group.setdefault(str(rule["remote_group_id"]), []).append(rule)
+    return by_group
 
 
 def _candidate(inv: Inventory, sg: dict[str, Any]) -> bool:
@@ -75,13 +87,8 @@ class RulesWatch:
             # The window that matters is the one between the plan and the groups' turn (after every
             # network: minutes at scale); the groups then go in a burst, served by one listing.
             if time.monotonic() - self._time >= max(self.run.ctx.options.poll_interval, REFRESH_SECONDS):
-                by_group: dict[str, list[dict[str, Any]]] = {}
-                for batch in chunks(self.groups):
-                    for rule in list_raw(self.run.conn, "network", "/security-group-rules", "security_group_rules",
-                                         self.run.policy, {"remote_group_id": batch}):
-                        if rule.get("remote_group_id") != rule.get("security_group_id"):
-                            by_group.setdefault(str(rule["remote_group_id"]), []).append(rule)
-                self._by_group, self._time = by_group, time.monotonic()
+                self._by_group = rules_naming(self.run.conn, self.run.policy, self.groups)
+                self._time = time.monotonic()
             return list(self._by_group.get(sg_id, []))
 
 
