@@ -128,21 +128,11 @@ def _kept(net: dict[str, Any], step: str, evidence: str, found: list[str]) -> Pl
                        f"kept, not emptied: {shown}")
 
 
-class _Shared:
-    """What planning every network reads, worked out once (per network, it was most of the plan's
-    time at 2,000 networks)."""
-
-    def __init__(self, inv: Inventory) -> None:
-        self.routers = ports.our_routers(inv)
-        self.vip_ports = loadbalancers.vip_ports(inv)
-        self.our_vips = loadbalancers.our_vip_ports(inv)
-
-
 def _network_items(step: str, inv: Inventory, planned: Planned, net: dict[str, Any], evidence: str,
-                   kuryr_shaped: bool, shared: _Shared) -> list[PlanItem]:
+                   kuryr_shaped: bool, occupancy: ports.Occupancy) -> list[PlanItem]:
     """Delete its ports, remove its subnets from this cluster's routers, delete the network; or keep it
     whole when anything on it is not Kuryr's."""
-    found = ports.blockers(inv, net, kuryr_shaped, shared.routers, shared.our_vips)
+    found = ports.blockers(inv, net, kuryr_shaped, occupancy)
     if found:
         return [_kept(net, step, evidence, found)]
     net_id = net["id"]
@@ -150,7 +140,7 @@ def _network_items(step: str, inv: Inventory, planned: Planned, net: dict[str, A
     net_ports = inv.ports_by_network.get(net_id, [])
     subport_of = {p["id"]: planned.key("trunk", p.get("device_id") or "") for p in net_ports
                   if p.get("device_owner") == "trunk:subport"}
-    items = ports.plan_deletions(step, net_ports, label, evidence, inv, shared.vip_ports,
+    items = ports.plan_deletions(step, net_ports, label, evidence, inv, occupancy.vip_ports,
                                  {pid: key for pid, key in subport_of.items() if key})
     port_keys = tuple(i.key for i in items)
     seen: set[tuple[str, str]] = set()
@@ -173,14 +163,15 @@ def _network_items(step: str, inv: Inventory, planned: Planned, net: dict[str, A
 def plan_namespace_networks(inv: Inventory, planned: Planned) -> list[PlanItem]:
     items: list[PlanItem] = []
     owned = kuryr_networks(inv)
-    shared = _Shared(inv)
+    occupancy = ports.Occupancy(inv)
     for net_id in sorted(inv.networks, key=lambda n: inv.networks[n].get("name") or n):
         net = inv.networks[net_id]
         if net_id not in owned:
             own = ownership(net, inv.tag)
             items.append(DELETE.item("B12", net_id, net.get("name") or "", "", own.state, own.reason))
             continue
-        items.extend(_network_items("B12", inv, planned, net, owned[net_id], ports.kuryr_shaped(inv, net_id), shared))
+        shaped = ports.kuryr_shaped(inv, net_id)
+        items.extend(_network_items("B12", inv, planned, net, owned[net_id], shaped, occupancy))
     for net in sorted(inv.unnamed_tagged_networks, key=lambda n: n.get("name") or ""):
         items.append(DELETE.item("B12", net["id"], net.get("name") or "", "", KEPT,
                                  f"kept: tagged {inv.tag} but no KuryrNetwork names it (delete it by hand if it is "
@@ -190,13 +181,13 @@ def plan_namespace_networks(inv: Inventory, planned: Planned) -> list[PlanItem]:
 
 def plan_service_network(inv: Inventory, planned: Planned) -> list[PlanItem]:
     items: list[PlanItem] = []
-    shared = _Shared(inv)
+    occupancy = ports.Occupancy(inv)
     for other in inv.other_service_networks:
         own = ownership(other, inv.tag)
         items.append(DELETE.item("B6", other["id"], other.get("name") or "", "", own.state, own.reason))
     for net in inv.service_networks:
         own = ownership(net, inv.tag, cno=net.get("name") if net.get("name") != SERVICE_NETWORK else None)
-        items.extend(_network_items("B6", inv, planned, net, own.evidence, True, shared))
+        items.extend(_network_items("B6", inv, planned, net, own.evidence, True, occupancy))
     return items
 
 

@@ -31,6 +31,7 @@ from kuryr_cleanup.kuryr import (
 from kuryr_cleanup.openstack_api import chunks, send
 from kuryr_cleanup.ownership import kuryr_networks, trunk_ownership
 from kuryr_cleanup.plan import PlanItem
+from kuryr_cleanup.resources import loadbalancers
 from kuryr_cleanup.resources.base import Action, Reader, ResourceKind, Run, journaled
 from kuryr_cleanup.retrying import http_status
 
@@ -77,7 +78,7 @@ def foreign_owner(port: dict[str, Any], inv: Inventory, namespace: str | None = 
     name = port.get("name") or ""
     if not owner and name.startswith(f"{inv.infra_id}-"):
         return f"{describe_port(port)} is an installer port"
-    if inv.tag in tags or owner in ROUTER_DEVICE_OWNERS or owner in GOES_WITH_NETWORK or is_lb_vip(port):
+    if inv.tag in tags or goes_with_its_owner(port):
         return None
     if inv.project_id and project and project != inv.project_id:
         # Another project's compute port is an Octavia amphora's member port (it goes with its LB);
@@ -91,12 +92,18 @@ def foreign_owner(port: dict[str, Any], inv: Inventory, namespace: str | None = 
             f"named for a pod of this namespace)")
 
 
+def goes_with_its_owner(port: dict[str, Any]) -> bool:
+    """A port Neutron or Octavia own and remove themselves: a router's (through the router), the
+    network's (DHCP, metadata), a load balancer's VIP (with its LB)."""
+    owner = port.get("device_owner") or ""
+    return owner in ROUTER_DEVICE_OWNERS or owner in GOES_WITH_NETWORK or is_lb_vip(port)
+
+
 def left_alone(port: dict[str, Any], inv: Inventory, vip_ports: set[str]) -> bool:
     """Ports on a Kuryr network that the cleanup never deletes itself (they go with something else)."""
-    owner = port.get("device_owner") or ""
     project = port.get("project_id") or port.get("tenant_id")
-    return (owner in ROUTER_DEVICE_OWNERS or owner in GOES_WITH_NETWORK or port["id"] in vip_ports
-            or is_lb_vip(port) or bool(inv.project_id and project and project != inv.project_id))
+    return (goes_with_its_owner(port) or port["id"] in vip_ports
+            or bool(inv.project_id and project and project != inv.project_id))
 
 
 def is_lb_vip(port: dict[str, Any]) -> bool:
@@ -132,14 +139,26 @@ def kuryr_shaped(inv: Inventory, net_id: str) -> bool:
     return bool(namespace and uid and net.get("name") == f"{uid}/{namespace}")
 
 
-def blockers(inv: Inventory, net: dict[str, Any], shaped: bool, routers: set[str], our_vips: set[str]) -> list[str]:
+class Occupancy:
+    """What deciding about every network reads, worked out once (per network, it was most of the
+    plan's time at 2,000 networks): this cluster's routers, the LBs' VIP ports (all, and those of the
+    LBs B3 deletes), the trunks by id."""
+
+    def __init__(self, inv: Inventory) -> None:
+        self.routers = our_routers(inv)
+        self.vip_ports = loadbalancers.vip_ports(inv)
+        self.our_vips = loadbalancers.our_vip_ports(inv)
+        self.trunks = {t["id"]: t for t in inv.trunks}
+
+
+def blockers(inv: Inventory, net: dict[str, Any], shaped: bool, occupancy: Occupancy) -> list[str]:
     """Why a network must not be emptied (S7): a foreign port, a subport of a trunk that is not this
     cluster's nodes', an interface of a router that is not this cluster's, or the VIP of a load balancer
-    B3 does not delete (`our_vips`: the VIPs of those it does)."""
+    B3 does not delete."""
     found: list[str] = []
     if not shaped:
         found.append("it is neither tagged for this cluster nor named like Kuryr's network of that namespace")
-    trunks = {t["id"]: t for t in inv.trunks}
+    routers, our_vips, trunks = occupancy.routers, occupancy.our_vips, occupancy.trunks
     namespace = (inv.kuryr_networks.get(net["id"]) or {}).get("namespace")
     for port in inv.ports_by_network.get(net["id"], []):
         why = foreign_owner(port, inv, namespace)
@@ -162,12 +181,11 @@ def blockers(inv: Inventory, net: dict[str, Any], shaped: bool, routers: set[str
     return found
 
 
-def emptied_networks(inv: Inventory, our_vips: set[str]) -> set[str]:
+def emptied_networks(inv: Inventory) -> set[str]:
     """The Kuryr networks B6 and B12 empty and delete: this cluster's, Kuryr-shaped, nothing foreign on them."""
-    routers = our_routers(inv)
-    owned = kuryr_networks(inv)
-    emptied = {n for n in owned if not blockers(inv, inv.networks[n], kuryr_shaped(inv, n), routers, our_vips)}
-    return emptied | {n["id"] for n in inv.service_networks if not blockers(inv, n, True, routers, our_vips)}
+    occupancy = Occupancy(inv)
+    emptied = {n for n in kuryr_networks(inv) if not blockers(inv, inv.networks[n], kuryr_shaped(inv, n), occupancy)}
+    return emptied | {n["id"] for n in inv.service_networks if not blockers(inv, n, True, occupancy)}
 
 
 # -- discovery -------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from kuryr_cleanup.kuryr import CLUSTER_TAG_KEY, cluster_tags
 from kuryr_cleanup.openstack_api import send
 from kuryr_cleanup.ownership import trunk_ownership
 from kuryr_cleanup.plan import FAILED, GONE, PlanItem, Planned
-from kuryr_cleanup.resources import loadbalancers, ports
+from kuryr_cleanup.resources import ports
 from kuryr_cleanup.resources.base import Action, Reader, ResourceKind, Run, Step, journaled
 from kuryr_cleanup.retrying import http_status
 
@@ -101,7 +101,7 @@ UNSET_SUBPORTS = Action("trunk", "unset-subports", "unset subports", unset_subpo
 def plan(inv: Inventory, planned: Planned) -> list[PlanItem]:
     # Only subports on the networks B6/B12 will empty: a kept network keeps everything on it, and a
     # network with a foreign trunk's subport is kept (ports.blockers), so no foreign trunk is changed.
-    emptied = ports.emptied_networks(inv, loadbalancers.our_vip_ports(inv))
+    emptied = ports.emptied_networks(inv)
     on_emptied = {p["id"] for net_id in emptied for p in inv.ports_by_network.get(net_id, [])}
     items = []
     for trunk in sorted(inv.trunks, key=lambda t: (t.get("name") or "", t["id"])):
