@@ -147,7 +147,9 @@ def _ended_before(pod: dict[str, Any], switched: float | None) -> float | None:
     if (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed") or switched is None:
         return None
     end = ended_at(pod)
-    return end if end is not None and end < switched else None
+    # Kubernetes times have whole seconds: a pod that ended in the second of the switch may have ended
+    # after it, so only an end a whole second before the switch is certain (else it is the migration's).
+    return end if end is not None and end + 1 <= switched else None
 
 
 def check_pods(mctx: MigrationContext, switched: float | None = None) -> Check:
